@@ -1,0 +1,160 @@
+"""The ``geoseg`` command line: each command parses options and calls one library function.
+
+Errors that a user can fix end the command with one line on standard error and exit
+status 1; usage errors (unknown option) exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from geoseg import __version__
+from geoseg.errors import GeosegError
+from geoseg.io.raster import read_image, write_image, write_labels, write_png
+from geoseg.normalize import auto_scale
+from geoseg.render import display_rgb, mean_colour
+from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.segment import PRESETS, get_preset, segment
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="geoseg",
+    help="Unsupervised segmentation of satellite scenes and pictures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"geoseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Unsupervised segmentation of satellite scenes and pictures."""
+
+
+@contextmanager
+def _cli_errors() -> Iterator[None]:
+    """Turn a GeosegError into one line on stderr and exit status 1."""
+    try:
+        yield
+    except GeosegError as err:
+        _err.print(f"geoseg: error: {err}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar for ``progress(iteration, n_labels)`` callbacks (silent with -q)."""
+    if quiet:
+        yield lambda iteration, n_labels: None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[labels]} labels"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("training", total=total, labels="-")
+
+        def update(iteration: int, n_labels: int) -> None:
+            bar.update(task, completed=iteration, labels=n_labels)
+
+        yield update
+
+
+_PRESET_HELP = f"Parameter preset: {', '.join(sorted(PRESETS))}."
+
+
+@app.command("segment")
+def segment_command(
+    image: Annotated[Path, typer.Argument(help="Picture or raster (PNG, JPEG, TIFF, ...).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Mean-colour rendering to write (.png/.jpg).")
+    ],
+    preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = "default",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same result.")] = 0,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Also write the labels (1..K, 0 = nodata) as .tif or .png."),
+    ] = None,
+    max_iterations: Annotated[
+        int | None, typer.Option(help="Override the preset's iteration limit.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+) -> None:
+    """Segment a plain picture and write its mean-colour rendering (and labels)."""
+    _setup_logging(verbose, quiet)
+    with _cli_errors():
+        params = get_preset(preset)
+        if max_iterations is not None:
+            params = params.replace(max_iterations=max_iterations)
+        data = read_image(image)
+        scaled = auto_scale(data.data, data.valid)
+        with _progress_bar(params.max_iterations, quiet) as progress:
+            result = segment(
+                scaled, params, valid=data.valid, seed=seed, device=device, progress=progress
+            )
+        write_png(output, mean_colour(display_rgb(scaled), result.labels))
+        if labels is not None:
+            _, sequential = np.unique(result.labels, return_inverse=True)
+            numbered = sequential.reshape(result.labels.shape) + (0 if (~data.valid).any() else 1)
+            write_labels(labels, numbered, transform=data.transform, crs=data.crs, nodata=0)
+    if not quiet:
+        _err.print(
+            f"{result.n_labels} labels after {result.n_iterations} iterations -> {output}",
+            highlight=False,
+        )
+
+
+@app.command("sample")
+def sample_command(
+    output: Annotated[Path, typer.Argument(help="GeoTIFF to write (uint16, 10 m, UTM 18N).")],
+    truth: Annotated[
+        Path | None, typer.Option(help="Also write the true classes (1..n) as a GeoTIFF.")
+    ] = None,
+    rows: Annotated[int, typer.Option(min=8)] = 512,
+    cols: Annotated[int, typer.Option(min=8)] = 512,
+    bands: Annotated[int, typer.Option(min=1)] = 4,
+    classes: Annotated[int, typer.Option(min=1)] = 5,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Write a synthetic multi-band scene with known regions (the bundled default)."""
+    with _cli_errors():
+        image, classes_map = make_scene(
+            rows=rows, cols=cols, bands=bands, n_classes=classes, seed=seed
+        )
+        transform = sample_transform()
+        dn = np.round(image * 10000).astype(np.uint16)
+        write_image(output, dn, transform=transform, crs=SAMPLE_CRS)
+        if truth is not None:
+            write_labels(truth, classes_map, transform=transform, crs=SAMPLE_CRS, nodata=0)
+    typer.echo(f"wrote {output} ({bands} bands, {rows}x{cols}, {classes} classes)")

@@ -1,0 +1,222 @@
+"""The only module that opens rasters: image reads and label / picture writes.
+
+Every write goes to a temporary name beside the target and is renamed at the end, so
+an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from affine import Affine
+from PIL import Image
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+from geoseg.errors import InputError, OutputError, RasterReadError
+
+__all__ = [
+    "ImageData",
+    "atomic_path",
+    "read_image",
+    "write_image",
+    "write_labels",
+    "write_png",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageData:
+    """A whole image in memory with its validity mask and georeferencing.
+
+    ``data`` is ``(bands, rows, cols)`` in the file's own dtype; ``valid`` is ``False``
+    at nodata (nodata value, mask band, alpha 0, NaN); ``crs`` is ``None`` for plain
+    pictures.
+    """
+
+    data: npt.NDArray[np.generic]
+    valid: npt.NDArray[np.bool_]
+    transform: Affine
+    crs: CRS | None
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 3 or self.valid.shape != self.data.shape[1:]:
+            raise InputError(
+                f"image data {self.data.shape} and mask {self.valid.shape} do not match"
+            )
+
+
+def read_image(path: str | os.PathLike[str]) -> ImageData:
+    """Read a whole image (PNG, JPEG, TIFF, GeoTIFF or any GDAL raster).
+
+    An alpha band becomes the validity mask instead of a band; a palette image is
+    expanded to RGB.
+
+    Raises
+    ------
+    RasterReadError
+        Missing, unreadable, truncated or not a raster, with the path and the cause.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RasterReadError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise RasterReadError(f"{path}: is a directory, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                interp = list(src.colorinterp)
+                bands = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
+                data = src.read(bands)
+                valid = src.dataset_mask() > 0
+                if interp[0] == ColorInterp.palette and src.count == 1:
+                    data = _expand_palette(data[0], src.colormap(1))
+                crs = src.crs
+                transform = src.transform
+    except RasterioError as err:
+        raise RasterReadError(
+            f"{path}: cannot be read as an image ({err}); is it a complete PNG, JPEG or GeoTIFF?"
+        ) from err
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)
+    return ImageData(data=data, valid=valid, transform=transform, crs=crs)
+
+
+def _expand_palette(
+    index: npt.NDArray[np.integer], colormap: dict[int, tuple[int, ...]]
+) -> npt.NDArray[np.uint8]:
+    lut = np.zeros((256, 3), np.uint8)
+    for value, rgba in colormap.items():
+        lut[value] = rgba[:3]
+    return np.moveaxis(lut[index], -1, 0)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: output directory does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path.parent}: output directory is not writable")
+    tmp = path.with_name(f".{path.stem}.part-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(f"{path}: cannot be written ({err})") from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: str | os.PathLike[str], rgb: npt.NDArray[np.uint8]) -> None:
+    """Write a ``(3, rows, cols) uint8`` picture; the format follows the extension."""
+    if rgb.ndim != 3 or rgb.shape[0] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"picture must be (3, rows, cols) uint8; got {rgb.dtype} {rgb.shape}")
+    with atomic_path(path) as tmp:
+        try:
+            Image.fromarray(np.moveaxis(rgb, 0, -1)).save(tmp, format=_pil_format(Path(path)))
+        except (KeyError, ValueError) as err:
+            raise OutputError(
+                f"{path}: unsupported picture format; use .png, .jpg or .tif"
+            ) from err
+
+
+def _pil_format(path: Path) -> str:
+    return Image.registered_extensions().get(path.suffix.lower(), "")
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    data: npt.NDArray[np.number],
+    *,
+    transform: Affine,
+    crs: CRS | None,
+    nodata: float | None = None,
+) -> None:
+    """Write ``data (bands, rows, cols)`` as a tiled, DEFLATE-compressed GeoTIFF."""
+    if data.ndim != 3:
+        raise InputError(f"data must be (bands, rows, cols); got shape {data.shape}")
+    _write_gtiff(path, data, transform=transform, crs=crs, nodata=nodata)
+
+
+def _write_gtiff(
+    path: str | os.PathLike[str],
+    data: npt.NDArray[np.number],
+    *,
+    transform: Affine | None,
+    crs: CRS | None,
+    nodata: float | None,
+) -> None:
+    bands, rows, cols = data.shape
+    profile = {
+        "driver": "GTiff",
+        "width": cols,
+        "height": rows,
+        "count": bands,
+        "dtype": data.dtype.name,
+        "compress": "deflate",
+        "transform": transform if transform is not None else Affine.identity(),
+        "crs": crs,
+        "nodata": nodata,
+    }
+    if rows >= 256 and cols >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data)
+
+
+def write_labels(
+    path: str | os.PathLike[str],
+    labels: npt.NDArray[np.integer],
+    *,
+    transform: Affine | None = None,
+    crs: CRS | None = None,
+    nodata: int | None = None,
+) -> None:
+    """Write a ``(rows, cols)`` label map as uint8 or uint16 (the smallest that fits).
+
+    ``.tif``/``.tiff`` gives a DEFLATE GeoTIFF carrying ``transform``, ``crs`` and
+    ``nodata``; ``.png`` a single-band PNG (no georeferencing).
+    """
+    if labels.ndim != 2:
+        raise InputError(f"labels must be (rows, cols); got shape {labels.shape}")
+    top = int(labels.max()) if labels.size else 0
+    if labels.size and int(labels.min()) < 0:
+        raise InputError("labels must be >= 0 to be written; map nodata to a value first")
+    dtype = np.uint8 if top <= 255 else np.uint16
+    if top > 65535:
+        raise InputError(f"{top + 1} labels do not fit in uint16")
+    out = labels.astype(dtype)
+    suffix = Path(path).suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)
+    elif suffix == ".png":
+        with atomic_path(path) as tmp:
+            Image.fromarray(out).save(tmp, format="PNG")
+    else:
+        raise OutputError(f"{path}: labels can be written as .tif or .png, not {suffix!r}")

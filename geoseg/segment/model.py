@@ -1,0 +1,62 @@
+"""The two fully convolutional networks: the paper's and the fork's light net.
+
+>>> import torch
+>>> from geoseg.segment.params import PRESETS
+>>> net = build_model(4, PRESETS["fork"])
+>>> net(torch.zeros(1, 4, 16, 16)).shape
+torch.Size([1, 32, 16, 16])
+>>> receptive_field(PRESETS["kanezaki2018"])
+5
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from geoseg.segment.params import SegmentParams
+
+__all__ = ["build_model", "conv_flops", "receptive_field"]
+
+
+def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
+    """Build the network selected by ``params.network`` for ``in_bands`` input bands.
+
+    ``"paper"`` (Kanezaki 2018 / TIP 2020): ``n_conv`` blocks of 3x3 conv -> ReLU -> BN
+    (``n_channels`` wide), then 1x1 conv -> BN. ``"light"`` (the fork): 3x3 conv
+    ``hidden_channels``, 1x1 conv ``n_channels``, 3x3 conv ``hidden_channels``, 1x1 conv
+    ``n_channels``, each followed by BN, with ReLU between.
+    """
+    c = params.n_channels
+    layers: list[nn.Module] = []
+    if params.network == "paper":
+        width = in_bands
+        for _ in range(params.n_conv):
+            layers += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c)]
+            width = c
+        layers += [nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)]
+    else:
+        hidden = params.hidden_channels
+        layers += [nn.Conv2d(in_bands, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU()]
+        layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c), nn.ReLU()]
+        layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU()]
+        layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c)]
+    return nn.Sequential(*layers)
+
+
+def receptive_field(params: SegmentParams) -> int:
+    """Side in pixels of the window that one output pixel sees (tiling overlap floor)."""
+    n_3x3 = params.n_conv if params.network == "paper" else 2
+    return 1 + 2 * n_3x3
+
+
+def conv_flops(model: nn.Module, rows: int, cols: int) -> int:
+    """Floating-point operations of one forward pass's convolutions on ``rows x cols``.
+
+    Counts a multiply-add as two operations (the convention of GFLOP/s figures).
+    """
+    total = 0
+    for layer in model.modules():
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            total += 2 * layer.in_channels * layer.out_channels * kh * kw * rows * cols
+    return total

@@ -1,0 +1,221 @@
+"""Parameters of the unsupervised segmentation loop and the named presets.
+
+A preset is only a set of parameter values; every preset runs the same code path.
+
+    >>> PRESETS["fork"].network, PRESETS["fork"].max_iterations
+    ('light', 64)
+    >>> PRESETS["kanezaki2018"].replace(max_iterations=5).max_iterations
+    5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from geoseg.errors import ConfigError
+
+__all__ = ["PRESETS", "SegmentParams", "get_preset"]
+
+SuperpixelMethod = Literal["slic", "felzenszwalb", "none"]
+Network = Literal["paper", "light"]
+Optimizer = Literal["sgd", "adam"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "superpixels": ("slic", "felzenszwalb", "none"),
+    "network": ("paper", "light"),
+    "optimizer": ("sgd", "adam"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentParams:
+    """Every knob of :func:`geoseg.segment.segment`.
+
+    Parameters
+    ----------
+    superpixels
+        Prior used to refine the argmax labels into the training target: ``"slic"``,
+        ``"felzenszwalb"`` or ``"none"`` (the target is the plain argmax, as in TIP 2020).
+    slic_n_segments, slic_compactness
+        SLIC's approximate number of superpixels and its compactness. Three-band images
+        are converted to CIELAB as in the paper; other band counts are scaled to 0-100
+        so that the compactness means the same.
+    fz_scale, fz_sigma, fz_min_size
+        Felzenszwalb's scale, Gaussian pre-smoothing sigma and minimum component size
+        (pixels, at full resolution).
+    network
+        ``"paper"``: ``n_conv`` blocks of 3x3 conv -> ReLU -> BN with ``n_channels``
+        channels, then a 1x1 conv + BN. ``"light"``: the fork's 3x3 conv
+        ``hidden_channels``, 1x1 conv ``n_channels``, 3x3 conv ``hidden_channels``, 1x1 conv
+        ``n_channels``, each followed by BN, ReLU between.
+    n_channels
+        Output channels, the largest possible number of labels.
+    n_conv
+        Number of 3x3 blocks of the paper network.
+    hidden_channels
+        Width of the light network's 3x3 convolutions.
+    optimizer, lr, momentum
+        ``"sgd"`` (with ``momentum``) or ``"adam"`` and the learning rate.
+    max_iterations
+        Upper bound on training iterations.
+    min_labels
+        Stop as soon as the argmax has at most this many distinct labels.
+    similarity_weight
+        Weight of the cross-entropy between scores and (refined) argmax target.
+    continuity_weight
+        Weight of the L1 spatial continuity loss on vertical and horizontal score
+        differences (TIP 2020); 0 disables it.
+    train_scale
+        Train on a copy of the image resampled by this factor (1 = full resolution, 0.5
+        = half the rows and columns), then predict at full resolution.
+    refine_output
+        Apply the superpixel majority vote to the final full-resolution labels too.
+    """
+
+    superpixels: SuperpixelMethod = "felzenszwalb"
+    slic_n_segments: int = 10000
+    slic_compactness: float = 100.0
+    fz_scale: float = 32.0
+    fz_sigma: float = 0.5
+    fz_min_size: int = 64
+    network: Network = "light"
+    n_channels: int = 32
+    n_conv: int = 2
+    hidden_channels: int = 64
+    optimizer: Optimizer = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    max_iterations: int = 64
+    min_labels: int = 4
+    similarity_weight: float = 1.0
+    continuity_weight: float = 0.0
+    train_scale: float = 1.0
+    refine_output: bool = True
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(
+                    f"segment.{name}={value!r} is not allowed; choose one of {', '.join(allowed)}"
+                )
+        _positive = (
+            "slic_n_segments",
+            "n_channels",
+            "n_conv",
+            "hidden_channels",
+            "max_iterations",
+            "lr",
+            "fz_scale",
+        )
+        for name in _positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"segment.{name}={getattr(self, name)!r} must be > 0")
+        _non_negative = (
+            "slic_compactness",
+            "fz_sigma",
+            "fz_min_size",
+            "momentum",
+            "similarity_weight",
+            "continuity_weight",
+        )
+        for name in _non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"segment.{name}={getattr(self, name)!r} must be >= 0")
+        if not 1 <= self.min_labels <= self.n_channels:
+            raise ConfigError(
+                f"segment.min_labels={self.min_labels} must lie in 1..n_channels "
+                f"({self.n_channels})"
+            )
+        if not 0.0 < self.train_scale <= 1.0:
+            raise ConfigError(
+                f"segment.train_scale={self.train_scale} must lie in (0, 1]; "
+                "1 trains at full resolution"
+            )
+        if self.similarity_weight == 0 and self.continuity_weight == 0:
+            raise ConfigError(
+                "segment.similarity_weight and segment.continuity_weight are both 0; "
+                "at least one loss must be on"
+            )
+
+    def replace(self, **changes: Any) -> SegmentParams:
+        """Return a copy with some fields changed (validated again).
+
+        Unknown field names raise :class:`~geoseg.errors.ConfigError`.
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown segment parameter(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` of every field, e.g. to save beside an output."""
+        return dataclasses.asdict(self)
+
+
+_PAPER_NET = {"network": "paper", "n_channels": 100, "n_conv": 2}
+
+PRESETS: dict[str, SegmentParams] = {
+    # Kanezaki, ICASSP 2018: SLIC priors, 100-channel net, SGD lr 0.1, up to 1000 iterations.
+    "kanezaki2018": SegmentParams(
+        superpixels="slic",
+        slic_n_segments=10000,
+        slic_compactness=100.0,
+        **_PAPER_NET,  # type: ignore[arg-type]
+        optimizer="sgd",
+        lr=0.1,
+        max_iterations=1000,
+        min_labels=3,
+        refine_output=False,
+    ),
+    # The popular fork: Felzenszwalb priors, light 64/32 net, 64 iterations.
+    "fork": SegmentParams(
+        superpixels="felzenszwalb",
+        fz_scale=32.0,
+        fz_sigma=0.5,
+        fz_min_size=64,
+        network="light",
+        n_channels=32,
+        hidden_channels=64,
+        optimizer="sgd",
+        lr=0.05,
+        max_iterations=64,
+        min_labels=4,
+        refine_output=True,
+    ),
+    # Kim, Kanezaki & Tanaka, IEEE TIP 2020: similarity + continuity loss, no superpixels.
+    "tip2020": SegmentParams(
+        superpixels="none",
+        **_PAPER_NET,  # type: ignore[arg-type]
+        optimizer="sgd",
+        lr=0.1,
+        max_iterations=1000,
+        min_labels=3,
+        similarity_weight=1.0,
+        continuity_weight=1.0,
+        refine_output=False,
+    ),
+}
+# The project's own best, chosen with scripts/bench_segment.py (see README, "Presets").
+PRESETS["default"] = PRESETS["fork"].replace(
+    optimizer="adam",
+    lr=0.01,
+    max_iterations=24,
+    train_scale=0.5,
+)
+
+
+def get_preset(name: str) -> SegmentParams:
+    """Look a preset up by name; an unknown name lists the known ones.
+
+    >>> get_preset("fork").network
+    'light'
+    """
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}"
+        ) from None

@@ -1,0 +1,403 @@
+"""The unsupervised loop: fit a network to its own refined argmax, then predict.
+
+:func:`fit` trains on a batch of training views (one image, a downscaled copy, or crops
+sampled across a scene), :func:`predict` applies the trained network to any image with
+batch-norm running statistics, and :func:`segment` composes both for one image.
+
+    >>> import numpy as np
+    >>> from geoseg.segment.params import PRESETS
+    >>> image = np.zeros((1, 24, 24), np.float32); image[0, 12:] = 1.0
+    >>> out = segment(image, PRESETS["fork"].replace(max_iterations=3, fz_min_size=8), seed=0)
+    >>> out.labels.shape, out.scores.shape, out.n_iterations
+    ((24, 24), (32, 24, 24), 3)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geoseg.errors import ConfigError, InputError
+from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
+from geoseg.segment.model import build_model
+from geoseg.segment.params import PRESETS, SegmentParams
+from geoseg.segment.superpixels import compute_superpixels, refine_labels
+
+__all__ = [
+    "FitResult",
+    "ProgressFn",
+    "Segmentation",
+    "SnapshotFn",
+    "fit",
+    "predict",
+    "resolve_device",
+    "segment",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(iteration, n_labels)``, called after every training iteration."""
+SnapshotFn = Callable[[int, npt.NDArray[np.int32]], None]
+"""``on_snapshot(iteration, labels)``, called at the iterations asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """A trained network and how its training went."""
+
+    model: nn.Module
+    n_iterations: int
+    n_labels: int
+    seconds: float
+    refine_seconds: float
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        if self.n_iterations < 1:
+            raise InputError(f"n_iterations={self.n_iterations} must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Segmentation:
+    """Result of :func:`segment` for one image.
+
+    Attributes
+    ----------
+    labels
+        ``(H, W) int32`` class ids (output channels of the network), ``-1`` at nodata.
+        With ``refine_output`` they are the superpixel majority vote of the argmax, so
+        they may differ from ``scores.argmax(0)`` inside a superpixel.
+    scores
+        ``(C, H, W) float32`` per-pixel class probabilities (softmax), 0 at nodata.
+    n_iterations
+        Training iterations run.
+    n_labels
+        Distinct labels in ``labels``.
+    timings
+        Seconds per stage: ``superpixels``, ``train``, ``refine`` (the training
+        iterations' superpixel refinement, part of ``train``), ``predict`` and, with
+        ``refine_output``, ``output_refine``.
+    """
+
+    labels: npt.NDArray[np.int32]
+    scores: npt.NDArray[np.float32]
+    n_iterations: int
+    n_labels: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.labels.shape != self.scores.shape[1:]:
+            raise InputError(
+                f"labels {self.labels.shape} and scores {self.scores.shape} disagree in size"
+            )
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU; ``"cuda"`` without CUDA fails."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"segment device={device!r} is not allowed; choose auto, cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"segment device={device!r} but PyTorch sees no CUDA device; use device=auto or cpu"
+        )
+    return torch.device(device)
+
+
+def fit(
+    images: npt.NDArray[np.float32],
+    superpixels: npt.NDArray[np.int32],
+    valid: npt.NDArray[np.bool_],
+    params: SegmentParams,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    snapshot_at: Collection[int] = (),
+    on_snapshot: SnapshotFn | None = None,
+) -> FitResult:
+    """Train a network on its own superpixel-refined argmax labels.
+
+    Parameters
+    ----------
+    images
+        ``(N, B, h, w) float32`` training views, nodata already filled.
+    superpixels
+        ``(N, h, w) int32`` superpixel ids, unique across the batch, ``-1`` at nodata.
+    valid
+        ``(N, h, w) bool``; invalid pixels take no part in the losses.
+    params
+        The loop's parameters.
+    seed
+        Seeds the weights; the global random state is left untouched.
+    progress, snapshot_at, on_snapshot
+        ``progress(iteration, n_labels)`` after each iteration; ``on_snapshot(iteration,
+        labels (N, h, w))`` with the raw argmax at the iterations in ``snapshot_at``.
+
+    Returns
+    -------
+    FitResult
+        The network in eval mode, its batch-norm running statistics recomputed on
+        ``images`` with the final weights.
+    """
+    dev = resolve_device(device)
+    n_classes = params.n_channels
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = build_model(images.shape[1], params).to(dev)
+    optimizer: torch.optim.Optimizer
+    if params.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
+    valid_t = torch.from_numpy(np.ascontiguousarray(valid)).to(dev)
+    all_valid = bool(valid.all())
+    sp = torch.from_numpy(np.ascontiguousarray(superpixels)).to(dev).view(-1)
+    n_sp = int(superpixels.max()) + 1
+    use_priors = params.superpixels != "none"
+    snapshot_set = set(snapshot_at)
+
+    model.train()
+    start = time.perf_counter()
+    refine_seconds = 0.0
+    iteration = n_labels = 0
+    for iteration in range(1, params.max_iterations + 1):
+        optimizer.zero_grad(set_to_none=True)
+        scores = model(x)
+        with torch.no_grad():
+            target = scores.argmax(dim=1)
+            n_labels = int((torch.bincount(target[valid_t], minlength=n_classes) > 0).sum())
+            if iteration in snapshot_set and on_snapshot is not None:
+                on_snapshot(iteration, target.cpu().numpy().astype(np.int32))
+            if use_priors:
+                t0 = time.perf_counter()
+                target = refine_labels(target.view(-1), sp, n_classes, n_superpixels=n_sp).view_as(
+                    target
+                )
+                refine_seconds += time.perf_counter() - t0
+            if not all_valid:
+                target[~valid_t] = IGNORE
+        loss = params.similarity_weight * similarity_loss(scores, target)
+        if params.continuity_weight > 0:
+            loss = loss + params.continuity_weight * continuity_loss(
+                scores, None if all_valid else valid_t
+            )
+        loss.backward()
+        optimizer.step()
+        if progress is not None:
+            progress(iteration, n_labels)
+        if n_labels <= params.min_labels:
+            logger.debug("stopped at iteration %d with %d labels", iteration, n_labels)
+            break
+    _recalibrate_batch_norm(model, x)
+    return FitResult(
+        model=model,
+        n_iterations=iteration,
+        n_labels=n_labels,
+        seconds=time.perf_counter() - start,
+        refine_seconds=refine_seconds,
+        device=dev,
+    )
+
+
+def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
+    """Set every BN layer's running statistics to those of ``x`` under the final weights.
+
+    Prediction then uses fixed statistics (eval mode), never those of the image being
+    predicted; for a single full-resolution training image this reproduces the
+    paper's final train-mode forward pass exactly.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average: one pass gives the exact statistics
+    model.train()
+    with torch.no_grad():
+        model(x)
+    for bn in norms:
+        bn.momentum = 0.1
+    model.eval()
+
+
+def predict(
+    model: nn.Module, image: npt.NDArray[np.float32], *, device: torch.device
+) -> torch.Tensor:
+    """Class logits ``(C, H, W)`` of ``image (B, H, W)`` with batch-norm running statistics."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(image)).to(device)[None])[0]
+
+
+def segment(
+    image: npt.NDArray[np.floating],
+    params: SegmentParams = PRESETS["default"],
+    *,
+    valid: npt.NDArray[np.bool_] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    snapshot_at: Collection[int] = (),
+    on_snapshot: SnapshotFn | None = None,
+) -> Segmentation:
+    """Segment one image ``(B, H, W)`` of any band count into labels and class scores.
+
+    Parameters
+    ----------
+    image
+        ``(bands, rows, cols)`` values scaled to about ``[0, 1]`` (e.g. 8-bit / 255, or a
+        percentile stretch, see :mod:`geoseg.normalize`).
+    params
+        Loop parameters, e.g. ``PRESETS["fork"]``.
+    valid
+        ``(rows, cols)`` bool, ``False`` at nodata. NaN inside ``valid`` is an error.
+    seed
+        Same seed, same input, same device: same result.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    progress
+        ``progress(iteration, n_labels)`` after each training iteration.
+    snapshot_at, on_snapshot
+        ``on_snapshot(iteration, labels (rows, cols))`` with the argmax at those
+        iterations (upsampled to full size when training on a downscaled copy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((3, 16, 16), np.float32); image[:, 8:] = 1.0
+    >>> seg = segment(image, PRESETS["fork"].replace(max_iterations=2, fz_min_size=4))
+    >>> seg.labels.dtype
+    dtype('int32')
+    """
+    image, valid = _check_image(image, valid)
+    _bands, rows, cols = image.shape
+    filled = _fill_nodata(image, valid)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    train_image, train_valid = filled, valid
+    if params.train_scale < 1.0:
+        train_image, train_valid = _downscale(filled, valid, params.train_scale)
+    train_sp = compute_superpixels(train_image, params, valid=train_valid, scale=params.train_scale)
+    timings["superpixels"] = time.perf_counter() - t0
+
+    def _snapshot(iteration: int, labels: npt.NDArray[np.int32]) -> None:
+        assert on_snapshot is not None
+        full = labels[0]
+        if full.shape != (rows, cols):
+            full = _upsample_nearest(full, rows, cols)
+        on_snapshot(iteration, np.where(valid, full, -1).astype(np.int32))
+
+    fitted = fit(
+        train_image[None],
+        train_sp[None],
+        train_valid[None],
+        params,
+        seed=seed,
+        device=device,
+        progress=progress,
+        snapshot_at=snapshot_at,
+        on_snapshot=_snapshot if on_snapshot is not None else None,
+    )
+    timings["train"] = fitted.seconds
+    timings["refine"] = fitted.refine_seconds
+
+    t0 = time.perf_counter()
+    logits = predict(fitted.model, filled, device=fitted.device)
+    labels_t = logits.argmax(dim=0)
+    timings["predict"] = time.perf_counter() - t0
+    if params.refine_output and params.superpixels != "none":
+        t0 = time.perf_counter()
+        full_sp = (
+            train_sp
+            if params.train_scale == 1.0
+            else compute_superpixels(filled, params, valid=valid)
+        )
+        timings["superpixels"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sp_t = torch.from_numpy(full_sp).to(fitted.device).view(-1)
+        labels_t = refine_labels(labels_t.view(-1), sp_t, params.n_channels).view(rows, cols)
+        timings["output_refine"] = time.perf_counter() - t0
+    scores = torch.softmax(logits, dim=0).cpu().numpy()
+    labels = labels_t.cpu().numpy().astype(np.int32)
+    labels[~valid] = -1
+    scores[:, ~valid] = 0.0
+    n_labels = int(np.unique(labels[valid]).size)
+    return Segmentation(
+        labels=labels,
+        scores=scores,
+        n_iterations=fitted.n_iterations,
+        n_labels=n_labels,
+        timings=timings,
+    )
+
+
+def _check_image(
+    image: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_] | None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    if not isinstance(image, np.ndarray) or image.ndim != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise InputError(f"image must be a (bands, rows, cols) array; got {shape}")
+    if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
+        raise InputError(f"image must hold real numbers; got dtype {image.dtype}")
+    _, rows, cols = image.shape
+    if rows < 2 or cols < 2 or image.shape[0] < 1:
+        raise InputError(f"image must have >= 1 band and >= 2x2 pixels; got {image.shape}")
+    if valid is None:
+        valid = np.ones((rows, cols), bool)
+    elif valid.shape != (rows, cols) or valid.dtype != bool:
+        raise InputError(
+            f"valid must be a bool array of shape {(rows, cols)}; got {valid.dtype} {valid.shape}"
+        )
+    if not valid.any():
+        raise InputError("image has no valid pixel (valid is all False)")
+    data = image.astype(np.float32, copy=False)
+    bad = ~np.isfinite(data[:, valid])
+    if bad.any():
+        raise InputError(
+            f"image has {int(bad.sum())} NaN/inf values at valid pixels; mark them nodata, "
+            "e.g. valid &= np.isfinite(image).all(axis=0)"
+        )
+    return data, valid
+
+
+def _fill_nodata(
+    image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float32]:
+    """Copy with nodata pixels set to each band's mean over valid pixels."""
+    if valid.all():
+        return image
+    means = image[:, valid].mean(axis=1)
+    return np.where(valid[None], image, means[:, None, None]).astype(np.float32)
+
+
+def _downscale(
+    image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], scale: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Area-average resampling by ``scale``; a pixel is valid if most of it was."""
+    rows, cols = image.shape[1:]
+    size = (max(2, round(rows * scale)), max(2, round(cols * scale)))
+    small = F.interpolate(torch.from_numpy(image)[None], size=size, mode="area")[0].numpy()
+    frac = F.interpolate(
+        torch.from_numpy(valid.astype(np.float32))[None, None], size=size, mode="area"
+    )[0, 0].numpy()
+    small_valid = frac >= 0.5
+    if not small_valid.any():
+        small_valid = frac > 0
+    return np.ascontiguousarray(small), small_valid
+
+
+def _upsample_nearest(labels: npt.NDArray[np.int32], rows: int, cols: int) -> npt.NDArray[np.int32]:
+    r = np.minimum((np.arange(rows) + 0.5) * labels.shape[0] / rows, labels.shape[0] - 1)
+    c = np.minimum((np.arange(cols) + 0.5) * labels.shape[1] / cols, labels.shape[1] - 1)
+    return labels[r.astype(int)[:, None], c.astype(int)[None, :]]

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
+from geoseg.segment.model import build_model, conv_flops, receptive_field
+from geoseg.segment.params import PRESETS
+
+
+def test_paper_network_layout() -> None:
+    net = build_model(5, PRESETS["kanezaki2018"])
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == [
+        "Conv2d",
+        "ReLU",
+        "BatchNorm2d",
+        "Conv2d",
+        "ReLU",
+        "BatchNorm2d",
+        "Conv2d",
+        "BatchNorm2d",
+    ]
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (5, 100, (3, 3)),
+        (100, 100, (3, 3)),
+        (100, 100, (1, 1)),
+    ]
+
+
+def test_light_network_layout() -> None:
+    net = build_model(13, PRESETS["fork"])
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (13, 64, 3),
+        (64, 32, 1),
+        (32, 64, 3),
+        (64, 32, 1),
+    ]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net) == 4
+    assert sum(isinstance(m, nn.ReLU) for m in net) == 3
+    assert isinstance(net[-1], nn.BatchNorm2d)
+
+
+@pytest.mark.parametrize("preset", ["kanezaki2018", "fork"])
+def test_receptive_field_matches_network(preset: str) -> None:
+    """An impulse spreads over exactly receptive_field x receptive_field outputs."""
+    params = PRESETS[preset]
+    net = build_model(1, params).eval()
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.constant_(m.weight, 1.0)
+            nn.init.zeros_(m.bias)
+    x = torch.zeros(1, 1, 21, 21)
+    x[0, 0, 10, 10] = 1.0
+    with torch.no_grad():
+        changed = (net(x) - net(torch.zeros_like(x))).abs().sum(1)[0] > 0
+    rows, cols = np.nonzero(changed.numpy())
+    side = receptive_field(params)
+    assert rows.max() - rows.min() + 1 == side
+    assert cols.max() - cols.min() + 1 == side
+
+
+def test_conv_flops_counts_multiply_adds_twice() -> None:
+    net = nn.Sequential(nn.Conv2d(2, 3, 3))
+    assert conv_flops(net, 10, 10) == 2 * 2 * 3 * 9 * 100
+
+
+def test_continuity_loss_matches_direct_formula() -> None:
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(1, 4, 5, 6)).astype(np.float32)
+    expected = np.abs(np.diff(s, axis=2)).mean() + np.abs(np.diff(s, axis=3)).mean()
+    got = continuity_loss(torch.from_numpy(s)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    all_valid = torch.ones(1, 5, 6, dtype=torch.bool)
+    assert continuity_loss(torch.from_numpy(s), all_valid).item() == pytest.approx(got, rel=1e-5)
+
+
+def test_continuity_loss_ignores_pairs_touching_nodata() -> None:
+    s = torch.zeros(1, 1, 3, 3)
+    s[0, 0, 0, :] = 10.0  # a jump between rows 0 and 1 only
+    valid = torch.ones(1, 3, 3, dtype=torch.bool)
+    valid[0, 0, :] = False
+    assert continuity_loss(s, valid).item() == 0.0
+    assert continuity_loss(s).item() > 0.0
+
+
+def test_similarity_loss_ignores_nodata() -> None:
+    scores = torch.tensor([[[[5.0, -5.0]], [[-5.0, 5.0]]]])  # (1, 2, 1, 2)
+    good = similarity_loss(scores, torch.tensor([[[0, 1]]])).item()
+    masked = similarity_loss(scores, torch.tensor([[[0, IGNORE]]])).item()
+    assert masked == pytest.approx(good, rel=1e-6)
+    assert similarity_loss(scores, torch.tensor([[[1, 0]]])).item() > 5.0

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from geoseg.errors import ConfigError, InputError
+from geoseg.evaluate import adjusted_rand_index
+from geoseg.sample import make_scene
+from geoseg.segment import PRESETS, fit, get_preset, segment
+from geoseg.segment.superpixels import compute_superpixels
+
+FAST = PRESETS["fork"].replace(max_iterations=3, fz_min_size=8)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_easy_scene_is_recovered(seed: int) -> None:
+    image, truth = make_scene(rows=64, cols=96, bands=3, n_classes=3, noise=0.02, seed=seed)
+    result = segment(image, PRESETS["default"], seed=seed)
+    assert adjusted_rand_index(result.labels, truth) >= 0.9
+
+
+@pytest.mark.parametrize("bands", [1, 3, 4, 7, 13])
+def test_every_band_count(bands: int) -> None:
+    image, truth = make_scene(rows=48, cols=64, bands=bands, n_classes=2, noise=0.01, seed=3)
+    result = segment(image, PRESETS["default"].replace(max_iterations=8), seed=0)
+    assert result.labels.shape == (48, 64)
+    assert result.scores.shape == (32, 48, 64)
+    np.testing.assert_allclose(result.scores.sum(0), 1.0, rtol=1e-5)
+    assert adjusted_rand_index(result.labels, truth) > 0.5
+
+
+def test_same_seed_same_result_other_seed_differs(two_halves: np.ndarray) -> None:
+    a = segment(two_halves, FAST, seed=7)
+    b = segment(two_halves, FAST, seed=7)
+    c = segment(two_halves, FAST, seed=8)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert not np.array_equal(a.scores, c.scores)
+
+
+def test_global_random_state_untouched(two_halves: np.ndarray) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    segment(two_halves, FAST, seed=0)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_runs_a_few_iterations(name: str, two_halves: np.ndarray) -> None:
+    params = get_preset(name).replace(max_iterations=3, min_labels=1)
+    seen: list[tuple[int, int]] = []
+    result = segment(two_halves, params, seed=0, progress=lambda i, n: seen.append((i, n)))
+    assert [i for i, _ in seen] == list(range(1, result.n_iterations + 1))
+    assert 1 <= result.n_iterations <= 3
+    assert all(1 <= n <= params.n_channels for _, n in seen)
+    assert result.labels.min() >= 0
+    assert result.labels.max() < params.n_channels
+
+
+def test_stops_when_labels_fall_to_min_labels() -> None:
+    flat = np.full((2, 16, 16), 0.5, np.float32)
+    params = PRESETS["fork"].replace(max_iterations=50, min_labels=4, fz_min_size=4)
+    calls: list[int] = []
+    result = segment(flat, params, progress=lambda i, n: calls.append(n))
+    # one label from the start: the loop stops after its first iteration
+    assert result.n_iterations == 1
+    assert calls == [1]
+
+
+def test_snapshots_at_chosen_iterations(two_halves: np.ndarray) -> None:
+    frames: dict[int, np.ndarray] = {}
+    params = PRESETS["default"].replace(max_iterations=5, min_labels=1)
+    segment(
+        two_halves,
+        params,
+        snapshot_at={1, 2, 4, 16},
+        on_snapshot=lambda i, labels: frames.__setitem__(i, labels),
+    )
+    assert sorted(frames) == [1, 2, 4]
+    assert all(f.shape == two_halves.shape[1:] and f.dtype == np.int32 for f in frames.values())
+
+
+def test_nodata_pixels_get_minus_one_and_zero_scores(two_halves: np.ndarray) -> None:
+    valid = np.ones(two_halves.shape[1:], bool)
+    valid[:, :5] = False
+    image = two_halves.copy()
+    image[:, ~valid] = np.nan  # NaN is fine where it is marked nodata
+    result = segment(image, FAST, valid=valid)
+    assert (result.labels[:, :5] == -1).all()
+    assert (result.labels[:, 5:] >= 0).all()
+    assert (result.scores[:, :, :5] == 0).all()
+
+
+def test_input_is_not_modified(two_halves: np.ndarray) -> None:
+    before = two_halves.copy()
+    segment(two_halves, FAST.replace(train_scale=0.5))
+    np.testing.assert_array_equal(two_halves, before)
+
+
+def test_prediction_uses_recalibrated_statistics(two_halves: np.ndarray) -> None:
+    """Eval-mode prediction on the training image equals the paper's train-mode pass."""
+    params = FAST.replace(max_iterations=4)
+    sp = compute_superpixels(two_halves, params)
+    valid = np.ones(two_halves.shape[1:], bool)
+    fitted = fit(two_halves[None], sp[None], valid[None], params, seed=0, device="cpu")
+    x = torch.from_numpy(two_halves)[None]
+    with torch.no_grad():
+        eval_scores = fitted.model(x)
+        fitted.model.train()
+        batch_scores = fitted.model(x)
+    torch.testing.assert_close(eval_scores, batch_scores, atol=1e-3, rtol=1e-3)
+
+
+def test_nan_inside_valid_is_an_error(two_halves: np.ndarray) -> None:
+    image = two_halves.copy()
+    image[0, 3, 3] = np.nan
+    with pytest.raises(InputError, match="1 NaN/inf values at valid pixels"):
+        segment(image, FAST)
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (np.zeros((8, 8), np.float32), r"\(bands, rows, cols\)"),
+        (np.zeros((3, 1, 8), np.float32), ">= 2x2"),
+        (np.zeros((3, 4, 4), complex), "real numbers"),
+    ],
+)
+def test_bad_images_are_rejected(image: np.ndarray, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        segment(image, FAST)
+
+
+def test_all_nodata_is_rejected(two_halves: np.ndarray) -> None:
+    with pytest.raises(InputError, match="no valid pixel"):
+        segment(two_halves, FAST, valid=np.zeros(two_halves.shape[1:], bool))
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"network": "resnet"}, "segment.network='resnet' is not allowed; choose one of paper"),
+        ({"min_labels": 0}, r"segment.min_labels=0 must lie in 1..n_channels \(32\)"),
+        ({"lr": -1.0}, "segment.lr=-1.0 must be > 0"),
+        ({"train_scale": 2.0}, r"segment.train_scale=2.0 must lie in \(0, 1\]"),
+        ({"iterations": 3}, "unknown segment parameter"),
+    ],
+)
+def test_bad_parameters_say_what_is_allowed(changes: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        PRESETS["fork"].replace(**changes)
+
+
+def test_unknown_preset_lists_presets() -> None:
+    with pytest.raises(ConfigError, match="default, fork, kanezaki2018, tip2020"):
+        get_preset("nope")
+
+
+def test_cuda_without_cuda_is_a_clear_error(two_halves: np.ndarray) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        segment(two_halves, FAST, device="cuda")
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_closely(two_halves: np.ndarray) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    cpu = segment(two_halves, FAST, device="cpu")
+    gpu = segment(two_halves, FAST, device="cuda")
+    assert adjusted_rand_index(gpu.labels, cpu.labels) > 0.95

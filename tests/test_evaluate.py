@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geoseg.errors import InputError
+from geoseg.evaluate import adjusted_rand_index, hungarian_miou
+
+
+@pytest.fixture
+def truth() -> np.ndarray:
+    t = np.zeros((20, 20), int)
+    t[:, 10:] = 1
+    t[10:, :10] = 2
+    return t
+
+
+def test_perfect_and_permuted(truth: np.ndarray) -> None:
+    assert adjusted_rand_index(truth, truth) == 1.0
+    assert hungarian_miou(truth, truth) == 1.0
+    permuted = np.array([5, 9, 7])[truth]
+    assert adjusted_rand_index(permuted, truth) == 1.0
+    assert hungarian_miou(permuted, truth) == 1.0
+
+
+def test_random_is_near_zero(truth: np.ndarray) -> None:
+    rng = np.random.default_rng(0)
+    big = np.repeat(np.repeat(truth, 10, 0), 10, 1)
+    assert abs(adjusted_rand_index(rng.integers(0, 3, big.shape), big)) < 0.01
+
+
+def test_miou_known_value() -> None:
+    truth = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 0, 0, 1]])
+    # class 0 <-> 0: IoU 2/3; class 1 <-> 1: IoU 1/2
+    assert hungarian_miou(pred, truth) == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
+def test_missing_predicted_class_scores_zero() -> None:
+    truth = np.array([[0, 1, 2, 2]])
+    pred = np.array([[0, 0, 1, 1]])
+    # best matching: 2<->1 (IoU 1), 0<->0 (IoU 1/2), class 1 unmatched (0)
+    assert hungarian_miou(pred, truth) == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_ignore_and_nodata(truth: np.ndarray) -> None:
+    pred = truth.copy()
+    pred[0, 0] = -1  # nodata in the prediction is left out
+    noisy_truth = truth.copy()
+    noisy_truth[:2] = 9  # 'none' in the reference, ignored
+    pred[:2] = 4
+    assert adjusted_rand_index(pred, noisy_truth, ignore=9) == 1.0
+
+
+def test_shape_mismatch() -> None:
+    with pytest.raises(InputError, match="differ in shape"):
+        adjusted_rand_index(np.zeros((2, 2)), np.zeros((3, 3)))
