@@ -40,8 +40,8 @@ class SegmentParams:
         ``"felzenszwalb"`` or ``"none"`` (the target is the plain argmax, as in TIP 2020).
     slic_n_segments, slic_compactness
         SLIC's approximate number of superpixels and its compactness. Three-band images
-        are converted to CIELAB as in the paper; other band counts are scaled to 0-100
-        so that the compactness means the same.
+        are converted to CIELAB as in the paper; for other band counts the compactness
+        is scaled so that it weighs colour against distance as it does in CIELAB.
     fz_scale, fz_sigma, fz_min_size
         Felzenszwalb's scale, Gaussian pre-smoothing sigma and minimum component size
         (pixels, at full resolution).

@@ -73,12 +73,14 @@ def compute_superpixels(
             )
     else:
         three_band = image.shape[0] == 3
-        # CIELAB for RGB as in the paper; other band counts on the same 0-100 scale.
-        data = np.moveaxis(filled if three_band else filled * 100.0, 0, -1)
+        # skimage rescales the image to [0, 1]; RGB then goes to CIELAB (0-100) as in
+        # the paper. Other band counts stay on [0, 1], so the compactness is divided by
+        # 100 to weigh colour against distance as it does for CIELAB.
+        data = np.moveaxis(filled, 0, -1)
         raw = slic(
             data[..., 0] if data.shape[-1] == 1 else data,
             n_segments=max(1, round(params.slic_n_segments * scale * scale)),
-            compactness=params.slic_compactness,
+            compactness=params.slic_compactness / (1.0 if three_band else 100.0),
             convert2lab=three_band,
             start_label=1,
             mask=None if valid.all() else valid,

@@ -225,7 +225,11 @@ def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
     model.train()
     with torch.no_grad():
         model(x)
+    # BN stores the unbiased variance; normalizing a batch uses the biased one.
+    n = x.shape[0] * x.shape[2] * x.shape[3]
     for bn in norms:
+        if bn.running_var is not None:
+            bn.running_var.mul_((n - 1) / n)
         bn.momentum = 0.1
     model.eval()
 
