@@ -19,7 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from geoseg import __version__
 from geoseg.errors import GeosegError
-from geoseg.io.raster import read_image, write_image, write_labels, write_png
+from geoseg.io.raster import (
+    LABEL_SUFFIXES,
+    PICTURE_SUFFIXES,
+    check_output,
+    read_image,
+    write_image,
+    write_labels,
+    write_png,
+)
 from geoseg.normalize import auto_scale
 from geoseg.render import display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
@@ -117,6 +125,9 @@ def segment_command(
         params = get_preset(preset)
         if max_iterations is not None:
             params = params.replace(max_iterations=max_iterations)
+        check_output(output, PICTURE_SUFFIXES)
+        if labels is not None:
+            check_output(labels, LABEL_SUFFIXES)
         data = read_image(image)
         scaled = auto_scale(data.data, data.valid)
         with _progress_bar(params.max_iterations, quiet) as progress:
@@ -125,8 +136,9 @@ def segment_command(
             )
         write_png(output, mean_colour(display_rgb(scaled), result.labels))
         if labels is not None:
-            _, sequential = np.unique(result.labels, return_inverse=True)
-            numbered = sequential.reshape(result.labels.shape) + (0 if (~data.valid).any() else 1)
+            inside = result.labels >= 0
+            numbered = np.zeros(result.labels.shape, np.int32)  # 0 = nodata
+            numbered[inside] = np.unique(result.labels[inside], return_inverse=True)[1] + 1
             write_labels(labels, numbered, transform=data.transform, crs=data.crs, nodata=0)
     if not quiet:
         _err.print(

@@ -160,3 +160,22 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("geoseg ")
+
+
+def test_bad_output_extension_fails_before_work(
+    sample_tif: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "segment",
+            str(sample_tif[0]),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--labels",
+            str(tmp_path / "l.jpg"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "l.jpg: unsupported extension '.jpg'; use one of .tif, .tiff, .png" in result.output
+    assert not (tmp_path / "o.png").exists()

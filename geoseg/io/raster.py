@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +26,11 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from geoseg.errors import InputError, OutputError, RasterReadError
 
 __all__ = [
+    "LABEL_SUFFIXES",
+    "PICTURE_SUFFIXES",
     "ImageData",
     "atomic_path",
+    "check_output",
     "read_image",
     "write_image",
     "write_labels",
@@ -43,7 +47,7 @@ class ImageData:
     pictures.
     """
 
-    data: npt.NDArray[np.generic]
+    data: npt.NDArray[Any]
     valid: npt.NDArray[np.bool_]
     transform: Affine
     crs: CRS | None
@@ -101,6 +105,24 @@ def _expand_palette(
     return np.moveaxis(lut[index], -1, 0)
 
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+LABEL_SUFFIXES = (".tif", ".tiff", ".png")
+
+
+def check_output(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
+    """Fail before any work if ``path`` cannot be written: its directory is missing or
+    not writable, or (when ``suffixes`` are given) its extension is not among them."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputError(
+            f"{path}: unsupported extension {path.suffix!r}; use one of {', '.join(suffixes)}"
+        )
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: output directory does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path.parent}: output directory is not writable")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
@@ -113,10 +135,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: output directory does not exist; create it first")
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{path.parent}: output directory is not writable")
+    check_output(path)
     tmp = path.with_name(f".{path.stem}.part-{os.getpid()}{path.suffix}")
     try:
         yield tmp
@@ -135,17 +154,10 @@ def write_png(path: str | os.PathLike[str], rgb: npt.NDArray[np.uint8]) -> None:
     """Write a ``(3, rows, cols) uint8`` picture; the format follows the extension."""
     if rgb.ndim != 3 or rgb.shape[0] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"picture must be (3, rows, cols) uint8; got {rgb.dtype} {rgb.shape}")
+    check_output(path, PICTURE_SUFFIXES)
+    pil_format = Image.registered_extensions()[Path(path).suffix.lower()]
     with atomic_path(path) as tmp:
-        try:
-            Image.fromarray(np.moveaxis(rgb, 0, -1)).save(tmp, format=_pil_format(Path(path)))
-        except (KeyError, ValueError) as err:
-            raise OutputError(
-                f"{path}: unsupported picture format; use .png, .jpg or .tif"
-            ) from err
-
-
-def _pil_format(path: Path) -> str:
-    return Image.registered_extensions().get(path.suffix.lower(), "")
+        Image.fromarray(np.moveaxis(rgb, 0, -1)).save(tmp, format=pil_format)
 
 
 def write_image(
@@ -164,7 +176,7 @@ def write_image(
 
 def _write_gtiff(
     path: str | os.PathLike[str],
-    data: npt.NDArray[np.number],
+    data: npt.NDArray[Any],
     *,
     transform: Affine | None,
     crs: CRS | None,
@@ -212,11 +224,9 @@ def write_labels(
     if top > 65535:
         raise InputError(f"{top + 1} labels do not fit in uint16")
     out = labels.astype(dtype)
-    suffix = Path(path).suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)
-    elif suffix == ".png":
+    check_output(path, LABEL_SUFFIXES)
+    if Path(path).suffix.lower() == ".png":
         with atomic_path(path) as tmp:
             Image.fromarray(out).save(tmp, format="PNG")
     else:
-        raise OutputError(f"{path}: labels can be written as .tif or .png, not {suffix!r}")
+        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)

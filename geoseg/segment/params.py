@@ -201,7 +201,7 @@ PRESETS: dict[str, SegmentParams] = {
 # The project's own best, chosen with scripts/bench_segment.py (see README, "Presets").
 PRESETS["default"] = PRESETS["fork"].replace(
     optimizer="adam",
-    lr=0.01,
+    lr=0.02,
     max_iterations=24,
     train_scale=0.5,
 )

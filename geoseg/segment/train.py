@@ -237,10 +237,15 @@ def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
 def predict(
     model: nn.Module, image: npt.NDArray[np.float32], *, device: torch.device
 ) -> torch.Tensor:
-    """Class logits ``(C, H, W)`` of ``image (B, H, W)`` with batch-norm running statistics."""
-    model.eval()
+    """Class logits ``(C, H, W)`` of ``image (B, H, W)`` with batch-norm running statistics.
+
+    Runs in channels-last memory order (oneDNN's fast path for inference; the same
+    values to float rounding) and leaves ``model`` in eval mode and that order.
+    """
+    model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # runtime accepts it
+    x = torch.from_numpy(np.ascontiguousarray(image)).to(device)[None]
     with torch.no_grad():
-        return model(torch.from_numpy(np.ascontiguousarray(image)).to(device)[None])[0]
+        return model(x.contiguous(memory_format=torch.channels_last))[0].contiguous()
 
 
 def segment(
