@@ -1,0 +1,58 @@
+"""Real scenes from ../shared/data: invariants and a rough reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from typer.testing import CliRunner
+
+from geoseg.cli import app
+from geoseg.evaluate import adjusted_rand_index
+from geoseg.io.raster import read_image
+from geoseg.normalize import auto_scale
+from geoseg.segment import PRESETS, segment
+from tests.conftest import shared
+
+
+def test_nc_landsat_against_landclass96() -> None:
+    scene = read_image(shared("nc_landsat7_landclass96/lsat7_2000_B1-B5_28m5_uint8.tif"))
+    truth = read_image(shared("nc_landsat7_landclass96/landclass96_on_lsat7_grid_labels.tif")).data[
+        0
+    ]
+    assert 0.1 < (~scene.valid).mean() < 0.2  # the documented 15 % nodata
+    result = segment(auto_scale(scene.data, scene.valid), PRESETS["default"], valid=scene.valid)
+    np.testing.assert_array_equal(result.labels < 0, ~scene.valid)
+    assert 4 <= result.n_labels <= 32
+    # A 1996 map against a 2000 image: rough. The fork preset scores about 0.02 here,
+    # the default about 0.15 (scripts/bench_segment.py).
+    assert adjusted_rand_index(result.labels, truth.astype(np.int64), ignore=0) > 0.08
+
+
+def test_cli_keeps_grid_and_nodata_collar(tmp_path: Path) -> None:
+    source = shared("landsat7_rasterio_rgb/RGB.byte.tif")
+    out, labels = tmp_path / "render.png", tmp_path / "labels.tif"
+    result = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            str(source),
+            "-o",
+            str(out),
+            "--labels",
+            str(labels),
+            "--max-iterations",
+            "4",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with rasterio.open(source) as src, rasterio.open(labels) as got:
+        assert (got.width, got.height) == (src.width, src.height)
+        assert got.crs == src.crs
+        assert got.transform == src.transform
+        assert got.nodata == 0
+        collar = src.dataset_mask() == 0
+        written = got.read(1)
+    np.testing.assert_array_equal(written == 0, collar)
