@@ -1,4 +1,6 @@
-"""The only module that opens rasters: image reads and label / picture writes.
+"""The only module that opens rasters: image and scene reads, label / picture writes.
+
+A scene is never read whole: :class:`SceneReader` reads windows and decimated copies.
 
 Every write goes to a temporary name beside the target and is renamed at the end, so
 an interrupted run never leaves a half-written file under the final name.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,18 @@ import rasterio
 from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
 
-from geoseg.errors import InputError, OutputError, RasterReadError
+from geoseg.errors import ConfigError, InputError, OutputError, RasterReadError
+from geoseg.types import SceneInfo
 
 __all__ = [
     "LABEL_SUFFIXES",
     "PICTURE_SUFFIXES",
     "ImageData",
+    "SceneReader",
     "atomic_path",
     "check_output",
     "read_image",
@@ -71,6 +76,26 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
         Missing, unreadable, truncated or not a raster, with the path and the cause.
     """
     path = Path(path)
+    try:
+        with _open(path) as src:
+            interp = list(src.colorinterp)
+            bands = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
+            data = src.read(bands)
+            valid = src.dataset_mask() > 0
+            if interp[0] == ColorInterp.palette and src.count == 1:
+                data = _expand_palette(data[0], src.colormap(1))
+            crs = src.crs
+            transform = src.transform
+    except RasterioError as err:
+        raise _read_error(path, err) from err
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)
+    return ImageData(data=data, valid=valid, transform=transform, crs=crs)
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[Any]:
+    """``rasterio.open`` for reading, with one clear error for a missing file."""
     if not path.exists():
         raise RasterReadError(f"{path}: no such file; check the path")
     if path.is_dir():
@@ -78,22 +103,119 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                interp = list(src.colorinterp)
-                bands = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
-                data = src.read(bands)
-                valid = src.dataset_mask() > 0
-                if interp[0] == ColorInterp.palette and src.count == 1:
-                    data = _expand_palette(data[0], src.colormap(1))
-                crs = src.crs
-                transform = src.transform
+            src = rasterio.open(path)
     except RasterioError as err:
-        raise RasterReadError(
-            f"{path}: cannot be read as an image ({err}); is it a complete PNG, JPEG or GeoTIFF?"
-        ) from err
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)
-    return ImageData(data=data, valid=valid, transform=transform, crs=crs)
+        raise _read_error(path, err) from err
+    with src:
+        yield src
+
+
+def _read_error(path: Path, err: Exception) -> RasterReadError:
+    return RasterReadError(
+        f"{path}: cannot be read as an image ({err}); is it a complete PNG, JPEG or GeoTIFF?"
+    )
+
+
+class SceneReader:
+    """Windowed, nodata-aware reads of a scene that stays on disk.
+
+    Parameters
+    ----------
+    path
+        Any GDAL raster.
+    bands
+        1-based band numbers to read, in order (default: every band but alpha).
+    nodata
+        Value marking nodata, overriding the file's. Without it the file's nodata value,
+        internal mask or alpha band marks nodata. NaN is always nodata.
+
+    Examples
+    --------
+    >>> with SceneReader(path) as scene:  # doctest: +SKIP
+    ...     data, valid = scene.read(Window(0, 0, 256, 256))
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        bands: Sequence[int] | None = None,
+        nodata: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._stack = contextlib.ExitStack()
+        src = self._src = self._stack.enter_context(_open(self.path))
+        alpha = {i + 1 for i, ci in enumerate(src.colorinterp) if ci == ColorInterp.alpha}
+        everything = (b for b in range(1, src.count + 1) if b not in alpha)
+        chosen = tuple(bands) if bands else tuple(everything)
+        bad = [b for b in chosen if not 1 <= b <= src.count]
+        if bad:
+            self.close()
+            raise ConfigError(
+                f"input.bands={list(chosen)}: {self.path} has bands 1..{src.count}; "
+                f"{bad} do not exist"
+            )
+        self._override = nodata is not None
+        self.info = SceneInfo(
+            height=src.height,
+            width=src.width,
+            bands=chosen,
+            dtype=src.dtypes[chosen[0] - 1],
+            transform=src.transform,
+            crs=src.crs,
+            nodata=nodata if nodata is not None else src.nodata,
+        )
+
+    def __enter__(self) -> SceneReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._stack.close()
+
+    def read(self, window: Window) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+        """``(data (B, h, w), valid (h, w))`` of one window, data in the file's dtype."""
+        return self._read(window=window)
+
+    def read_decimated(
+        self, *, max_pixels: int = 1_000_000
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+        """The whole scene at reduced resolution (at most ``max_pixels`` pixels).
+
+        Nearest-neighbour decimation, so values stay real pixel values; GDAL reads from
+        overviews when the file has them.
+        """
+        factor = max(1.0, (self.info.height * self.info.width / max_pixels) ** 0.5)
+        shape = (max(1, int(self.info.height / factor)), max(1, int(self.info.width / factor)))
+        return self._read(out_shape=shape)
+
+    def _read(
+        self, *, window: Window | None = None, out_shape: tuple[int, int] | None = None
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+        bands = list(self.info.bands)
+        shape = None if out_shape is None else (len(bands), *out_shape)
+        try:
+            data = self._src.read(
+                bands, window=window, out_shape=shape, resampling=Resampling.nearest
+            )
+            if self._override:
+                valid = (data != self.info.nodata).all(axis=0)
+            else:
+                masks = self._src.read_masks(
+                    bands, window=window, out_shape=shape, resampling=Resampling.nearest
+                )
+                valid = (masks > 0).all(axis=0)
+        except RasterioError as err:
+            where = f" window {window}" if window is not None else ""
+            raise RasterReadError(
+                f"{self.path}:{where} cannot be read ({err}); the file may be truncated"
+            ) from err
+        if np.issubdtype(data.dtype, np.floating):
+            valid &= np.isfinite(data).all(axis=0)
+        return data, valid
 
 
 def _expand_palette(

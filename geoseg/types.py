@@ -1,0 +1,53 @@
+"""Frozen value objects shared between stages.
+
+>>> from affine import Affine
+>>> info = SceneInfo(height=10, width=20, bands=(1, 2), dtype="uint16",
+...                  transform=Affine.identity(), crs=None, nodata=0)
+>>> info.count, info.shape
+(2, (2, 10, 20))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from affine import Affine
+from rasterio.crs import CRS
+
+from geoseg.errors import InputError
+
+__all__ = ["SceneInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class SceneInfo:
+    """What a scene is, without its pixels: size, the bands used, grid and nodata.
+
+    ``bands`` are the file's 1-based band numbers that are read, in that order;
+    ``nodata`` is the value that marks nodata (from the file or the configuration), or
+    ``None`` when only the file's mask (and NaN) marks it.
+    """
+
+    height: int
+    width: int
+    bands: tuple[int, ...]
+    dtype: str
+    transform: Affine
+    crs: CRS | None
+    nodata: float | None
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise InputError(f"scene of {self.height}x{self.width} pixels has no pixel")
+        if not self.bands or min(self.bands) < 1:
+            raise InputError(f"scene bands {self.bands} must be 1-based band numbers")
+
+    @property
+    def count(self) -> int:
+        """Number of bands read."""
+        return len(self.bands)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(bands, rows, cols)`` of the whole scene as read."""
+        return self.count, self.height, self.width

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from geoseg.errors import ConfigError, RasterReadError
+from geoseg.io.raster import SceneReader, write_image
+from geoseg.normalize import percentile_bounds
+from tests.conftest import shared
+
+GRID = Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 5000000.0)
+UTM = CRS.from_epsg(32619)
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 5000, (3, 300, 280)).astype(np.uint16)
+    data[:, :40, :] = 0  # nodata strip
+    path = tmp_path / "scene.tif"
+    write_image(path, data, transform=GRID, crs=UTM, nodata=0)
+    return path, data
+
+
+def test_window_read_matches_the_array(scene: tuple[Path, np.ndarray]) -> None:
+    path, data = scene
+    with SceneReader(path) as reader:
+        assert reader.info.shape == (3, 300, 280)
+        assert reader.info.crs == UTM
+        assert reader.info.transform == GRID
+        assert reader.info.nodata == 0
+        got, valid = reader.read(Window(30, 20, 100, 50))
+    np.testing.assert_array_equal(got, data[:, 20:70, 30:130])
+    assert not valid[:20].any()
+    assert valid[20:].all()
+
+
+def test_band_selection_keeps_order(scene: tuple[Path, np.ndarray]) -> None:
+    path, data = scene
+    with SceneReader(path, bands=[3, 1]) as reader:
+        got, _ = reader.read(Window(0, 100, 10, 10))
+        assert reader.info.bands == (3, 1)
+    np.testing.assert_array_equal(got, data[[2, 0], 100:110, 0:10])
+
+
+def test_missing_band_says_which_exist(scene: tuple[Path, np.ndarray]) -> None:
+    with pytest.raises(ConfigError, match=r"input.bands=\[4, 3, 2\]: .* has bands 1..3; \[4\]"):
+        SceneReader(scene[0], bands=[4, 3, 2])
+
+
+def test_nodata_from_config_overrides_file(scene: tuple[Path, np.ndarray]) -> None:
+    path, data = scene
+    value = int(data[0, 100, 100])
+    with SceneReader(path, nodata=value) as reader:
+        _, valid = reader.read(Window(0, 0, 280, 300))
+    expected = (data != value).all(axis=0)
+    np.testing.assert_array_equal(valid, expected)
+    assert valid[:40].all()  # 0 is data now
+
+
+def test_internal_mask_and_nan(tmp_path: Path) -> None:
+    data = np.ones((2, 8, 8), np.float32)
+    data[1, 0, 0] = np.nan
+    path = tmp_path / "masked.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 8,
+        "height": 8,
+        "count": 2,
+        "dtype": "float32",
+        "transform": GRID,
+        "crs": UTM,
+    }
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        mask = np.full((8, 8), 255, np.uint8)
+        mask[7, :] = 0
+        dst.write_mask(mask)
+    with SceneReader(path) as reader:
+        _, valid = reader.read(Window(0, 0, 8, 8))
+    assert not valid[7].any()
+    assert not valid[0, 0]
+    assert valid.sum() == 64 - 8 - 1
+
+
+def test_decimated_read_is_small_and_representative(scene: tuple[Path, np.ndarray]) -> None:
+    path, data = scene
+    with SceneReader(path) as reader:
+        small, valid = reader.read_decimated(max_pixels=5000)
+    assert small.shape[1] * small.shape[2] <= 5000
+    assert valid.mean() == pytest.approx(260 / 300, abs=0.03)
+    low, high = percentile_bounds(small, valid)
+    full_low, full_high = percentile_bounds(data, (data > 0).all(axis=0))
+    # within 1 % of the data range (values are uniform on 1..5000)
+    np.testing.assert_allclose(low, full_low, atol=50)
+    np.testing.assert_allclose(high, full_high, atol=50)
+
+
+def test_truncated_file_is_a_read_error(scene: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(scene[0].read_bytes()[: scene[0].stat().st_size // 2])
+    with pytest.raises(RasterReadError, match=r"broken\.tif"), SceneReader(broken) as reader:
+        reader.read(Window(0, 0, 280, 300))
+
+
+def test_sentinel2_13_bands_nodata_fraction() -> None:
+    path = shared("sentinel2_l1c_19UDP_160m_nodata/S2_19UDP_20170729_13band_160m_uint16.tif")
+    with SceneReader(path) as reader:
+        assert reader.info.count == 13
+        _, valid = reader.read_decimated(max_pixels=100_000)
+        _, full = reader.read(Window(0, 0, reader.info.width, reader.info.height))
+    assert full.mean() == pytest.approx(0.63, abs=0.02)  # 37 % outside the swath
+    assert valid.mean() == pytest.approx(full.mean(), abs=0.02)
+
+
+def test_landsat7_collar_from_nodata() -> None:
+    with SceneReader(shared("landsat7_rasterio_rgb/RGB.byte.tif")) as reader:
+        _, valid = reader.read_decimated(max_pixels=200_000)
+    assert 1 - valid.mean() == pytest.approx(0.32, abs=0.03)
