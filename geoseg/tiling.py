@@ -1,5 +1,5 @@
 """Pure tiling: a scene's shape and tiling parameters give overlapping read windows whose
-cores partition the scene exactly.
+cores partition the scene exactly; :func:`sample_crops` picks training crops.
 
 Tiles start every ``tile_size - overlap`` pixels; the last row and column of tiles are
 shifted back to end on the scene's edge, so every tile has the same size (except when the
@@ -14,15 +14,18 @@ cut between their cores is the middle of the overlap, so every core pixel has at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
+import numpy as np
+import numpy.typing as npt
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError
 
-__all__ = ["Tile", "axis_tiles", "tile_grid"]
+__all__ = ["Tile", "axis_tiles", "sample_crops", "tile_grid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +107,88 @@ def _check(tile_size: int, overlap: int) -> None:
         raise ConfigError(
             f"tiling.overlap={overlap} must be >= 0 and smaller than tiling.tile_size={tile_size}"
         )
+
+
+def sample_crops(
+    valid: npt.NDArray[np.bool_],
+    *,
+    height: int,
+    width: int,
+    crop_size: int,
+    n_crops: int,
+    seed: int = 0,
+    min_valid: float = 0.5,
+) -> list[Window]:
+    """Training crops spread evenly over the valid area of a scene.
+
+    The scene is split into a ``g x g`` grid of cells (``g = ceil(sqrt(n_crops))``).
+    Cells are visited in random order; each proposes a crop centred on a random valid
+    pixel inside it, kept when at least ``min_valid`` of the crop is valid. Rounds over
+    the cells repeat until ``n_crops`` are found or no cell yields one, so mostly
+    nodata cells give nothing and valid ones give more.
+
+    Parameters
+    ----------
+    valid
+        Validity mask of the whole scene at any resolution (e.g. a decimated read).
+    height, width
+        Scene size in full-resolution pixels; windows are returned in that grid.
+    crop_size
+        Side of a crop (clipped to the scene).
+    n_crops
+        Number of crops wanted.
+    seed
+        Same seed, same crops.
+    min_valid
+        Smallest valid fraction of a kept crop.
+
+    >>> mask = np.ones((10, 10), bool)
+    >>> crops = sample_crops(mask, height=100, width=100, crop_size=20, n_crops=4)
+    >>> len(crops), (crops[0].width, crops[0].height)
+    (4, (20, 20))
+    """
+    if n_crops < 1 or crop_size < 1:
+        raise ConfigError(f"need n_crops >= 1 and crop_size >= 1; got {n_crops}, {crop_size}")
+    if not valid.any():
+        raise InputError("scene has no valid pixel to sample training crops from")
+    rng = np.random.default_rng(seed)
+    ch, cw = min(crop_size, height), min(crop_size, width)
+    fy, fx = valid.shape[0] / height, valid.shape[1] / width
+    integral = np.pad(valid.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+
+    def valid_fraction(r0: int, c0: int) -> float:
+        a0, a1 = int(r0 * fy), max(int(r0 * fy) + 1, round((r0 + ch) * fy))
+        b0, b1 = int(c0 * fx), max(int(c0 * fx) + 1, round((c0 + cw) * fx))
+        a1, b1 = min(a1, valid.shape[0]), min(b1, valid.shape[1])
+        total = integral[a1, b1] - integral[a0, b1] - integral[a1, b0] + integral[a0, b0]
+        return float(total) / ((a1 - a0) * (b1 - b0))
+
+    g = math.ceil(math.sqrt(n_crops))
+    rows, cols = np.nonzero(valid)
+    cell = (rows * g // valid.shape[0]) * g + cols * g // valid.shape[1]
+    members = [np.flatnonzero(cell == k) for k in range(g * g)]
+    crops: list[Window] = []
+    while len(crops) < n_crops:
+        found = False
+        for k in rng.permutation(g * g):
+            if len(crops) == n_crops:
+                break
+            if members[k].size == 0:
+                continue
+            for _ in range(3):  # a few tries per cell and round
+                i = members[k][rng.integers(members[k].size)]
+                cy = (rows[i] + rng.random()) / fy
+                cx = (cols[i] + rng.random()) / fx
+                r0 = int(min(max(cy - ch / 2, 0), height - ch))
+                c0 = int(min(max(cx - cw / 2, 0), width - cw))
+                if valid_fraction(r0, c0) >= min_valid:
+                    crops.append(Window(c0, r0, cw, ch))
+                    found = True
+                    break
+        if not found:
+            break
+    if not crops:
+        raise InputError(
+            f"no {ch}x{cw} crop is at least {min_valid:.0%} valid; lower the crop size"
+        )
+    return crops

@@ -131,8 +131,10 @@ class SceneReader:
 
     Examples
     --------
-    >>> with SceneReader(path) as scene:  # doctest: +SKIP
-    ...     data, valid = scene.read(Window(0, 0, 256, 256))
+    ::
+
+        with SceneReader("scene.tif", bands=[4, 3, 2]) as scene:
+            data, valid = scene.read(Window(0, 0, 256, 256))
     """
 
     def __init__(

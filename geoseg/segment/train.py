@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,10 +36,12 @@ __all__ = [
     "ProgressFn",
     "Segmentation",
     "SnapshotFn",
+    "fill_nodata",
     "fit",
     "predict",
     "resolve_device",
     "segment",
+    "training_views",
 ]
 
 logger = logging.getLogger(__name__)
@@ -290,14 +292,11 @@ def segment(
     """
     image, valid = _check_image(image, valid)
     _bands, rows, cols = image.shape
-    filled = _fill_nodata(image, valid)
+    filled = fill_nodata(image, valid)
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    train_image, train_valid = filled, valid
-    if params.train_scale < 1.0:
-        train_image, train_valid = _downscale(filled, valid, params.train_scale)
-    train_sp = compute_superpixels(train_image, params, valid=train_valid, scale=params.train_scale)
+    views = training_views([filled], [valid], params)
     timings["superpixels"] = time.perf_counter() - t0
 
     def _snapshot(iteration: int, labels: npt.NDArray[np.int32]) -> None:
@@ -308,9 +307,7 @@ def segment(
         on_snapshot(iteration, np.where(valid, full, -1).astype(np.int32))
 
     fitted = fit(
-        train_image[None],
-        train_sp[None],
-        train_valid[None],
+        *views,
         params,
         seed=seed,
         device=device,
@@ -328,7 +325,7 @@ def segment(
     if params.refine_output and params.superpixels != "none":
         t0 = time.perf_counter()
         full_sp = (
-            train_sp
+            views[1][0]
             if params.train_scale == 1.0
             else compute_superpixels(filled, params, valid=valid)
         )
@@ -380,14 +377,54 @@ def _check_image(
     return data, valid
 
 
-def _fill_nodata(
-    image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+def fill_nodata(
+    image: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    values: npt.NDArray[np.floating] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Copy with nodata pixels set to each band's mean over valid pixels."""
+    """Copy of ``image (B, H, W)`` with nodata pixels set to ``values`` (one per band).
+
+    Without ``values`` each band's mean over valid pixels is used. A scene passes its
+    scene-wide means so that every tile is filled alike.
+    """
     if valid.all():
         return image
-    means = image[:, valid].mean(axis=1)
-    return np.where(valid[None], image, means[:, None, None]).astype(np.float32)
+    if values is None:
+        values = image[:, valid].mean(axis=1) if valid.any() else np.zeros(image.shape[0])
+    return np.where(valid[None], image, values[:, None, None]).astype(np.float32)
+
+
+def training_views(
+    images: Sequence[npt.NDArray[np.float32]],
+    valids: Sequence[npt.NDArray[np.bool_]],
+    params: SegmentParams,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+    """Stack same-sized, nodata-filled views into the batch :func:`fit` trains on.
+
+    Each view is resampled by ``params.train_scale`` and gets its superpixels; ids are
+    offset so they are unique across the batch.
+
+    Returns
+    -------
+    images (N, B, h, w), superpixels (N, h, w), valid (N, h, w)
+    """
+    if not images or len(images) != len(valids):
+        raise InputError(f"need as many masks as views (>= 1); got {len(images)}, {len(valids)}")
+    if len({im.shape for im in images}) != 1:
+        raise InputError(f"training views differ in shape: {sorted({im.shape for im in images})}")
+    out_images, out_sp, out_valid = [], [], []
+    offset = 0
+    for image, valid in zip(images, valids, strict=True):
+        if params.train_scale < 1.0:
+            image, valid = _downscale(image, valid, params.train_scale)
+        sp = compute_superpixels(image, params, valid=valid, scale=params.train_scale)
+        sp[sp >= 0] += offset
+        offset = int(sp.max()) + 1 if (sp >= 0).any() else offset
+        out_images.append(image)
+        out_sp.append(sp)
+        out_valid.append(valid)
+    return np.stack(out_images), np.stack(out_sp), np.stack(out_valid)
 
 
 def _downscale(
