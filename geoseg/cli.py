@@ -29,6 +29,7 @@ from geoseg.io.raster import (
     write_png,
 )
 from geoseg.normalize import auto_scale
+from geoseg.pipeline import RunOptions, run_scene
 from geoseg.render import display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.segment import PRESETS, get_preset, segment
@@ -95,6 +96,23 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int, int], None
             bar.update(task, completed=iteration, labels=n_labels)
 
         yield update
+
+
+@contextmanager
+def _tile_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar for ``progress(done, total)`` tile callbacks (silent with -q)."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("tiles"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("tiles", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 _PRESET_HELP = f"Parameter preset: {', '.join(sorted(PRESETS))}."
@@ -170,3 +188,62 @@ def sample_command(
         if truth is not None:
             write_labels(truth, classes_map, transform=transform, crs=SAMPLE_CRS, nodata=0)
     typer.echo(f"wrote {output} ({bands} bands, {rows}x{cols}, {classes} classes)")
+
+
+def _int_list(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of band numbers"
+        ) from None
+
+
+@app.command("run")
+def run_command(
+    scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to segment.")],
+    outdir: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output directory [default: <stem>_geoseg/]."),
+    ] = None,
+    preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = "default",
+    seed: Annotated[int, typer.Option(help="Seeds crops and network.")] = 0,
+    bands: Annotated[
+        str | None, typer.Option(help="Bands to read, 1-based, e.g. 4,3,2 [default: all].")
+    ] = None,
+    nodata: Annotated[
+        float | None, typer.Option(help="Nodata value, overriding the file's.")
+    ] = None,
+    tile_size: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
+    overlap: Annotated[int, typer.Option(help="Tile overlap in pixels.")] = 16,
+    max_iterations: Annotated[
+        int | None, typer.Option(help="Override the preset's iteration limit.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+) -> None:
+    """Segment a scene: labels.tif (COG), quicklook.png and run.yaml in OUTDIR."""
+    _setup_logging(verbose, quiet)
+    with _cli_errors():
+        params = get_preset(preset)
+        if max_iterations is not None:
+            params = params.replace(max_iterations=max_iterations)
+        options = RunOptions(
+            bands=_int_list(bands),
+            nodata=nodata,
+            tile_size=tile_size,
+            overlap=overlap,
+            seed=seed,
+            device=device,
+        )
+        target = outdir if outdir is not None else scene.with_name(f"{scene.stem}_geoseg")
+        with _tile_bar(quiet) as progress:
+            result = run_scene(scene, target, params, options, progress=progress)
+    if not quiet:
+        _err.print(
+            f"{result.n_classes} classes over {result.n_tiles} tiles -> {result.labels}",
+            highlight=False,
+        )

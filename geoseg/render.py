@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from geoseg.errors import InputError
 
-__all__ = ["display_rgb", "mean_colour"]
+__all__ = ["display_rgb", "mean_colour", "palette", "quicklook"]
 
 
 def display_rgb(image: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -40,3 +40,45 @@ def mean_colour(
         means = np.clip(sums / np.maximum(counts, 1), 0.0, 1.0)
         out[band][inside] = np.round(means[index] * 255).astype(np.uint8)
     return out
+
+
+def palette(n: int = 256) -> npt.NDArray[np.uint8]:
+    """Fixed colours ``(n, 3)`` for class ids: 0 (nodata) black, then distinct hues.
+
+    The same table colours the quicklook and, later, the vector layer's style.
+
+    >>> palette(3).tolist()[0]
+    [0, 0, 0]
+    """
+    colours = np.zeros((n, 3), np.uint8)
+    golden = 0.618033988749895
+    for k in range(1, n):
+        hue = (k * golden) % 1.0
+        sat, val = (0.75, 0.95) if k % 2 else (0.55, 0.75)
+        colours[k] = np.round(np.array(_hsv_to_rgb(hue, sat, val)) * 255)
+    return colours
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
+    i = int(h * 6) % 6
+    f = h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+
+
+def quicklook(
+    display: npt.NDArray[np.floating], classes: npt.NDArray[np.integer]
+) -> npt.NDArray[np.uint8]:
+    """The scene beside its classes: ``(3, H, 2W + 8)`` uint8, nodata black.
+
+    ``display`` is ``(3, H, W)`` in ``[0, 1]``; ``classes`` holds class ids (0 = nodata)
+    painted with :func:`palette`.
+    """
+    if display.shape[1:] != classes.shape:
+        raise InputError(f"display {display.shape} and classes {classes.shape} differ in size")
+    left = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
+    left[:, classes == 0] = 0
+    colours = palette(max(256, int(classes.max()) + 1))
+    right = np.moveaxis(colours[classes], -1, 0)
+    gap = np.full((3, classes.shape[0], 8), 255, np.uint8)
+    return np.concatenate([left, gap, right], axis=2)

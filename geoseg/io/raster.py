@@ -24,6 +24,7 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError, OutputError, RasterReadError
@@ -33,6 +34,7 @@ __all__ = [
     "LABEL_SUFFIXES",
     "PICTURE_SUFFIXES",
     "ImageData",
+    "LabelWriter",
     "SceneReader",
     "atomic_path",
     "check_output",
@@ -127,7 +129,8 @@ class SceneReader:
         1-based band numbers to read, in order (default: every band but alpha).
     nodata
         Value marking nodata, overriding the file's. Without it the file's nodata value,
-        internal mask or alpha band marks nodata. NaN is always nodata.
+        internal mask or alpha band marks nodata. As in GDAL's dataset mask, a pixel is
+        nodata only where every band read is nodata; NaN in any band is always nodata.
 
     Examples
     --------
@@ -203,13 +206,14 @@ class SceneReader:
             data = self._src.read(
                 bands, window=window, out_shape=shape, resampling=Resampling.nearest
             )
+            # As GDAL's dataset mask: nodata only where every band is nodata.
             if self._override:
-                valid = (data != self.info.nodata).all(axis=0)
+                valid = (data != self.info.nodata).any(axis=0)
             else:
                 masks = self._src.read_masks(
                     bands, window=window, out_shape=shape, resampling=Resampling.nearest
                 )
-                valid = (masks > 0).all(axis=0)
+                valid = (masks > 0).any(axis=0)
         except RasterioError as err:
             where = f" window {window}" if window is not None else ""
             raise RasterReadError(
@@ -354,3 +358,76 @@ def write_labels(
             Image.fromarray(out).save(tmp, format="PNG")
     else:
         _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)
+
+
+class LabelWriter:
+    """Write a label raster window by window, then publish it as a Cloud-Optimized GeoTIFF.
+
+    Windows go into a tiled scratch GeoTIFF beside ``path`` (unwritten blocks read as
+    ``nodata``); :meth:`close` converts it with GDAL's COG driver (DEFLATE, internal
+    overviews by mode resampling) to a temporary name and renames that to ``path``.
+    Leaving the context on an error removes both temporary files.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: SceneInfo,
+        *,
+        dtype: str = "uint8",
+        nodata: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        check_output(self.path, (".tif", ".tiff"))
+        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{os.getpid()}.tif")
+        profile = {
+            "driver": "GTiff",
+            "width": info.width,
+            "height": info.height,
+            "count": 1,
+            "dtype": dtype,
+            "nodata": nodata,
+            "transform": info.transform,
+            "crs": info.crs,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "sparse_ok": True,
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._dst = rasterio.open(self._scratch, "w", **profile)
+
+    def __enter__(self) -> LabelWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._dst.close()
+            self._scratch.unlink(missing_ok=True)
+
+    def write(self, window: Window, labels: npt.NDArray[np.integer]) -> None:
+        """Write ``labels (rows, cols)`` into ``window``."""
+        self._dst.write(labels.astype(self._dst.dtypes[0]), 1, window=window)
+
+    def close(self) -> None:
+        """Convert the scratch file to a COG under ``path`` and remove the scratch."""
+        if self._dst.closed:
+            return
+        self._dst.close()
+        try:
+            with atomic_path(self.path) as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                rio_copy(
+                    self._scratch,
+                    tmp,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    OVERVIEW_RESAMPLING="MODE",
+                    BLOCKSIZE=512,
+                )
+        finally:
+            self._scratch.unlink(missing_ok=True)

@@ -59,7 +59,7 @@ def test_nodata_from_config_overrides_file(scene: tuple[Path, np.ndarray]) -> No
     value = int(data[0, 100, 100])
     with SceneReader(path, nodata=value) as reader:
         _, valid = reader.read(Window(0, 0, 280, 300))
-    expected = (data != value).all(axis=0)
+    expected = (data != value).any(axis=0)  # nodata only where every band has it
     np.testing.assert_array_equal(valid, expected)
     assert valid[:40].all()  # 0 is data now
 
@@ -123,3 +123,40 @@ def test_landsat7_collar_from_nodata() -> None:
     with SceneReader(shared("landsat7_rasterio_rgb/RGB.byte.tif")) as reader:
         _, valid = reader.read_decimated(max_pixels=200_000)
     assert 1 - valid.mean() == pytest.approx(0.32, abs=0.03)
+
+
+def test_label_writer_makes_a_cog_with_overviews(tmp_path: Path) -> None:
+    from geoseg.io.raster import LabelWriter
+    from geoseg.types import SceneInfo
+
+    info = SceneInfo(
+        height=1100, width=900, bands=(1,), dtype="uint16", transform=GRID, crs=UTM, nodata=0
+    )
+    target = tmp_path / "labels.tif"
+    with LabelWriter(target, info) as writer:
+        writer.write(Window(0, 0, 500, 400), np.full((400, 500), 3))
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.tif"]
+    with rasterio.open(target) as got:
+        assert got.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert got.overviews(1)[0] == 2
+        data = got.read(1)
+    assert (data[:400, :500] == 3).all()
+    assert (data[400:] == 0).all()  # never written: nodata
+
+
+def test_label_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
+    from geoseg.io.raster import LabelWriter
+    from geoseg.types import SceneInfo
+
+    info = SceneInfo(
+        height=10, width=10, bands=(1,), dtype="uint8", transform=GRID, crs=UTM, nodata=0
+    )
+
+    def interrupted() -> None:
+        with LabelWriter(tmp_path / "labels.tif", info) as writer:
+            writer.write(Window(0, 0, 5, 5), np.ones((5, 5)))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert list(tmp_path.iterdir()) == []

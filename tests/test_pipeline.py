@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from typer.testing import CliRunner
+
+from geoseg.cli import app
+from geoseg.errors import ConfigError, InputError
+from geoseg.evaluate import adjusted_rand_index
+from geoseg.io.raster import write_image
+from geoseg.pipeline import RunOptions, run_scene
+from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.segment import PRESETS
+from tests.conftest import shared
+
+FAST = RunOptions(n_crops=6, crop_size=128, tile_size=64, overlap=8)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """Four classes over 200x260 px with a nodata corner; truth 0 there."""
+    image, truth = make_scene(
+        rows=200, cols=260, bands=4, n_classes=4, noise=0.01, texture=0.01, seed=3
+    )
+    dn = np.round(image * 10000).astype(np.uint16) + 1
+    dn[:, :30, :60] = 0
+    truth[:30, :60] = 0
+    path = tmp_path_factory.mktemp("scene") / "scene.tif"
+    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
+    return path, truth
+
+
+def read_labels(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def test_classes_match_truth_across_many_tiles(scene, tmp_path: Path) -> None:
+    path, truth = scene
+    result = run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+    assert result.n_tiles == 4 * 5
+    labels = read_labels(result.labels)
+    np.testing.assert_array_equal(labels == 0, truth == 0)
+    assert adjusted_rand_index(labels, truth, ignore=0) >= 0.9
+
+
+def test_tile_size_does_not_change_labels(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    small = run_scene(path, tmp_path / "a", PRESETS["default"], FAST)
+    big = run_scene(
+        path,
+        tmp_path / "b",
+        PRESETS["default"],
+        RunOptions(n_crops=6, crop_size=128, tile_size=256, overlap=8),
+    )
+    a, b = read_labels(small.labels), read_labels(big.labels)
+    assert (a == b).mean() > 0.9999
+
+
+def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    result = run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+    with rasterio.open(result.labels) as got, rasterio.open(path) as src:
+        assert got.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert got.crs == src.crs
+        assert got.transform == src.transform
+        assert got.dtypes[0] == "uint8"
+        assert got.nodata == 0
+    with rasterio.open(result.quicklook) as ql:
+        assert ql.count == 3
+    record = yaml.safe_load(result.record.read_text())
+    assert record["segment"]["max_iterations"] == 24
+    assert len(record["normalize"]["low"]) == 4
+    assert record["classes"] == result.n_classes
+    assert record["tiles"]["skipped_nodata"] == 0
+    assert {"torch", "rasterio", "gdal", "geoseg"} <= set(record["versions"])
+    assert sorted(p.name for p in result.labels.parent.iterdir()) == [
+        "labels.tif",
+        "quicklook.png",
+        "run.yaml",
+    ]
+
+
+def test_overlap_below_receptive_field_is_refused(scene, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(5 px\)"):
+        run_scene(scene[0], tmp_path / "o", PRESETS["default"], RunOptions(tile_size=64, overlap=2))
+
+
+def test_all_nodata_scene_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "empty.tif"
+    write_image(
+        path,
+        np.zeros((2, 40, 40), np.uint16),
+        transform=sample_transform(),
+        crs=SAMPLE_CRS,
+        nodata=0,
+    )
+    with pytest.raises(InputError, match="every pixel is nodata"):
+        run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+    assert not (tmp_path / "out").exists()
+
+
+def test_scene_smaller_than_a_tile(tmp_path: Path) -> None:
+    image, _ = make_scene(rows=40, cols=50, bands=3, seed=1)
+    path = tmp_path / "tiny.tif"
+    write_image(
+        path, np.round(image * 255).astype(np.uint8), transform=sample_transform(), crs=SAMPLE_CRS
+    )
+    result = run_scene(path, tmp_path / "out", PRESETS["default"], RunOptions(tile_size=512))
+    assert result.n_tiles == 1
+    assert read_labels(result.labels).shape == (40, 50)
+
+
+def test_cli_run_default_outdir_and_errors(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    runner = CliRunner()
+    copy = tmp_path / "mine.tif"
+    copy.write_bytes(path.read_bytes())
+    ok = runner.invoke(app, ["run", str(copy), "--tile-size", "128", "--max-iterations", "4", "-q"])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "mine_geoseg" / "labels.tif").exists()
+    missing = runner.invoke(app, ["run", str(tmp_path / "nope.tif")])
+    assert missing.exit_code == 1
+    assert "nope.tif: no such file" in missing.output
+    bad_bands = runner.invoke(app, ["run", str(copy), "--bands", "5,1", "-o", str(tmp_path / "x")])
+    assert bad_bands.exit_code == 1
+    assert "input.bands=[5, 1]" in bad_bands.output
+    truncated = tmp_path / "cut.tif"
+    truncated.write_bytes(path.read_bytes()[:3000])
+    cut = runner.invoke(app, ["run", str(truncated), "-o", str(tmp_path / "cut_out")])
+    assert cut.exit_code == 1
+    assert "cut.tif" in cut.output
+    assert not any(p.name.startswith(".") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("relative", "bands"),
+    [
+        ("landsat7_rasterio_rgb/RGB.byte.tif", ()),
+        ("sentinel2_l1c_19UDP_160m_nodata/S2_19UDP_20170729_13band_160m_uint16.tif", ()),
+        ("landsat8_gulfcoast_30m/LC80200392015216_B1-B7_30m_uint16.tif", (4, 3, 2)),
+    ],
+)
+def test_real_scenes_keep_grid_and_nodata(relative: str, bands: tuple, tmp_path: Path) -> None:
+    source = shared(relative)
+    params = PRESETS["default"].replace(max_iterations=6)
+    options = RunOptions(bands=bands, n_crops=4, crop_size=128, tile_size=256)
+    result = run_scene(source, tmp_path / "out", params, options)
+    with rasterio.open(source) as src, rasterio.open(result.labels) as got:
+        assert (got.width, got.height, got.crs, got.transform) == (
+            src.width,
+            src.height,
+            src.crs,
+            src.transform,
+        )
+        nodata = src.dataset_mask() == 0
+        labels = got.read(1)
+    np.testing.assert_array_equal(labels == 0, nodata)
+    assert result.n_classes >= 2
