@@ -244,9 +244,7 @@ def _write_quicklook(
     high: npt.NDArray[np.float64],
 ) -> None:
     with SceneReader(labels_path) as labels:
-        classes, _ = labels.read_decimated(max_pixels=small.shape[1] * small.shape[2])
-    if classes.shape[1:] != small.shape[1:]:  # both decimate by size; guard rounding
-        raise InputError(f"quicklook grids differ: {classes.shape} vs {small.shape}")
+        classes, _ = labels.read_decimated(shape=small.shape[1:])
     display = display_rgb(stretch(small, low, high))
     write_png(path, quicklook(display, np.where(small_valid, classes[0], 0)))
 

@@ -186,15 +186,20 @@ class SceneReader:
         return self._read(window=window)
 
     def read_decimated(
-        self, *, max_pixels: int = 1_000_000
+        self, *, max_pixels: int = 1_000_000, shape: tuple[int, int] | None = None
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
-        """The whole scene at reduced resolution (at most ``max_pixels`` pixels).
+        """The whole scene at reduced resolution: at most ``max_pixels`` pixels, or
+        exactly ``shape`` ``(rows, cols)`` when given (e.g. to match an earlier read).
 
         Nearest-neighbour decimation, so values stay real pixel values; GDAL reads from
         overviews when the file has them.
         """
-        factor = max(1.0, (self.info.height * self.info.width / max_pixels) ** 0.5)
-        shape = (max(1, int(self.info.height / factor)), max(1, int(self.info.width / factor)))
+        if shape is None:
+            factor = max(1.0, (self.info.height * self.info.width / max_pixels) ** 0.5)
+            shape = (
+                max(1, int(self.info.height / factor)),
+                max(1, int(self.info.width / factor)),
+            )
         return self._read(out_shape=shape)
 
     def _read(

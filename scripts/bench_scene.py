@@ -1,0 +1,116 @@
+"""Scene benchmark: the whole `geoseg run` pipeline on mosaics of a real scene.
+
+Builds mosaics of mirrored copies of the Sentinel-2 10 m scene (valid transform, tiled
+GeoTIFF) at the requested sizes, runs each in a fresh process and prints one JSON line
+per size: per-stage seconds, Mpx/s and peak RSS.
+
+    python scripts/bench_scene.py --mpx 25,100,400 --workdir /tmp/geoseg-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+DEFAULT_SOURCE = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif"
+)
+
+
+def build_mosaic(source: Path, target: Path, mpx: float) -> None:
+    """Write a ``mpx``-megapixel mosaic of mirrored copies of ``source``."""
+    if target.exists():
+        return
+    with rasterio.open(source) as src:
+        data = src.read()
+        profile = src.profile
+    side = math.ceil(math.sqrt(mpx * 1e6))
+    h, w = data.shape[1:]
+    profile.update(
+        width=side,
+        height=side,
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress=None,
+        BIGTIFF="IF_SAFER",
+    )
+    tmp = target.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for i in range(math.ceil(side / h)):
+            for j in range(math.ceil(side / w)):
+                block = data[:, :: -1 if i % 2 else 1, :: -1 if j % 2 else 1]
+                rows, cols = min(h, side - i * h), min(w, side - j * w)
+                dst.write(block[:, :rows, :cols], window=Window(j * w, i * h, cols, rows))
+    tmp.rename(target)
+
+
+def run_one(scene: Path, outdir: Path, tile_size: int) -> dict:
+    from geoseg.pipeline import RunOptions, run_scene
+    from geoseg.segment import get_preset
+
+    start = time.perf_counter()
+    result = run_scene(scene, outdir, get_preset("default"), RunOptions(tile_size=tile_size))
+    total = time.perf_counter() - start
+    with rasterio.open(scene) as src:
+        mpx = src.width * src.height / 1e6
+    return {
+        "scene": scene.name,
+        "mpx": round(mpx, 1),
+        "tile_size": tile_size,
+        "tiles": result.n_tiles,
+        "classes": result.n_classes,
+        "stage_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "total_s": round(total, 1),
+        "mpx_per_s": round(mpx / total, 3),
+        "predict_mpx_per_s": round(mpx / result.timings["predict"], 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mpx", default="25,100,400", help="mosaic sizes in megapixels")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/geoseg-bench"))
+    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # child process: one run, one JSON line
+        print(json.dumps(run_one(args.one, args.one.with_suffix(".out"), args.tile_size)))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for mpx in (float(v) for v in args.mpx.split(",")):
+        scene = args.workdir / f"s2_mosaic_{mpx:g}mpx.tif"
+        t0 = time.perf_counter()
+        build_mosaic(args.source, scene, mpx)
+        built = time.perf_counter() - t0
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--one", str(scene), "--tile-size", str(args.tile_size)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        row = json.loads(out)
+        row["mosaic_build_s"] = round(built, 1)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
