@@ -32,7 +32,7 @@ from geoseg.normalize import auto_scale
 from geoseg.pipeline import RunOptions, run_scene
 from geoseg.render import display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
-from geoseg.segment import PRESETS, get_preset, segment
+from geoseg.segment import PRESETS, SegmentParams, get_preset, segment
 
 __all__ = ["app"]
 
@@ -116,6 +116,21 @@ def _tile_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 _PRESET_HELP = f"Parameter preset: {', '.join(sorted(PRESETS))}."
+PresetOption = Annotated[str, typer.Option(help=_PRESET_HELP)]
+MaxIterationsOption = Annotated[
+    int | None, typer.Option(help="Override the preset's iteration limit.")
+]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
+
+
+def _params(preset: str, max_iterations: int | None) -> SegmentParams:
+    """The named preset, with the iteration limit overridden when given."""
+    params = get_preset(preset)
+    if max_iterations is not None:
+        params = params.replace(max_iterations=max_iterations)
+    return params
 
 
 @app.command("segment")
@@ -124,25 +139,21 @@ def segment_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Mean-colour rendering to write (.png/.jpg).")
     ],
-    preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = "default",
+    preset: PresetOption = "default",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same result.")] = 0,
     labels: Annotated[
         Path | None,
         typer.Option(help="Also write the labels (1..K, 0 = nodata) as .tif or .png."),
     ] = None,
-    max_iterations: Annotated[
-        int | None, typer.Option(help="Override the preset's iteration limit.")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+    max_iterations: MaxIterationsOption = None,
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Segment a plain picture and write its mean-colour rendering (and labels)."""
     _setup_logging(verbose, quiet)
     with _cli_errors():
-        params = get_preset(preset)
-        if max_iterations is not None:
-            params = params.replace(max_iterations=max_iterations)
+        params = _params(preset, max_iterations)
         check_output(output, PICTURE_SUFFIXES)
         if labels is not None:
             check_output(labels, LABEL_SUFFIXES)
@@ -206,31 +217,29 @@ def run_command(
     scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to segment.")],
     outdir: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output directory [default: <stem>_geoseg/]."),
+        typer.Option(
+            "--output", "-o", help="Output directory (default: <stem>_geoseg/ beside the scene)."
+        ),
     ] = None,
-    preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = "default",
+    preset: PresetOption = "default",
     seed: Annotated[int, typer.Option(help="Seeds crops and network.")] = 0,
     bands: Annotated[
-        str | None, typer.Option(help="Bands to read, 1-based, e.g. 4,3,2 [default: all].")
+        str | None, typer.Option(help="Bands to read, 1-based, e.g. 4,3,2 (default: all).")
     ] = None,
     nodata: Annotated[
         float | None, typer.Option(help="Nodata value, overriding the file's.")
     ] = None,
     tile_size: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
     overlap: Annotated[int, typer.Option(help="Tile overlap in pixels.")] = 16,
-    max_iterations: Annotated[
-        int | None, typer.Option(help="Override the preset's iteration limit.")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+    max_iterations: MaxIterationsOption = None,
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Segment a scene: labels.tif (COG), quicklook.png and run.yaml in OUTDIR."""
     _setup_logging(verbose, quiet)
     with _cli_errors():
-        params = get_preset(preset)
-        if max_iterations is not None:
-            params = params.replace(max_iterations=max_iterations)
+        params = _params(preset, max_iterations)
         options = RunOptions(
             bands=_int_list(bands),
             nodata=nodata,
