@@ -29,7 +29,7 @@ from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.segment import SegmentParams, fill_nodata, fit, predict, training_views
 from geoseg.segment.model import receptive_field
-from geoseg.tiling import sample_crops, tile_grid
+from geoseg.tiling import check_tiling, sample_crops, tile_grid
 
 __all__ = ["RunOptions", "RunResult", "run_scene"]
 
@@ -83,11 +83,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.tile_size < 16:
             raise ConfigError(f"tiling.tile_size={self.tile_size} must be >= 16")
-        if not 0 <= self.overlap < self.tile_size:
-            raise ConfigError(
-                f"tiling.overlap={self.overlap} must be >= 0 and smaller than "
-                f"tiling.tile_size={self.tile_size}"
-            )
+        check_tiling(self.tile_size, self.overlap)
         if self.n_crops < 1 or self.crop_size < 16:
             raise ConfigError(
                 f"train.n_crops={self.n_crops} must be >= 1 and "

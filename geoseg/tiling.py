@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError
 
-__all__ = ["Tile", "axis_tiles", "sample_crops", "tile_grid"]
+__all__ = ["Tile", "axis_tiles", "check_tiling", "sample_crops", "tile_grid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def axis_tiles(size: int, *, tile_size: int, overlap: int) -> list[tuple[int, in
     >>> axis_tiles(10, tile_size=4, overlap=2)
     [(0, 4, 0, 3), (2, 4, 3, 2), (4, 4, 5, 2), (6, 4, 7, 3)]
     """
-    _check(tile_size, overlap)
+    check_tiling(tile_size, overlap)
     if size < 1:
         raise InputError(f"scene axis of {size} pixels; a scene needs at least one pixel")
     length = min(tile_size, size)
@@ -100,7 +100,8 @@ def tile_grid(height: int, width: int, *, tile_size: int, overlap: int) -> Itera
             )
 
 
-def _check(tile_size: int, overlap: int) -> None:
+def check_tiling(tile_size: int, overlap: int) -> None:
+    """Refuse a tile size below 1 or an overlap outside ``0 .. tile_size - 1``."""
     if tile_size < 1:
         raise ConfigError(f"tiling.tile_size={tile_size} must be >= 1")
     if not 0 <= overlap < tile_size:

@@ -77,22 +77,16 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     RasterReadError
         Missing, unreadable, truncated or not a raster, with the path and the cause.
     """
-    path = Path(path)
-    try:
-        with _open(path) as src:
-            interp = list(src.colorinterp)
-            bands = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
-            data = src.read(bands)
-            valid = src.dataset_mask() > 0
-            if interp[0] == ColorInterp.palette and src.count == 1:
+    with SceneReader(path) as scene:
+        info = scene.info
+        data, valid = scene.read()
+        src = scene._src
+        if src.count == 1 and src.colorinterp[0] == ColorInterp.palette:
+            try:
                 data = _expand_palette(data[0], src.colormap(1))
-            crs = src.crs
-            transform = src.transform
-    except RasterioError as err:
-        raise _read_error(path, err) from err
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)
-    return ImageData(data=data, valid=valid, transform=transform, crs=crs)
+            except RasterioError as err:
+                raise _read_error(Path(path), err) from err
+    return ImageData(data=data, valid=valid, transform=info.transform, crs=info.crs)
 
 
 @contextlib.contextmanager
@@ -112,9 +106,11 @@ def _open(path: Path) -> Iterator[Any]:
         yield src
 
 
-def _read_error(path: Path, err: Exception) -> RasterReadError:
+def _read_error(path: Path, err: Exception, window: Window | None = None) -> RasterReadError:
+    where = "" if window is None else f" (window {window})"
     return RasterReadError(
-        f"{path}: cannot be read as an image ({err}); is it a complete PNG, JPEG or GeoTIFF?"
+        f"{path}{where}: cannot be read as an image ({err}); is it a complete PNG, JPEG or "
+        "GeoTIFF? (truncated files fail here)"
     )
 
 
@@ -181,8 +177,9 @@ class SceneReader:
         """Close the file (idempotent)."""
         self._stack.close()
 
-    def read(self, window: Window) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
-        """``(data (B, h, w), valid (h, w))`` of one window, data in the file's dtype."""
+    def read(self, window: Window | None = None) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+        """``(data (B, h, w), valid (h, w))`` of one window (default: the whole scene),
+        data in the file's dtype."""
         return self._read(window=window)
 
     def read_decimated(
@@ -220,10 +217,7 @@ class SceneReader:
                 )
                 valid = (masks > 0).any(axis=0)
         except RasterioError as err:
-            where = f" window {window}" if window is not None else ""
-            raise RasterReadError(
-                f"{self.path}:{where} cannot be read ({err}); the file may be truncated"
-            ) from err
+            raise _read_error(self.path, err, window) from err
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return data, valid
