@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from geoseg import __version__
+from geoseg.config import config_yaml, output_dir, resolve_config
 from geoseg.errors import GeosegError
 from geoseg.io.raster import (
     LABEL_SUFFIXES,
@@ -29,7 +30,7 @@ from geoseg.io.raster import (
     write_png,
 )
 from geoseg.normalize import auto_scale
-from geoseg.pipeline import RunOptions, run_scene
+from geoseg.pipeline import run_scene
 from geoseg.render import display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.segment import PRESETS, SegmentParams, get_preset, segment
@@ -201,15 +202,29 @@ def sample_command(
     typer.echo(f"wrote {output} ({bands} bands, {rows}x{cols}, {classes} classes)")
 
 
-def _int_list(text: str | None) -> tuple[int, ...]:
+def _int_list(text: str | None) -> list[int] | None:
     if not text:
-        return ()
+        return None
     try:
-        return tuple(int(v) for v in text.split(","))
+        return [int(v) for v in text.split(",")]
     except ValueError:
         raise typer.BadParameter(
             f"{text!r} is not a comma-separated list of band numbers"
         ) from None
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML run configuration (see configs/).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override one setting, e.g. --set segment.max_iterations=32 (repeatable; "
+        "wins over --config and the shortcut options).",
+    ),
+]
 
 
 @app.command("run")
@@ -218,41 +233,72 @@ def run_command(
     outdir: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Output directory (default: <stem>_geoseg/ beside the scene)."
+            "--output",
+            "-o",
+            help="Output directory (default: output.dir, else <stem>_geoseg/ beside the scene).",
         ),
     ] = None,
-    preset: PresetOption = "default",
-    seed: Annotated[int, typer.Option(help="Seeds crops and network.")] = 0,
+    config_file: ConfigOption = None,
+    overrides: SetOption = None,
+    preset: Annotated[str | None, typer.Option(help=_PRESET_HELP)] = None,
+    mode: Annotated[str | None, typer.Option(help="scene or tile (segment.mode).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seeds crops and network.")] = None,
     bands: Annotated[
         str | None, typer.Option(help="Bands to read, 1-based, e.g. 4,3,2 (default: all).")
     ] = None,
     nodata: Annotated[
         float | None, typer.Option(help="Nodata value, overriding the file's.")
     ] = None,
-    tile_size: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
-    overlap: Annotated[int, typer.Option(help="Tile overlap in pixels.")] = 16,
+    tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     max_iterations: MaxIterationsOption = None,
-    device: DeviceOption = "auto",
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Segment a scene: labels.tif (COG), quicklook.png and run.yaml in OUTDIR."""
+    """Segment a scene: labels.tif (COG), quicklook.png and run.yaml in OUTDIR.
+
+    Settings: defaults < the preset < --config < shortcut options < --set.
+    """
     _setup_logging(verbose, quiet)
+    shortcuts: dict[str, dict[str, object]] = {
+        "segment": {"preset": preset, "mode": mode, "max_iterations": max_iterations},
+        "input": {"bands": _int_list(bands), "nodata": nodata},
+        "tiling": {"tile_size": tile_size, "overlap": overlap},
+        "runtime": {"seed": seed, "device": device},
+    }
+    given = {
+        section: {key: value for key, value in entries.items() if value is not None}
+        for section, entries in shortcuts.items()
+    }
     with _cli_errors():
-        params = _params(preset, max_iterations)
-        options = RunOptions(
-            bands=_int_list(bands),
-            nodata=nodata,
-            tile_size=tile_size,
-            overlap=overlap,
-            seed=seed,
-            device=device,
-        )
-        target = outdir if outdir is not None else scene.with_name(f"{scene.stem}_geoseg")
+        config = resolve_config(config_file, values=given, overrides=overrides or ())
+        target = outdir if outdir is not None else output_dir(scene, config)
         with _tile_bar(quiet) as progress:
-            result = run_scene(scene, target, params, options, progress=progress)
+            result = run_scene(scene, target, config, progress=progress)
     if not quiet:
         _err.print(
             f"{result.n_classes} classes over {result.n_tiles} tiles -> {result.labels}",
             highlight=False,
         )
+
+
+config_app = typer.Typer(help="Show or check run configurations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config_file: ConfigOption = None, overrides: SetOption = None) -> None:
+    """Print the resolved configuration as YAML (defaults, file, --set)."""
+    with _cli_errors():
+        typer.echo(config_yaml(resolve_config(config_file, overrides=overrides or ())), nl=False)
+
+
+@config_app.command("validate")
+def config_validate(
+    config_file: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+) -> None:
+    """Check a configuration file; exit 1 with the first problems if it is invalid."""
+    with _cli_errors():
+        resolve_config(config_file)
+    typer.echo(f"{config_file}: valid")

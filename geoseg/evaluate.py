@@ -68,35 +68,53 @@ def seam_boundary_ratio(
     *,
     row_cuts: npt.NDArray[np.integer],
     col_cuts: npt.NDArray[np.integer],
+    control: tuple[int, int] | None = None,
 ) -> tuple[float, float, float]:
     """Density of class boundaries on tile seams against elsewhere.
 
     A boundary is a pair of 4-adjacent valid pixels (``labels >= 0``) of different
     classes. Seam pairs straddle a cut: rows ``r-1 | r`` for ``r`` in ``row_cuts`` and
-    columns ``c-1 | c`` for ``c`` in ``col_cuts``. Returns ``(ratio, seam_density,
-    other_density)``; a seamless mosaic has a ratio near 1.
+    columns ``c-1 | c`` for ``c`` in ``col_cuts``. The control is every other pair, or
+    with ``control=(near, far)`` only the pairs on lines parallel to a seam at
+    ``near..far`` pixels from it, which compares each seam with the same ground.
+    Returns ``(ratio, seam_density, control_density)``; a seamless mosaic has a ratio
+    near 1.
 
     >>> labels = np.zeros((4, 4), int); labels[:, 2:] = 1
     >>> seam_boundary_ratio(labels, row_cuts=np.array([]), col_cuts=np.array([2]))
     (inf, 1.0, 0.0)
     """
-    vertical_diff = labels[1:] != labels[:-1]
     vertical_ok = (labels[1:] >= 0) & (labels[:-1] >= 0)
-    horizontal_diff = labels[:, 1:] != labels[:, :-1]
+    vertical_bound = (labels[1:] != labels[:-1]) & vertical_ok
     horizontal_ok = (labels[:, 1:] >= 0) & (labels[:, :-1] >= 0)
-    on_row_seam = np.zeros(vertical_ok.shape[0], bool)
-    on_row_seam[np.asarray(row_cuts, int) - 1] = True
-    on_col_seam = np.zeros(horizontal_ok.shape[1], bool)
-    on_col_seam[np.asarray(col_cuts, int) - 1] = True
-    seam_pairs = vertical_ok[on_row_seam].sum() + horizontal_ok[:, on_col_seam].sum()
-    seam_bounds = (vertical_diff & vertical_ok)[on_row_seam].sum() + (
-        horizontal_diff & horizontal_ok
-    )[:, on_col_seam].sum()
-    other_pairs = vertical_ok[~on_row_seam].sum() + horizontal_ok[:, ~on_col_seam].sum()
-    other_bounds = (vertical_diff & vertical_ok)[~on_row_seam].sum() + (
-        horizontal_diff & horizontal_ok
-    )[:, ~on_col_seam].sum()
-    seam = float(seam_bounds) / max(int(seam_pairs), 1)
-    other = float(other_bounds) / max(int(other_pairs), 1)
+    horizontal_bound = (labels[:, 1:] != labels[:, :-1]) & horizontal_ok
+    row_seam, row_control = _seam_lines(vertical_ok.shape[0], row_cuts, control)
+    col_seam, col_control = _seam_lines(horizontal_ok.shape[1], col_cuts, control)
+
+    def density(rows: npt.NDArray[np.bool_], cols: npt.NDArray[np.bool_]) -> float:
+        bounds = vertical_bound[rows].sum() + horizontal_bound[:, cols].sum()
+        pairs = vertical_ok[rows].sum() + horizontal_ok[:, cols].sum()
+        return float(bounds) / max(int(pairs), 1)
+
+    seam = density(row_seam, col_seam)
+    other = density(row_control, col_control)
     ratio = seam / other if other > 0 else (float("inf") if seam > 0 else 1.0)
     return ratio, seam, other
+
+
+def _seam_lines(
+    n_lines: int, cuts: npt.NDArray[np.integer], control: tuple[int, int] | None
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which of ``n_lines`` pixel-pair lines are seams, and which are control lines."""
+    seam = np.zeros(n_lines, bool)
+    seam[np.asarray(cuts, int) - 1] = True
+    if control is None:
+        return seam, ~seam
+    near, far = control
+    lines = np.zeros(n_lines, bool)
+    for cut in np.asarray(cuts, int) - 1:
+        for offset in range(near, far + 1):
+            for line in (cut - offset, cut + offset):
+                if 0 <= line < n_lines:
+                    lines[line] = True
+    return seam, lines & ~seam

@@ -4,6 +4,11 @@ Scene mode: one network is trained on crops sampled across the whole valid area 
 their superpixel priors), then applied tile by tile with fixed batch-norm statistics.
 Tiles overlap by at least the network's receptive field and only their cores are
 kept, so every pixel gets exactly the scores a whole-scene pass would give: no seams.
+The optional superpixel vote on the output (``segment.refine_output``) runs on each
+tile's whole read window, so superpixels cut by a core's edge see both sides.
+
+Tile mode: every tile is segmented on its own as in the paper; :mod:`geoseg.stitch`
+aligns the tiles' labels to scene classes.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import logging
 import platform
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,73 +27,30 @@ import numpy.typing as npt
 import rasterio
 import torch
 import yaml
+from rasterio.windows import Window
 
-from geoseg.errors import ConfigError, InputError, OutputError
+from geoseg.config import Config
+from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_png
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
-from geoseg.segment import SegmentParams, fill_nodata, fit, predict, training_views
-from geoseg.segment.model import receptive_field
-from geoseg.tiling import check_tiling, sample_crops, tile_grid
+from geoseg.segment import fill_nodata, fit, predict, segment, training_views
+from geoseg.segment.superpixels import compute_superpixels, refine_labels
+from geoseg.stitch import TileAligner
+from geoseg.tiling import Tile, sample_crops, tile_grid
+from geoseg.types import SceneInfo
 
-__all__ = ["RunOptions", "RunResult", "run_scene"]
+__all__ = ["RunResult", "run_scene"]
 
 logger = logging.getLogger(__name__)
 
 TileProgress = Callable[[int, int], None]
 """``progress(done, total)`` after each tile."""
 
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Everything of a scene run but the segmentation parameters.
-
-    Attributes
-    ----------
-    bands
-        1-based bands to read, in order (``()``: all but alpha).
-    nodata
-        Value marking nodata, overriding the file's.
-    low, high
-        Scene-wide percentile stretch bounds (per band, over valid pixels).
-    stats_pixels
-        Pixels of the decimated read the statistics and crops are drawn from.
-    tile_size, overlap
-        Tiling of the prediction; ``overlap`` must be at least the receptive field.
-    n_crops, crop_size
-        Training crops sampled across the scene.
-    seed
-        Seeds the crops and the network.
-    device
-        ``auto``, ``cpu`` or ``cuda``.
-    gdal_cache_mb
-        GDAL's block cache during the run. GDAL's default (5 % of RAM) lets memory grow
-        with the scene; the cap must still hold one row of blocks (a 20000-column,
-        4-band uint16 scene needs 160 MB) or reads repeat.
-    """
-
-    bands: tuple[int, ...] = ()
-    nodata: float | None = None
-    low: float = 2.0
-    high: float = 98.0
-    stats_pixels: int = 1_000_000
-    tile_size: int = 512
-    overlap: int = 16
-    n_crops: int = 8
-    crop_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    gdal_cache_mb: int = 256
-
-    def __post_init__(self) -> None:
-        if self.tile_size < 16:
-            raise ConfigError(f"tiling.tile_size={self.tile_size} must be >= 16")
-        check_tiling(self.tile_size, self.overlap)
-        if self.n_crops < 1 or self.crop_size < 16:
-            raise ConfigError(
-                f"train.n_crops={self.n_crops} must be >= 1 and "
-                f"train.crop_size={self.crop_size} >= 16"
-            )
+TileLabeler = Callable[
+    [Tile, npt.NDArray[np.float32], npt.NDArray[np.bool_]], npt.NDArray[np.int32]
+]
+"""``label(tile, image, valid)``: raw class ids (0 = nodata) over the tile's read window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,120 +68,107 @@ class RunResult:
 def run_scene(
     scene: str | Path,
     outdir: str | Path,
-    params: SegmentParams,
-    options: RunOptions = RunOptions(),
+    config: Config | None = None,
     *,
     progress: TileProgress | None = None,
 ) -> RunResult:
     """Segment ``scene`` and write ``labels.tif`` (COG), ``quicklook.png`` and ``run.yaml``.
 
-    Class ids in ``labels.tif`` are the network's output channels plus one (``0`` is
-    nodata); uint8 when they fit, else uint16. A scene without CRS is processed in
-    pixel coordinates with a warning.
+    Class ids in ``labels.tif`` run ``1..K`` by decreasing area (``0`` is nodata), in
+    uint8 when they fit, else uint16. A scene without CRS is processed in pixel
+    coordinates with a warning.
     """
-    if options.overlap < receptive_field(params):
-        raise ConfigError(
-            f"tiling.overlap={options.overlap} must be at least the network's receptive "
-            f"field ({receptive_field(params)} px) so that tiles join without seams"
-        )
-    with rasterio.Env(GDAL_CACHEMAX=options.gdal_cache_mb * 2**20):  # rasterio takes bytes
-        return _run_scene(Path(scene), Path(outdir), params, options, progress)
+    config = config if config is not None else Config()
+    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):  # in bytes
+        return _run_scene(Path(scene), Path(outdir), config, progress)
 
 
 def _run_scene(
-    scene: Path,
-    outdir: Path,
-    params: SegmentParams,
-    options: RunOptions,
-    progress: TileProgress | None,
+    scene: Path, outdir: Path, config: Config, progress: TileProgress | None
 ) -> RunResult:
     timings: dict[str, float] = {}
+    record: dict[str, Any] = {"scene": str(scene)}
     start = time.perf_counter()
-    with SceneReader(scene, bands=options.bands or None, nodata=options.nodata) as reader:
+    inp, norm = config.input, config.normalize
+    with SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader:
         info = reader.info
         if info.crs is None:
             logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
-        small, small_valid = reader.read_decimated(max_pixels=options.stats_pixels)
+        small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
         if not small_valid.any():
             raise InputError(f"{scene}: every pixel is nodata; check the file or input.nodata")
-        low, high = percentile_bounds(small, small_valid, low=options.low, high=options.high)
+        low, high = percentile_bounds(
+            small, small_valid, low=norm.low_percentile, high=norm.high_percentile
+        )
         fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
+        record["grid"] = {
+            "width": info.width,
+            "height": info.height,
+            "bands": list(info.bands),
+            "crs": info.crs.to_string() if info.crs else None,
+            "transform": list(info.transform)[:6],
+            "nodata": info.nodata,
+        }
+        record["normalize"] = {"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()}
         timings["statistics"] = time.perf_counter() - start
         _prepare_outdir(outdir)
 
-        t0 = time.perf_counter()
-        crops = sample_crops(
-            small_valid,
-            height=info.height,
-            width=info.width,
-            crop_size=options.crop_size,
-            n_crops=options.n_crops,
-            seed=options.seed,
-        )
-        images, valids = [], []
-        for window in crops:
+        def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
             data, valid = reader.read(window)
-            images.append(fill_nodata(stretch(data, low, high), valid, values=fill))
-            valids.append(valid)
-        fitted = fit(
-            *training_views(images, valids, params),
-            params,
-            seed=options.seed,
-            device=options.device,
-        )
+            return fill_nodata(stretch(data, low, high), valid, values=fill), valid
+
+        t0 = time.perf_counter()
+        if config.segment.mode == "scene":
+            label_tile, record["training"] = _scene_labeler(config, read, small_valid, info)
+        else:
+            label_tile, record["training"] = _tile_labeler(config)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         tiles = list(
-            tile_grid(info.height, info.width, tile_size=options.tile_size, overlap=options.overlap)
+            tile_grid(
+                info.height,
+                info.width,
+                tile_size=config.tiling.tile_size,
+                overlap=config.tiling.overlap,
+            )
         )
-        used = np.zeros(params.n_channels, bool)
-        dtype = "uint8" if params.n_channels < 255 else "uint16"
         labels_path = outdir / "labels.tif"
         skipped = 0
-        with LabelWriter(labels_path, info, dtype=dtype, nodata=0) as writer:
+        with LabelWriter(labels_path, info) as writer:
             for done, tile in enumerate(tiles, start=1):
-                data, valid = reader.read(tile.read)
+                image, valid = read(tile.read)
                 rows, cols = tile.core_in_read
                 if not valid[rows, cols].any():
                     skipped += 1
                 else:
-                    image = fill_nodata(stretch(data, low, high), valid, values=fill)
-                    scores = predict(fitted.model, image, device=fitted.device)
-                    classes = scores[:, rows, cols].argmax(0).cpu().numpy() + 1
-                    classes[~valid[rows, cols]] = 0
-                    used[np.unique(classes[classes > 0]) - 1] = True
-                    writer.write(tile.core, classes)
+                    writer.write(tile.core, label_tile(tile, image, valid)[rows, cols])
                 if progress is not None:
                     progress(done, len(tiles))
         timings["predict"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    quicklook_path = outdir / "quicklook.png"
-    _write_quicklook(quicklook_path, labels_path, small, small_valid, low, high)
-    timings["quicklook"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        quicklook_path = outdir / "quicklook.png"
+        display = config.output.display_bands or reader.colour_bands() or info.bands[:3]
+        _write_quicklook(quicklook_path, scene, labels_path, display, config, small_valid)
+        timings["quicklook"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
-    record = {
-        "input": {"scene": str(scene), "bands": list(info.bands), "nodata": info.nodata},
-        "crs": info.crs.to_string() if info.crs else None,
-        "segment": params.to_dict(),
-        "run": {**asdict(options), "bands": list(info.bands)},
-        "normalize": {
-            "low_percentile": options.low,
-            "high_percentile": options.high,
-            "low": low.tolist(),
-            "high": high.tolist(),
-        },
-        "training": {
-            "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
-            "iterations": fitted.n_iterations,
-            "labels_at_stop": fitted.n_labels,
-        },
-        "tiles": {"total": len(tiles), "skipped_nodata": skipped},
-        "classes": int(used.sum()),
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "versions": _versions(),
-    }
+    n_classes = len(writer.classes)
+    record.update(
+        {
+            "config": config.model_dump(mode="json"),
+            "tiles": {"total": len(tiles), "skipped_nodata": skipped},
+            "classes": {
+                "count": n_classes,
+                "source_ids": writer.classes,
+                "source": "network output channel + 1"
+                if config.segment.mode == "scene"
+                else "scene class of the tile aligner",
+            },
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "versions": _versions(),
+        }
+    )
     record_path = outdir / "run.yaml"
     with atomic_path(record_path) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
@@ -227,10 +176,76 @@ def _run_scene(
         labels=labels_path,
         quicklook=quicklook_path,
         record=record_path,
-        n_classes=int(used.sum()),
+        n_classes=n_classes,
         n_tiles=len(tiles),
         timings=timings,
     )
+
+
+Reader = Callable[[Window], tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
+
+
+def _scene_labeler(
+    config: Config, read: Reader, small_valid: npt.NDArray[np.bool_], info: SceneInfo
+) -> tuple[TileLabeler, dict[str, Any]]:
+    """Scene mode: one network trained on crops from the whole scene labels every tile."""
+    params = config.segment.params()
+    crops = sample_crops(
+        small_valid,
+        height=info.height,
+        width=info.width,
+        crop_size=config.segment.crop_size,
+        n_crops=config.segment.n_crops,
+        seed=config.runtime.seed,
+    )
+    images, valids = zip(*(read(window) for window in crops), strict=True)
+    fitted = fit(
+        *training_views(list(images), list(valids), params),
+        params,
+        seed=config.runtime.seed,
+        device=config.runtime.device,
+    )
+    refine = params.refine_output and params.superpixels != "none"
+
+    def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
+        labels = predict(fitted.model, image, device=fitted.device).argmax(0)
+        if refine:
+            # Superpixels of the whole read window: a superpixel cut by the core's edge
+            # still sees the overlap on both sides, so the vote agrees across tiles.
+            sp = torch.from_numpy(compute_superpixels(image, params, valid=valid))
+            labels = refine_labels(
+                labels.view(-1), sp.to(labels.device).view(-1), params.n_channels
+            )
+        classes = labels.view(valid.shape).cpu().numpy().astype(np.int32) + 1
+        classes[~valid] = 0
+        return classes
+
+    summary = {
+        "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
+        "iterations": fitted.n_iterations,
+        "labels_at_stop": fitted.n_labels,
+    }
+    return label, summary
+
+
+def _tile_labeler(config: Config) -> tuple[TileLabeler, dict[str, Any]]:
+    """Tile mode: every tile trained on its own, then aligned to scene classes."""
+    params = config.segment.params()
+    aligner = TileAligner(
+        min_vote_share=config.stitch.min_vote_share,
+        max_vote_distance=config.stitch.max_vote_distance,
+        max_feature_distance=config.stitch.max_feature_distance,
+    )
+    iterations: list[int] = []
+
+    def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
+        result = segment(
+            image, params, valid=valid, seed=config.runtime.seed, device=config.runtime.device
+        )
+        iterations.append(result.n_iterations)
+        return aligner.align(tile, result.labels, image)
+
+    return label, {"tiles_trained": iterations}
 
 
 def _prepare_outdir(outdir: Path) -> None:
@@ -248,16 +263,22 @@ def _prepare_outdir(outdir: Path) -> None:
 
 def _write_quicklook(
     path: Path,
+    scene: Path,
     labels_path: Path,
-    small: npt.NDArray[Any],
-    small_valid: npt.NDArray[np.bool_],
-    low: npt.NDArray[np.float64],
-    high: npt.NDArray[np.float64],
+    bands: Sequence[int],
+    config: Config,
+    valid: npt.NDArray[np.bool_],
 ) -> None:
+    """The scene (its colour bands, stretched on their own) beside the labels."""
+    with SceneReader(scene, bands=bands, nodata=config.input.nodata) as reader:
+        small, _ = reader.read_decimated(shape=valid.shape)
     with SceneReader(labels_path) as labels:
-        classes, _ = labels.read_decimated(shape=small.shape[1:])
+        classes, _ = labels.read_decimated(shape=valid.shape)
+    low, high = percentile_bounds(
+        small, valid, low=config.normalize.low_percentile, high=config.normalize.high_percentile
+    )
     display = display_rgb(stretch(small, low, high))
-    write_png(path, quicklook(display, np.where(small_valid, classes[0], 0)))
+    write_png(path, quicklook(display, np.where(valid, classes[0], 0)))
 
 
 def _versions() -> dict[str, str]:

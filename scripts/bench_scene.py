@@ -56,19 +56,20 @@ def build_mosaic(source: Path, target: Path, mpx: float) -> None:
     tmp.rename(target)
 
 
-def run_one(scene: Path, outdir: Path, tile_size: int) -> dict:
-    from geoseg.pipeline import RunOptions, run_scene
-    from geoseg.segment import get_preset
+def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
+    from geoseg.config import resolve_config
+    from geoseg.pipeline import run_scene
 
+    config = resolve_config(overrides=overrides)
     start = time.perf_counter()
-    result = run_scene(scene, outdir, get_preset("default"), RunOptions(tile_size=tile_size))
+    result = run_scene(scene, outdir, config)
     total = time.perf_counter() - start
     with rasterio.open(scene) as src:
         mpx = src.width * src.height / 1e6
     return {
         "scene": scene.name,
         "mpx": round(mpx, 1),
-        "tile_size": tile_size,
+        "set": overrides,
         "tiles": result.n_tiles,
         "classes": result.n_classes,
         "stage_s": {k: round(v, 2) for k, v in result.timings.items()},
@@ -84,11 +85,11 @@ def main() -> None:
     parser.add_argument("--mpx", default="25,100,400", help="mosaic sizes in megapixels")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/geoseg-bench"))
-    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one run, one JSON line
-        print(json.dumps(run_one(args.one, args.one.with_suffix(".out"), args.tile_size)))
+        print(json.dumps(run_one(args.one, args.one.with_suffix(".out"), args.overrides)))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     for mpx in (float(v) for v in args.mpx.split(",")):
@@ -98,7 +99,13 @@ def main() -> None:
         built = time.perf_counter() - t0
         out = (
             subprocess.run(
-                [sys.executable, __file__, "--one", str(scene), "--tile-size", str(args.tile_size)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(scene),
+                    *(f"--set={text}" for text in args.overrides),
+                ],
                 check=True,
                 capture_output=True,
                 text=True,

@@ -1,11 +1,15 @@
 """Seam report: do the tile size and the tile seams show in the labels?
 
 Runs ``geoseg run`` on one scene with two tile sizes (same seed) and prints one JSON
-line: the ARI between the two label rasters, and for each run the density of class
-boundaries on its tile seam lines against elsewhere (target: ratio <= 1.1).
+line: the ARI between the two label rasters and, for each run, the density of class
+boundaries on its tile seam lines against elsewhere (target: ratio <= 1.1), both
+against all other lines (``seam_ratio``) and against lines 8-40 px from the seams
+(``seam_ratio_local``), plus seconds and, with ``--truth``, ARI and mIoU against a
+reference map on the same grid (0 = no reference).
 
     python scripts/seam_report.py \
         ../shared/data/sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif
+    python scripts/seam_report.py SCENE --set segment.mode=tile
 """
 
 from __future__ import annotations
@@ -19,37 +23,41 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from geoseg.evaluate import adjusted_rand_index, seam_boundary_ratio
-from geoseg.pipeline import RunOptions, run_scene
-from geoseg.segment import get_preset
+from geoseg.config import resolve_config
+from geoseg.evaluate import adjusted_rand_index, hungarian_miou, seam_boundary_ratio
+from geoseg.pipeline import run_scene
 from geoseg.tiling import axis_tiles
+
+CONTROL = (8, 40)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scene")
     parser.add_argument("--tile-sizes", default="256,1024")
-    parser.add_argument("--overlap", type=int, default=16)
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--truth", type=Path, help="reference classes on the scene's grid")
     args = parser.parse_args()
 
     sizes = [int(v) for v in args.tile_sizes.split(",")]
-    report: dict = {"scene": Path(args.scene).name, "tile_sizes": sizes, "runs": []}
+    report: dict = {"scene": Path(args.scene).name, "set": args.overrides, "runs": []}
+    truth = None
+    if args.truth:
+        with rasterio.open(args.truth) as src:
+            truth = src.read(1).astype(np.int64)
     labels = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            options = RunOptions(tile_size=size, overlap=args.overlap, seed=args.seed)
+            config = resolve_config(overrides=[*args.overrides, f"tiling.tile_size={size}"])
             start = time.perf_counter()
-            result = run_scene(args.scene, Path(tmp) / str(size), get_preset(args.preset), options)
+            result = run_scene(args.scene, Path(tmp) / str(size), config)
             seconds = time.perf_counter() - start
             with rasterio.open(result.labels) as src:
                 classes = src.read(1).astype(np.int32) - 1  # -1 = nodata
+            overlap = config.tiling.overlap
             cuts = {
                 axis: np.array(
-                    [core for _, _, core, _ in axis_tiles(n, tile_size=size, overlap=args.overlap)][
-                        1:
-                    ],
+                    [core for _, _, core, _ in axis_tiles(n, tile_size=size, overlap=overlap)][1:],
                     int,
                 )
                 for axis, n in (("rows", classes.shape[0]), ("cols", classes.shape[1]))
@@ -57,17 +65,25 @@ def main() -> None:
             ratio, seam, other = seam_boundary_ratio(
                 classes, row_cuts=cuts["rows"], col_cuts=cuts["cols"]
             )
-            report["runs"].append(
-                {
-                    "tile_size": size,
-                    "tiles": result.n_tiles,
-                    "classes": result.n_classes,
-                    "seconds": round(seconds, 1),
-                    "seam_boundary_density": round(seam, 5),
-                    "other_boundary_density": round(other, 5),
-                    "seam_ratio": round(ratio, 3),
-                }
+            local, _, near = seam_boundary_ratio(
+                classes, row_cuts=cuts["rows"], col_cuts=cuts["cols"], control=CONTROL
             )
+            run = {
+                "tile_size": size,
+                "tiles": result.n_tiles,
+                "classes": result.n_classes,
+                "seconds": round(seconds, 1),
+                "stage_s": {k: round(v, 1) for k, v in result.timings.items()},
+                "seam_boundary_density": round(seam, 5),
+                "other_boundary_density": round(other, 5),
+                "near_boundary_density": round(near, 5),
+                "seam_ratio": round(ratio, 3),
+                "seam_ratio_local": round(local, 3),
+            }
+            if truth is not None:
+                run["ari_vs_truth"] = round(adjusted_rand_index(classes, truth, ignore=0), 4)
+                run["miou_vs_truth"] = round(hungarian_miou(classes, truth, ignore=0), 4)
+            report["runs"].append(run)
             labels.append(classes)
     report["ari_between_tile_sizes"] = round(
         adjusted_rand_index(labels[0], np.where(labels[0] >= 0, labels[1], -1)), 5

@@ -77,6 +77,24 @@ def test_seam_ratio_flags_tile_seams_and_passes_seamless_maps() -> None:
     ratio, seam, other = seam_boundary_ratio(seamy, row_cuts=cuts, col_cuts=cuts)
     assert ratio > 2
     assert seam > other
+    local, _, _ = seam_boundary_ratio(seamy, row_cuts=cuts, col_cuts=cuts, control=(4, 12))
+    assert local > 2
+    local, _, _ = seam_boundary_ratio(seamless, row_cuts=cuts, col_cuts=cuts, control=(4, 12))
+    assert 0.5 < local < 1.5
+
+
+def test_seam_ratio_local_control_uses_lines_near_the_seams() -> None:
+    from geoseg.evaluate import seam_boundary_ratio
+
+    labels = np.zeros((20, 20), int)
+    labels[:, 1::2] = 1  # boundaries between every pair of columns ...
+    labels[:, 12:] = 0  # ... but none right of column 12
+    cut = np.array([6])
+    _, seam, control = seam_boundary_ratio(labels, row_cuts=np.array([]), col_cuts=cut)
+    assert seam == 1.0
+    assert 0 < control < 1.0  # the whole image: the plain right part dilutes it
+    _, _, near = seam_boundary_ratio(labels, row_cuts=np.array([]), col_cuts=cut, control=(1, 4))
+    assert near == 1.0  # columns 1..9 only: boundaries everywhere
 
 
 def test_seam_ratio_ignores_nodata_pairs() -> None:

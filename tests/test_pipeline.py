@@ -9,15 +9,20 @@ import yaml
 from typer.testing import CliRunner
 
 from geoseg.cli import app
+from geoseg.config import Config, resolve_config
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster import write_image
-from geoseg.pipeline import RunOptions, run_scene
+from geoseg.pipeline import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
-from geoseg.segment import PRESETS
 from tests.conftest import shared
 
-FAST = RunOptions(n_crops=6, crop_size=128, tile_size=64, overlap=8)
+FAST = ("segment.n_crops=6", "segment.crop_size=128", "tiling.tile_size=64", "tiling.overlap=8")
+
+
+def config(*overrides: str) -> Config:
+    """The fast test settings with ``overrides`` on top."""
+    return resolve_config(overrides=[*FAST, *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def read_labels(path: Path) -> np.ndarray:
 
 def test_classes_match_truth_across_many_tiles(scene, tmp_path: Path) -> None:
     path, truth = scene
-    result = run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+    result = run_scene(path, tmp_path / "out", config())
     assert result.n_tiles == 4 * 5
     labels = read_labels(result.labels)
     np.testing.assert_array_equal(labels == 0, truth == 0)
@@ -50,20 +55,15 @@ def test_classes_match_truth_across_many_tiles(scene, tmp_path: Path) -> None:
 
 def test_tile_size_does_not_change_labels(scene, tmp_path: Path) -> None:
     path, _ = scene
-    small = run_scene(path, tmp_path / "a", PRESETS["default"], FAST)
-    big = run_scene(
-        path,
-        tmp_path / "b",
-        PRESETS["default"],
-        RunOptions(n_crops=6, crop_size=128, tile_size=256, overlap=8),
-    )
+    small = run_scene(path, tmp_path / "a", config())
+    big = run_scene(path, tmp_path / "b", config("tiling.tile_size=256"))
     a, b = read_labels(small.labels), read_labels(big.labels)
     assert (a == b).mean() > 0.9999
 
 
 def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> None:
     path, _ = scene
-    result = run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+    result = run_scene(path, tmp_path / "out", config())
     with rasterio.open(result.labels) as got, rasterio.open(path) as src:
         assert got.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert got.crs == src.crs
@@ -73,9 +73,15 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
     with rasterio.open(result.quicklook) as ql:
         assert ql.count == 3
     record = yaml.safe_load(result.record.read_text())
-    assert record["segment"]["max_iterations"] == 24
+    assert Config.model_validate(record["config"]) == config()  # the resolved config
+    assert record["config"]["segment"]["max_iterations"] == 24
+    assert record["config"]["runtime"]["seed"] == 0
     assert len(record["normalize"]["low"]) == 4
-    assert record["classes"] == result.n_classes
+    assert record["classes"]["count"] == result.n_classes
+    assert len(record["classes"]["source_ids"]) == result.n_classes
+    counts = np.bincount(read_labels(result.labels).ravel())[1:]
+    assert counts.size == result.n_classes
+    assert (np.diff(counts) <= 0).all()  # ids 1..K by decreasing area
     assert record["tiles"]["skipped_nodata"] == 0
     assert {"torch", "rasterio", "gdal", "geoseg"} <= set(record["versions"])
     assert sorted(p.name for p in result.labels.parent.iterdir()) == [
@@ -87,7 +93,7 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
 
 def test_overlap_below_receptive_field_is_refused(scene, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(5 px\)"):
-        run_scene(scene[0], tmp_path / "o", PRESETS["default"], RunOptions(tile_size=64, overlap=2))
+        config("tiling.overlap=2")
 
 
 def test_all_nodata_scene_is_refused_and_writes_nothing(tmp_path: Path) -> None:
@@ -100,7 +106,7 @@ def test_all_nodata_scene_is_refused_and_writes_nothing(tmp_path: Path) -> None:
         nodata=0,
     )
     with pytest.raises(InputError, match="every pixel is nodata"):
-        run_scene(path, tmp_path / "out", PRESETS["default"], FAST)
+        run_scene(path, tmp_path / "out", config())
     assert not (tmp_path / "out").exists()
 
 
@@ -110,7 +116,7 @@ def test_scene_smaller_than_a_tile(tmp_path: Path) -> None:
     write_image(
         path, np.round(image * 255).astype(np.uint8), transform=sample_transform(), crs=SAMPLE_CRS
     )
-    result = run_scene(path, tmp_path / "out", PRESETS["default"], RunOptions(tile_size=512))
+    result = run_scene(path, tmp_path / "out", Config())
     assert result.n_tiles == 1
     assert read_labels(result.labels).shape == (40, 50)
 
@@ -147,9 +153,12 @@ def test_cli_run_default_outdir_and_errors(scene, tmp_path: Path) -> None:
 )
 def test_real_scenes_keep_grid_and_nodata(relative: str, bands: tuple, tmp_path: Path) -> None:
     source = shared(relative)
-    params = PRESETS["default"].replace(max_iterations=6)
-    options = RunOptions(bands=bands, n_crops=4, crop_size=128, tile_size=256)
-    result = run_scene(source, tmp_path / "out", params, options)
+    settings = {
+        "segment": {"max_iterations": 6, "n_crops": 4, "crop_size": 128},
+        "input": {"bands": list(bands)},
+        "tiling": {"tile_size": 256},
+    }
+    result = run_scene(source, tmp_path / "out", resolve_config(values=settings))
     with rasterio.open(source) as src, rasterio.open(result.labels) as got:
         assert (got.width, got.height, got.crs, got.transform) == (
             src.width,
@@ -161,3 +170,31 @@ def test_real_scenes_keep_grid_and_nodata(relative: str, bands: tuple, tmp_path:
         labels = got.read(1)
     np.testing.assert_array_equal(labels == 0, nodata)
     assert result.n_classes >= 2
+
+
+def test_tile_mode_aligns_classes_across_tiles(scene, tmp_path: Path) -> None:
+    path, truth = scene
+    settings = ("segment.mode=tile", "tiling.tile_size=128", "tiling.overlap=32")
+    result = run_scene(path, tmp_path / "out", config(*settings))
+    labels = read_labels(result.labels)
+    np.testing.assert_array_equal(labels == 0, truth == 0)
+    assert adjusted_rand_index(labels, truth, ignore=0) >= 0.9
+    record = yaml.safe_load(result.record.read_text())
+    assert len(record["training"]["tiles_trained"]) == result.n_tiles == 2 * 3
+
+
+def test_cli_run_takes_a_config_and_set(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    settings = tmp_path / "c.yaml"
+    settings.write_text("segment:\n  max_iterations: 3\n  n_crops: 2\ntiling:\n  tile_size: 64\n")
+    runner = CliRunner()
+    args = ["run", str(path), "-o", str(tmp_path / "out"), "-c", str(settings), "-q"]
+    ok = runner.invoke(app, [*args, "--set", "tiling.tile_size=128", "--max-iterations", "2"])
+    assert ok.exit_code == 0, ok.output
+    used = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())["config"]
+    assert used["tiling"]["tile_size"] == 128  # --set over the file
+    assert used["segment"]["max_iterations"] == 2  # a shortcut option over the file
+    assert used["segment"]["n_crops"] == 2  # the file over the defaults
+    unknown = runner.invoke(app, [*args, "--set", "tiling.tilesize=128"])
+    assert unknown.exit_code == 1
+    assert "tiling.tilesize: unknown key; did you mean tiling.tile_size?" in unknown.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -176,6 +177,25 @@ class SceneReader:
     def close(self) -> None:
         """Close the file (idempotent)."""
         self._stack.close()
+
+    def colour_bands(self) -> tuple[int, int, int] | None:
+        """File bands (1-based) that are red, green and blue, as QGIS would show them.
+
+        From the colour interpretation, else from band descriptions naming the colour
+        (``"B04 red"``); ``None`` when the file does not say.
+        """
+        found: dict[str, int] = {}
+        for i, interp in enumerate(self._src.colorinterp, start=1):
+            if interp.name in ("red", "green", "blue"):
+                found.setdefault(interp.name, i)
+        if len(found) < 3:
+            found = {}
+            for i, text in enumerate(self._src.descriptions, start=1):
+                for colour in re.findall(r"\b(red|green|blue)\b", (text or "").lower()):
+                    found.setdefault(colour, i)
+        if len(found) < 3:
+            return None
+        return found["red"], found["green"], found["blue"]
 
     def read(self, window: Window | None = None) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
         """``(data (B, h, w), valid (h, w))`` of one window (default: the whole scene),
@@ -360,32 +380,32 @@ def write_labels(
 
 
 class LabelWriter:
-    """Write a label raster window by window, then publish it as a Cloud-Optimized GeoTIFF.
+    """Write class ids window by window, then publish them as a Cloud-Optimized GeoTIFF.
 
-    Windows go into a tiled scratch GeoTIFF beside ``path`` (unwritten blocks read as
-    ``nodata``); :meth:`close` converts it with GDAL's COG driver (DEFLATE, internal
-    overviews by mode resampling) to a temporary name and renames that to ``path``.
-    Leaving the context on an error removes both temporary files.
+    Windows of raw class ids (``0`` = nodata, ``1..65535``) go into a tiled scratch
+    GeoTIFF beside ``path`` (unwritten blocks read as 0) while their pixels are counted.
+    :meth:`close` renumbers the classes ``1..K`` by decreasing pixel count (``classes``
+    then lists the raw id of each), in uint8 when ``K < 256`` and uint16 otherwise, and
+    GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
+    temporary name that is renamed to ``path``. Leaving the context on an error removes
+    every temporary file.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        info: SceneInfo,
-        *,
-        dtype: str = "uint8",
-        nodata: int = 0,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], info: SceneInfo) -> None:
         self.path = Path(path)
         check_output(self.path, (".tif", ".tiff"))
-        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{os.getpid()}.tif")
-        profile = {
+        self.classes: list[int] = []
+        self._counts = np.zeros(1, np.int64)
+        self._scratch = [
+            self.path.with_name(f".{self.path.stem}.scratch{i}-{os.getpid()}.tif") for i in (1, 2)
+        ]
+        self._profile = {
             "driver": "GTiff",
             "width": info.width,
             "height": info.height,
             "count": 1,
-            "dtype": dtype,
-            "nodata": nodata,
+            "dtype": "uint16",
+            "nodata": 0,
             "transform": info.transform,
             "crs": info.crs,
             "tiled": True,
@@ -396,7 +416,7 @@ class LabelWriter:
         }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            self._dst = rasterio.open(self._scratch, "w", **profile)
+            self._dst = rasterio.open(self._scratch[0], "w", **self._profile)
 
     def __enter__(self) -> LabelWriter:
         return self
@@ -406,27 +426,53 @@ class LabelWriter:
             self.close()
         else:
             self._dst.close()
-            self._scratch.unlink(missing_ok=True)
+            self._cleanup()
 
     def write(self, window: Window, labels: npt.NDArray[np.integer]) -> None:
-        """Write ``labels (rows, cols)`` into ``window``."""
-        self._dst.write(labels.astype(self._dst.dtypes[0]), 1, window=window)
+        """Write raw class ids ``labels (rows, cols)`` (0 = nodata) into ``window``."""
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"class ids must be integers; got {labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() > 65535):
+            raise InputError(f"class ids must lie in 0..65535; got {labels.min()}..{labels.max()}")
+        counts = np.bincount(labels.ravel(), minlength=self._counts.size)
+        counts[: self._counts.size] += self._counts
+        self._counts = counts
+        self._dst.write(labels.astype(np.uint16), 1, window=window)
 
     def close(self) -> None:
-        """Convert the scratch file to a COG under ``path`` and remove the scratch."""
+        """Renumber by area, convert to a COG under ``path``, remove the scratch files."""
         if self._dst.closed:
             return
         self._dst.close()
+        order = np.argsort(-self._counts[1:], kind="stable") + 1
+        order = order[self._counts[order] > 0]
+        self.classes = order.tolist()
+        lut = np.zeros(self._counts.size, np.uint16)
+        lut[order] = np.arange(1, order.size + 1)
+        dtype = "uint8" if order.size < 256 else "uint16"
         try:
-            with atomic_path(self.path) as tmp, warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                rio_copy(
-                    self._scratch,
-                    tmp,
-                    driver="COG",
-                    COMPRESS="DEFLATE",
-                    OVERVIEW_RESAMPLING="MODE",
-                    BLOCKSIZE=512,
-                )
+                with (
+                    rasterio.open(self._scratch[0]) as src,
+                    rasterio.open(
+                        self._scratch[1], "w", **{**self._profile, "dtype": dtype}
+                    ) as dst,
+                ):
+                    for _, window in src.block_windows(1):
+                        dst.write(lut[src.read(1, window=window)].astype(dtype), 1, window=window)
+                with atomic_path(self.path) as tmp:
+                    rio_copy(
+                        self._scratch[1],
+                        tmp,
+                        driver="COG",
+                        COMPRESS="DEFLATE",
+                        OVERVIEW_RESAMPLING="MODE",
+                        BLOCKSIZE=512,
+                    )
         finally:
-            self._scratch.unlink(missing_ok=True)
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        for scratch in self._scratch:
+            scratch.unlink(missing_ok=True)

@@ -125,7 +125,7 @@ def test_landsat7_collar_from_nodata() -> None:
     assert 1 - valid.mean() == pytest.approx(0.32, abs=0.03)
 
 
-def test_label_writer_makes_a_cog_with_overviews(tmp_path: Path) -> None:
+def test_label_writer_makes_a_cog_with_classes_numbered_by_area(tmp_path: Path) -> None:
     from geoseg.io.raster import LabelWriter
     from geoseg.types import SceneInfo
 
@@ -134,14 +134,37 @@ def test_label_writer_makes_a_cog_with_overviews(tmp_path: Path) -> None:
     )
     target = tmp_path / "labels.tif"
     with LabelWriter(target, info) as writer:
-        writer.write(Window(0, 0, 500, 400), np.full((400, 500), 3))
+        writer.write(Window(0, 0, 500, 400), np.full((400, 500), 9))
+        writer.write(Window(0, 500, 10, 10), np.full((10, 10), 3))
+    assert writer.classes == [9, 3]
     assert [p.name for p in tmp_path.iterdir()] == ["labels.tif"]
     with rasterio.open(target) as got:
         assert got.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert got.overviews(1)[0] == 2
+        assert got.dtypes[0] == "uint8"
+        assert got.nodata == 0
+        assert got.crs == UTM
         data = got.read(1)
-    assert (data[:400, :500] == 3).all()
-    assert (data[400:] == 0).all()  # never written: nodata
+    assert (data[:400, :500] == 1).all()
+    assert (data[500:510, :10] == 2).all()
+    assert (data == 0).sum() == data.size - 400 * 500 - 100  # never written: nodata
+
+
+def test_label_writer_uses_uint16_past_255_classes(tmp_path: Path) -> None:
+    from geoseg.io.raster import LabelWriter
+    from geoseg.types import SceneInfo
+
+    info = SceneInfo(
+        height=20, width=20, bands=(1,), dtype="uint8", transform=GRID, crs=UTM, nodata=0
+    )
+    ids = np.arange(1000, 1400).reshape(20, 20)
+    with LabelWriter(tmp_path / "labels.tif", info) as writer:
+        writer.write(Window(0, 0, 20, 20), ids)
+    with rasterio.open(tmp_path / "labels.tif") as got:
+        assert got.dtypes[0] == "uint16"
+        data = got.read(1)
+    assert sorted(data.ravel().tolist()) == list(range(1, 401))
+    assert (np.array(writer.classes)[data - 1] == ids).all()
 
 
 def test_label_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
@@ -154,7 +177,7 @@ def test_label_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
 
     def interrupted() -> None:
         with LabelWriter(tmp_path / "labels.tif", info) as writer:
-            writer.write(Window(0, 0, 5, 5), np.ones((5, 5)))
+            writer.write(Window(0, 0, 5, 5), np.ones((5, 5), np.int32))
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -1,0 +1,369 @@
+"""The run configuration: one typed model, YAML loading and ``section.key=value`` overrides.
+
+Values are resolved in this order, later wins: the defaults, the preset named by
+``segment.preset``, the YAML file, then command-line overrides. Unknown keys and bad
+values raise :class:`~geoseg.errors.ConfigError` with the key's path, the bad value,
+what is allowed and, for a misspelt key, the closest known one.
+
+>>> config = resolve_config(overrides=["segment.max_iterations=32", "tiling.tile_size=256"])
+>>> config.segment.max_iterations, config.tiling.tile_size, config.segment.optimizer
+(32, 256, 'adam')
+>>> resolve_config(overrides=["segment.iteratons=3"])
+Traceback (most recent call last):
+...
+geoseg.errors.ConfigError: segment.iteratons: unknown key; did you mean segment.max_iterations?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from geoseg.errors import ConfigError
+from geoseg.segment.model import receptive_field
+from geoseg.segment.params import SegmentParams, get_preset
+from geoseg.tiling import check_tiling
+
+__all__ = [
+    "Config",
+    "config_yaml",
+    "load_yaml",
+    "output_dir",
+    "parse_override",
+    "resolve_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class InputSection(_Section):
+    """What is read from the scene."""
+
+    bands: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="1-based bands to read, in order, e.g. [4, 3, 2]; [] reads every band "
+        "but alpha.",
+    )
+    nodata: float | None = Field(
+        default=None,
+        description="Value marking nodata, overriding the file's; null uses the file's "
+        "nodata, mask or alpha. NaN is always nodata.",
+    )
+
+
+class NormalizeSection(_Section):
+    """Scene-wide, nodata-aware per-band percentile stretch."""
+
+    low_percentile: float = Field(default=2.0, ge=0, lt=100, description="Lower bound.")
+    high_percentile: float = Field(default=98.0, gt=0, le=100, description="Upper bound.")
+    stats_pixels: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        description="Pixels of the decimated read (or overview) the statistics and the "
+        "training crops are drawn from.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NormalizeSection:
+        if self.low_percentile >= self.high_percentile:
+            raise ValueError(
+                f"normalize.low_percentile={self.low_percentile} must be below "
+                f"normalize.high_percentile={self.high_percentile}"
+            )
+        return self
+
+
+class TilingSection(_Section):
+    """How the scene is cut for prediction (and, in tile mode, for training)."""
+
+    tile_size: int = Field(default=512, ge=16, description="Tile side in pixels.")
+    overlap: int = Field(
+        default=16,
+        ge=0,
+        description="Pixels shared by neighbouring tiles; at least the network's receptive field.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TilingSection:
+        try:
+            check_tiling(self.tile_size, self.overlap)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+
+def _param_docs() -> dict[str, str]:
+    """Per-field descriptions from the numpydoc ``Parameters`` section of SegmentParams."""
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    for line in (SegmentParams.__doc__ or "").splitlines():
+        if re.fullmatch(r"    [a-z_]+(, [a-z_]+)*", line):
+            names = line.strip().split(", ")
+        elif line.startswith("        ") and names:
+            for name in names:
+                docs[name] = f"{docs.get(name, '')} {line.strip()}".strip()
+    return docs
+
+
+class _SegmentBase(_Section):
+    """The segmentation parameters (every field of SegmentParams) and how they are used."""
+
+    preset: str = Field(
+        default="default",
+        description="Parameter set the other segment keys start from: default, fork, "
+        "kanezaki2018, tip2020.",
+    )
+    mode: Literal["scene", "tile"] = Field(
+        default="scene",
+        description="scene: one network trained on crops from the whole scene, applied to "
+        "every tile (class ids mean the same everywhere). tile: each tile trained on its "
+        "own as in the paper, then aligned to scene classes by the stitcher.",
+    )
+    n_crops: int = Field(default=8, ge=1, description="Training crops (scene mode).")
+    crop_size: int = Field(default=256, ge=16, description="Side of a training crop, pixels.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        preset = data.get("preset", "default")
+        try:
+            values = get_preset(str(preset)).to_dict()
+        except ConfigError as err:
+            raise ValueError(f"segment.preset: {err}") from None
+        return {**values, **data}
+
+    @model_validator(mode="after")
+    def _check_params(self) -> _SegmentBase:
+        try:
+            self.params()
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    def params(self) -> SegmentParams:
+        """The :class:`SegmentParams` these settings describe."""
+        names = {f.name for f in dataclasses.fields(SegmentParams)}
+        return SegmentParams(**{k: v for k, v in self.model_dump().items() if k in names})
+
+
+if TYPE_CHECKING:
+    SegmentSection = _SegmentBase
+else:
+    _hints = typing.get_type_hints(SegmentParams)
+    _docs = _param_docs()
+    SegmentSection = create_model(
+        "SegmentSection",
+        __base__=_SegmentBase,
+        __doc__=_SegmentBase.__doc__,
+        **{
+            f.name: (_hints[f.name], Field(default=f.default, description=_docs.get(f.name)))
+            for f in dataclasses.fields(SegmentParams)
+        },
+    )
+
+
+class StitchSection(_Section):
+    """How tiles become one label raster."""
+
+    min_vote_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Tile mode: a tile label takes the scene class that covers at least "
+        "this share of its pixels in the overlap with tiles already placed.",
+    )
+    max_vote_distance: float = Field(
+        default=0.25,
+        gt=0,
+        description="Tile mode: a vote counts only when the label's mean stretched band "
+        "values lie within this distance (RMS over bands, 0-1 units) of the voted class's "
+        "mean, so one tile's merge of two classes does not spread.",
+    )
+    max_feature_distance: float = Field(
+        default=0.1,
+        gt=0,
+        description="Tile mode: a label without such a vote takes the scene class whose "
+        "mean is nearest when within this distance; otherwise it starts a new scene class.",
+    )
+
+
+class OutputSection(_Section):
+    """Where and what is written."""
+
+    display_bands: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="File bands shown as red, green, blue in quicklook.png; []: the "
+        "file's colour interpretation or band descriptions, else the first three bands "
+        "read.",
+    )
+
+    dir: str | None = Field(
+        default=None,
+        description="Output directory; {stem} is replaced by the scene's name without "
+        "suffix. null: <scene folder>/{stem}_geoseg.",
+    )
+
+
+class RuntimeSection(_Section):
+    """Where and how the work runs."""
+
+    seed: int = Field(default=0, ge=0, description="Seeds the crops and the network.")
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto (CUDA when available), cpu, cuda or cuda:N.",
+    )
+    gdal_cache_mb: int = Field(
+        default=256,
+        ge=16,
+        description="GDAL block cache during a run. It must hold one row of blocks (a "
+        "20000-column, 4-band uint16 scene needs 160 MB) or reads repeat.",
+    )
+
+
+class Config(_Section):
+    """Everything a run needs, section by section."""
+
+    input: InputSection = InputSection()
+    normalize: NormalizeSection = NormalizeSection()
+    tiling: TilingSection = TilingSection()
+    segment: SegmentSection = SegmentSection()
+    stitch: StitchSection = StitchSection()
+    output: OutputSection = OutputSection()
+    runtime: RuntimeSection = RuntimeSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        field = receptive_field(self.segment.params())
+        if self.tiling.overlap < field:
+            raise ValueError(
+                f"tiling.overlap={self.tiling.overlap} must be at least the network's "
+                f"receptive field ({field} px) so that tiles join without seams"
+            )
+        return self
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or bad YAML is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"segment.lr=0.01"`` -> ``(["segment", "lr"], 0.01)``; the value is read as YAML.
+
+    >>> parse_override("input.bands=[4, 3, 2]")
+    (['input', 'bands'], [4, 3, 2])
+    """
+    key, sep, value = text.partition("=")
+    path = key.strip().split(".")
+    if not sep or len(path) < 2 or not all(path):
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. segment.lr=0.01")
+    try:
+        return path, yaml.safe_load(value)
+    except yaml.YAMLError:
+        return path, value
+
+
+def resolve_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < preset < ``path`` (YAML) < ``values`` (nested) < ``overrides``."""
+    data: dict[str, Any] = load_yaml(path) if path is not None else {}
+    for section, entries in (values or {}).items():
+        for key, value in entries.items():
+            _set(data, [section, key], value)
+    for text in overrides:
+        _set(data, *parse_override(text))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        where = f" ({path})" if path is not None else ""
+        raise ConfigError("; ".join(_describe(e) for e in err.errors()) + where) from None
+
+
+def output_dir(scene: str | Path, config: Config) -> Path:
+    """``output.dir`` with ``{stem}`` filled in, else ``<scene folder>/<stem>_geoseg``.
+
+    >>> output_dir("data/a.tif", resolve_config(overrides=["output.dir=out/{stem}"]))
+    PosixPath('out/a')
+    """
+    scene = Path(scene)
+    if config.output.dir is None:
+        return scene.with_name(f"{scene.stem}_geoseg")
+    try:
+        return Path(config.output.dir.format(stem=scene.stem))
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConfigError(
+            f"output.dir={config.output.dir!r}: only {{stem}} may be used ({err})"
+        ) from None
+
+
+def config_yaml(config: Config) -> str:
+    """The resolved configuration as YAML, sections in order."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _set(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(path)}: {key} is a value, not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One pydantic error as ``path: problem``, with a suggestion for unknown keys."""
+    loc = [str(part) for part in error["loc"]]
+    path = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        match = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = (
+            f"did you mean {'.'.join([*loc[:-1], match[0]])}?"
+            if match
+            else (f"known keys: {', '.join(known)}")
+        )
+        kind = "section" if len(loc) == 1 else "key"
+        return f"{path}: unknown {kind}; {hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in {"value_error", "assertion_error"}:
+        return message if not path or message.startswith(path) else f"{path}: {message}"
+    return f"{path}={error.get('input')!r}: {message}"
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        model = model.model_fields[part].annotation
+    return list(model.model_fields)
