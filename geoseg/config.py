@@ -177,6 +177,15 @@ else:
 class StitchSection(_Section):
     """How tiles become one label raster."""
 
+    refine: bool = Field(
+        default=False,
+        description="Scene mode: superpixel majority vote on the final labels, with "
+        "superpixels that cross tile cuts joined across tiles (experimental: on the "
+        "Sentinel-2 test scene it halves boundary speckle but seams reach 1.1-1.3x and "
+        "tile sizes 256/1024 agree only to ARI 0.91). segment.refine_output applies to "
+        "single images (geoseg segment) and to each tile in tile mode.",
+    )
+
     min_vote_share: float = Field(
         default=0.5,
         gt=0,

@@ -4,8 +4,9 @@ Scene mode: one network is trained on crops sampled across the whole valid area 
 their superpixel priors), then applied tile by tile with fixed batch-norm statistics.
 Tiles overlap by at least the network's receptive field and only their cores are
 kept, so every pixel gets exactly the scores a whole-scene pass would give: no seams.
-The optional superpixel vote on the output (``segment.refine_output``) runs on each
-tile's whole read window, so superpixels cut by a core's edge see both sides.
+The optional superpixel vote on the output (``stitch.refine``, experimental) goes
+through :class:`geoseg.stitch.SeamlessVote`: superpixels that reach a core's edge are
+joined across tiles and voted on once, over all their pixels.
 
 Tile mode: every tile is segmented on its own as in the paper; :mod:`geoseg.stitch`
 aligns the tiles' labels to scene classes.
@@ -35,8 +36,8 @@ from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_png
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
-from geoseg.segment.superpixels import compute_superpixels, refine_labels
-from geoseg.stitch import TileAligner
+from geoseg.segment.superpixels import compute_superpixels
+from geoseg.stitch import SeamlessVote, TileAligner
 from geoseg.tiling import Tile, sample_crops, tile_grid
 from geoseg.types import SceneInfo
 
@@ -135,16 +136,32 @@ def _run_scene(
         )
         labels_path = outdir / "labels.tif"
         skipped = 0
+        params = config.segment.params()
+        voter = (
+            SeamlessVote(margin=config.tiling.overlap)
+            if config.segment.mode == "scene"
+            and config.stitch.refine
+            and params.superpixels != "none"
+            else None
+        )
         with LabelWriter(labels_path, info) as writer:
             for done, tile in enumerate(tiles, start=1):
                 image, valid = read(tile.read)
                 rows, cols = tile.core_in_read
                 if not valid[rows, cols].any():
                     skipped += 1
-                else:
+                elif voter is None:
                     writer.write(tile.core, label_tile(tile, image, valid)[rows, cols])
+                else:
+                    classes = label_tile(tile, image, valid)
+                    superpixels = compute_superpixels(image, params, valid=valid)
+                    labels, pending = voter.vote(
+                        tile, classes, superpixels, scene_shape=(info.height, info.width)
+                    )
+                    writer.write(tile.core, labels, pending)
                 if progress is not None:
                     progress(done, len(tiles))
+            writer.close(voter.resolve() if voter is not None else None)
         timings["predict"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -205,18 +222,10 @@ def _scene_labeler(
         seed=config.runtime.seed,
         device=config.runtime.device,
     )
-    refine = params.refine_output and params.superpixels != "none"
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
         labels = predict(fitted.model, image, device=fitted.device).argmax(0)
-        if refine:
-            # Superpixels of the whole read window: a superpixel cut by the core's edge
-            # still sees the overlap on both sides, so the vote agrees across tiles.
-            sp = torch.from_numpy(compute_superpixels(image, params, valid=valid))
-            labels = refine_labels(
-                labels.view(-1), sp.to(labels.device).view(-1), params.n_channels
-            )
-        classes = labels.view(valid.shape).cpu().numpy().astype(np.int32) + 1
+        classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
         return classes
 

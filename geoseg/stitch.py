@@ -24,13 +24,18 @@ Only the previous row of tiles is kept, so memory is bounded by one row of tiles
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from geoseg.errors import InputError
 from geoseg.tiling import Tile
 
-__all__ = ["TileAligner"]
+__all__ = ["SeamlessVote", "TileAligner"]
+
+Placed = dict[tuple[int, int], tuple[Tile, npt.NDArray[np.int64] | npt.NDArray[np.int32]]]
 
 MIN_VOTES = 16
 """Overlap pixels a label needs before its vote counts (fewer: the codebook decides)."""
@@ -66,7 +71,7 @@ class TileAligner:
         self.min_vote_share = min_vote_share
         self.max_vote_distance = max_vote_distance
         self.max_feature_distance = max_feature_distance
-        self._placed: dict[tuple[int, int], tuple[Tile, npt.NDArray[np.int32]]] = {}
+        self._placed: Placed = {}
         self._sums = np.zeros((0, 0))
         self._counts = np.zeros(0)
 
@@ -125,9 +130,7 @@ class TileAligner:
         scene = np.zeros(labels.shape, np.int32)
         scene[inside] = mapping[local]
         self._learn(tile, scene, image)
-        self._placed[(tile.row, tile.col)] = (tile, scene)
-        for key in [key for key in self._placed if key[0] < tile.row - 1]:
-            del self._placed[key]
+        _place(self._placed, tile, scene)
         return scene
 
     def _votes(
@@ -135,16 +138,8 @@ class TileAligner:
     ) -> npt.NDArray[np.int64]:
         """``votes[label, scene class]``: overlap pixels shared with placed tiles."""
         votes = np.zeros((n_local, self.n_classes + 1), np.int64)
-        r0, c0 = int(tile.read.row_off), int(tile.read.col_off)
-        for other, scene in self._placed.values():
-            o0, p0 = int(other.read.row_off), int(other.read.col_off)
-            top, left = max(r0, o0), max(c0, p0)
-            bottom = min(r0 + int(tile.read.height), o0 + int(other.read.height))
-            right = min(c0 + int(tile.read.width), p0 + int(other.read.width))
-            if bottom <= top or right <= left:
-                continue
-            mine = local_map[top - r0 : bottom - r0, left - c0 : right - c0]
-            theirs = scene[top - o0 : bottom - o0, left - p0 : right - p0]
+        for mine_at, theirs in _shared(tile, self._placed):
+            mine = local_map[mine_at]
             both = (mine >= 0) & (theirs > 0)
             np.add.at(votes, (mine[both], theirs[both]), 1)
         votes[:, 0] = 0
@@ -179,3 +174,169 @@ class TileAligner:
                 core[placed], weights=band[placed], minlength=self.n_classes + 1
             )[1:]
         self._counts += counts
+
+
+class SeamlessVote:
+    """Superpixel majority vote over a tiled scene that leaves no seam (two passes).
+
+    Superpixels are computed per tile on its read window, so one that crosses a core's
+    edge comes out a little different in each tile that sees it; voting in each tile
+    separately would then disagree at the cut. Here, pass 1 (:meth:`vote`, tiles in
+    raster order) paints a superpixel with its majority label at once only when it lies
+    inside its tile's core, ``margin`` pixels away from any core edge that is not the
+    scene's edge. Every other superpixel with pixels in the core is *pending*: it gets a
+    scene-wide id, the label counts of its core pixels are kept, and it is joined
+    (union-find) with each pending superpixel of an overlapping tile that shares at
+    least ``min_shared`` of the smaller one's pixels in the overlap. Pass 2
+    (:meth:`resolve`) gives every joined set the majority over all its core pixels, so
+    both sides of a cut read the same label.
+
+    Memory: the label counts of pending superpixels (a few per superpixel) and the
+    pending ids of the tiles that can still overlap later ones.
+    """
+
+    def __init__(self, *, margin: int, min_shared: float = 0.5) -> None:
+        self.margin = margin
+        self.min_shared = min_shared
+        self._placed: Placed = {}
+        self._parent = np.zeros(0, np.int64)
+        self._counts: list[npt.NDArray[np.int64]] = []  # rows of (id, label, count)
+        self._scene_shape: tuple[int, int] | None = None
+
+    def vote(
+        self,
+        tile: Tile,
+        classes: npt.NDArray[np.integer],
+        superpixels: npt.NDArray[np.integer],
+        *,
+        scene_shape: tuple[int, int],
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """``(labels, pending)`` of the tile's core.
+
+        ``classes`` (``0`` = nodata) and ``superpixels`` (``-1`` = none) cover the read
+        window. ``labels`` holds final labels where ``pending`` is 0 and the unvoted class
+        elsewhere; ``pending`` holds ids (``1, 2, ...``) to look up in :meth:`resolve`.
+        """
+        rows, cols = tile.core_in_read
+        sp = np.where(classes > 0, superpixels, -1).astype(np.int64)
+        n_sp = int(sp.max()) + 1 if sp.size else 0
+        inside = sp >= 0
+        n_classes = int(classes.max()) + 1
+        pairs = np.bincount(
+            sp[inside] * n_classes + classes[inside], minlength=n_sp * n_classes
+        ).reshape(n_sp, n_classes)
+        majority = pairs.argmax(axis=1).astype(np.int32)
+
+        safe = np.zeros(sp.shape, bool)
+        safe[self._safe_slices(tile, scene_shape)] = True
+        in_core = np.zeros(sp.shape, bool)
+        in_core[rows, cols] = True
+        has_core = np.bincount(sp[inside & in_core], minlength=n_sp) > 0
+        leaves_safe = np.bincount(sp[inside & ~safe], minlength=n_sp) > 0
+        pending_sp = has_core & leaves_safe
+
+        first = self._parent.size + 1
+        ids = np.zeros(n_sp, np.int64)
+        ids[pending_sp] = np.arange(first, first + int(pending_sp.sum()))
+        self._parent = np.concatenate([self._parent, ids[pending_sp]])
+        pending = np.where(inside, ids[np.maximum(sp, 0)], 0)
+
+        core_sp, core_classes = sp[rows, cols], classes[rows, cols]
+        keep = (core_sp >= 0) & pending_sp[np.maximum(core_sp, 0)]
+        key, count = np.unique(
+            ids[core_sp[keep]] * n_classes + core_classes[keep], return_counts=True
+        )
+        self._counts.append(np.stack([key // n_classes, key % n_classes, count], axis=1))
+
+        for mine_at, theirs in _shared(tile, self._placed):
+            self._join(pending[mine_at], theirs)
+        _place(self._placed, tile, pending)
+
+        labels = np.where(inside, majority[np.maximum(sp, 0)], 0)[rows, cols]
+        labels = np.where(pending[rows, cols] > 0, classes[rows, cols], labels)
+        return labels.astype(np.int32), pending[rows, cols]
+
+    def resolve(self) -> npt.NDArray[np.int32]:
+        """``lookup[pending id]``: the majority label of the id's joined set (0 unused)."""
+        roots = np.array([self._find(i) for i in range(1, self._parent.size + 1)], np.int64)
+        lookup = np.zeros(self._parent.size + 1, np.int32)
+        if not self._counts or roots.size == 0:
+            return lookup
+        table = np.concatenate(self._counts)
+        root = roots[table[:, 0] - 1]
+        n_classes = int(table[:, 1].max()) + 1
+        key, inverse = np.unique(root * n_classes + table[:, 1], return_inverse=True)
+        totals = np.bincount(inverse, weights=table[:, 2])
+        order = np.lexsort((-totals, key // n_classes))  # per root, most pixels first
+        best_root, first = np.unique(key[order] // n_classes, return_index=True)
+        winner = np.zeros(self._parent.size + 1, np.int32)
+        winner[best_root] = (key[order][first] % n_classes).astype(np.int32)
+        lookup[1:] = winner[roots]
+        return lookup
+
+    def _safe_slices(self, tile: Tile, scene_shape: tuple[int, int]) -> tuple[slice, slice]:
+        """The core, shrunk by ``margin`` except along the scene's edges, in read coords."""
+        rows, cols = tile.core_in_read
+        height, width = scene_shape
+        r0, c0 = int(tile.core.row_off), int(tile.core.col_off)
+        r1, c1 = r0 + int(tile.core.height), c0 + int(tile.core.width)
+        m = self.margin
+        return (
+            slice(rows.start + (m if r0 > 0 else 0), rows.stop - (m if r1 < height else 0)),
+            slice(cols.start + (m if c0 > 0 else 0), cols.stop - (m if c1 < width else 0)),
+        )
+
+    def _join(self, mine: npt.NDArray[np.int64], theirs: npt.NDArray[np.int64]) -> None:
+        both = (mine > 0) & (theirs > 0)
+        if not both.any():
+            return
+        pair, shared = np.unique(np.stack([mine[both], theirs[both]]), axis=1, return_counts=True)
+        # Each superpixel joins the one of the other tile that holds most of its overlap
+        # pixels, when that is at least min_shared of them (both directions).
+        for side in (0, 1):
+            ids, first = np.unique(pair[side], return_index=True)
+            size = dict(
+                zip(*np.unique((mine, theirs)[side][both], return_counts=True), strict=True)
+            )
+            order = np.lexsort((-shared, pair[side]))
+            ids, first = np.unique(pair[side][order], return_index=True)
+            for i, at in zip(ids.tolist(), first.tolist(), strict=True):
+                k = order[at]
+                if shared[k] >= self.min_shared * size[i]:
+                    self._union(int(pair[0, k]), int(pair[1, k]))
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            self._parent[max(ra, rb) - 1] = min(ra, rb)
+
+    def _find(self, i: int) -> int:
+        parent = self._parent
+        root = i
+        while parent[root - 1] != root:
+            root = int(parent[root - 1])
+        while parent[i - 1] != root:  # path compression
+            parent[i - 1], i = root, int(parent[i - 1])
+        return root
+
+
+def _shared(tile: Tile, placed: Placed) -> Iterator[tuple[tuple[slice, slice], npt.NDArray[Any]]]:
+    """For each placed tile overlapping ``tile``: the overlap in ``tile``'s read
+    coordinates and the placed tile's array over the overlap."""
+    r0, c0 = int(tile.read.row_off), int(tile.read.col_off)
+    for other, array in placed.values():
+        o0, p0 = int(other.read.row_off), int(other.read.col_off)
+        top, left = max(r0, o0), max(c0, p0)
+        bottom = min(r0 + int(tile.read.height), o0 + int(other.read.height))
+        right = min(c0 + int(tile.read.width), p0 + int(other.read.width))
+        if bottom > top and right > left:
+            mine = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
+            yield mine, array[top - o0 : bottom - o0, left - p0 : right - p0]
+
+
+def _place(placed: Placed, tile: Tile, array: npt.NDArray[Any]) -> None:
+    """Keep ``tile``'s array; drop tiles that no later tile (raster order) can overlap."""
+    top = int(tile.read.row_off)
+    for key in [k for k, (t, _) in placed.items() if t.read.row_off + t.read.height <= top]:
+        del placed[key]
+    placed[(tile.row, tile.col)] = (tile, array)

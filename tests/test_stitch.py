@@ -81,3 +81,30 @@ def test_a_merge_in_one_tile_does_not_spread_to_its_neighbour() -> None:
     # mean (0.45), beyond max_vote_distance: each starts a class of its own.
     assert out[0, 0] != out[19, 0]
     assert 1 not in np.unique(out)
+
+
+def test_seamless_vote_gives_a_superpixel_one_label_on_both_sides_of_a_cut() -> None:
+    from geoseg.stitch import SeamlessVote
+
+    left, right = tile_grid(10, 40, tile_size=24, overlap=8)  # cut at column 20
+    classes = np.ones((10, 40), np.int32)
+    classes[:, 10:20] = 2  # the left tile sees the stripe as mostly 2, the right tile
+    # as mostly 1; over all its pixels (10 columns of 2, 16 of 1) the majority is 1
+    superpixels = np.zeros((10, 40), np.int32)
+    superpixels[:, 10:36] = 1  # one superpixel across the cut
+    superpixels[:, 36:] = 2
+    vote = SeamlessVote(margin=4)
+    out = np.zeros((10, 40), np.int32)
+    pending = np.zeros((10, 40), np.int64)
+    for tile in (left, right):
+        read = tile.read.toslices()
+        own = superpixels[read] + 10 * tile.col  # each tile numbers its own superpixels
+        labels, ids = vote.vote(tile, classes[read], own, scene_shape=(10, 40))
+        out[tile.core.toslices()] = labels
+        pending[tile.core.toslices()] = ids
+    lookup = vote.resolve()
+    final = np.where(pending > 0, lookup[pending], out)
+    assert (final[:, 10:36] == 1).all()  # one label across the cut
+    assert (final[:, :10] == 1).all()
+    assert (final[:, 36:] == 1).all()
+    assert len(np.unique(pending[:, 10:36])) >= 2  # numbered per tile, joined by the vote

@@ -384,6 +384,8 @@ class LabelWriter:
 
     Windows of raw class ids (``0`` = nodata, ``1..65535``) go into a tiled scratch
     GeoTIFF beside ``path`` (unwritten blocks read as 0) while their pixels are counted.
+    A window may also carry *pending* ids (``> 0``) whose class is only known at the end
+    (a lookup table given to :meth:`close`); they go to a second scratch file.
     :meth:`close` renumbers the classes ``1..K`` by decreasing pixel count (``classes``
     then lists the raw id of each), in uint8 when ``K < 256`` and uint16 otherwise, and
     GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
@@ -396,9 +398,10 @@ class LabelWriter:
         check_output(self.path, (".tif", ".tiff"))
         self.classes: list[int] = []
         self._counts = np.zeros(1, np.int64)
-        self._scratch = [
-            self.path.with_name(f".{self.path.stem}.scratch{i}-{os.getpid()}.tif") for i in (1, 2)
-        ]
+        self._scratch = {
+            name: self.path.with_name(f".{self.path.stem}.{name}-{os.getpid()}.tif")
+            for name in ("raw", "pending", "final")
+        }
         self._profile = {
             "driver": "GTiff",
             "width": info.width,
@@ -414,9 +417,8 @@ class LabelWriter:
             "compress": "deflate",
             "sparse_ok": True,
         }
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            self._dst = rasterio.open(self._scratch[0], "w", **self._profile)
+        self._dst = self._open("raw")
+        self._pending: Any = None
 
     def __enter__(self) -> LabelWriter:
         return self
@@ -425,45 +427,51 @@ class LabelWriter:
         if exc_type is None:
             self.close()
         else:
-            self._dst.close()
+            self._close_scratch()
             self._cleanup()
 
-    def write(self, window: Window, labels: npt.NDArray[np.integer]) -> None:
-        """Write raw class ids ``labels (rows, cols)`` (0 = nodata) into ``window``."""
+    def write(
+        self,
+        window: Window,
+        labels: npt.NDArray[np.integer],
+        pending: npt.NDArray[np.integer] | None = None,
+    ) -> None:
+        """Write raw class ids ``labels (rows, cols)`` (0 = nodata) into ``window``;
+        where ``pending > 0`` the class is looked up at :meth:`close` instead."""
         if not np.issubdtype(labels.dtype, np.integer):
             raise InputError(f"class ids must be integers; got {labels.dtype}")
         if labels.size and (labels.min() < 0 or labels.max() > 65535):
             raise InputError(f"class ids must lie in 0..65535; got {labels.min()}..{labels.max()}")
-        counts = np.bincount(labels.ravel(), minlength=self._counts.size)
-        counts[: self._counts.size] += self._counts
-        self._counts = counts
+        known = labels if pending is None else labels[pending == 0]
+        self._count(known)
         self._dst.write(labels.astype(np.uint16), 1, window=window)
+        if pending is not None and (pending > 0).any():
+            if self._pending is None:
+                self._pending = self._open("pending", dtype="uint32")
+            self._pending.write(pending.astype(np.uint32), 1, window=window)
 
-    def close(self) -> None:
-        """Renumber by area, convert to a COG under ``path``, remove the scratch files."""
+    def close(self, lookup: npt.NDArray[np.integer] | None = None) -> None:
+        """Resolve pending ids through ``lookup``, renumber by area, convert to a COG
+        under ``path`` and remove the scratch files."""
         if self._dst.closed:
             return
-        self._dst.close()
-        order = np.argsort(-self._counts[1:], kind="stable") + 1
-        order = order[self._counts[order] > 0]
-        self.classes = order.tolist()
-        lut = np.zeros(self._counts.size, np.uint16)
-        lut[order] = np.arange(1, order.size + 1)
-        dtype = "uint8" if order.size < 256 else "uint16"
+        has_pending = self._pending is not None
+        self._close_scratch()
+        if has_pending and lookup is None:
+            self._cleanup()
+            raise InputError("pending ids were written; close() needs their lookup table")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with (
-                    rasterio.open(self._scratch[0]) as src,
-                    rasterio.open(
-                        self._scratch[1], "w", **{**self._profile, "dtype": dtype}
-                    ) as dst,
-                ):
-                    for _, window in src.block_windows(1):
-                        dst.write(lut[src.read(1, window=window)].astype(dtype), 1, window=window)
+                if has_pending:
+                    with rasterio.open(self._scratch["pending"]) as src:
+                        for _, window in src.block_windows(1):
+                            ids = src.read(1, window=window)
+                            self._count(np.asarray(lookup)[ids[ids > 0]])
+                self._renumber(lookup if has_pending else None)
                 with atomic_path(self.path) as tmp:
                     rio_copy(
-                        self._scratch[1],
+                        self._scratch["final"],
                         tmp,
                         driver="COG",
                         COMPRESS="DEFLATE",
@@ -473,6 +481,44 @@ class LabelWriter:
         finally:
             self._cleanup()
 
+    def _renumber(self, lookup: npt.NDArray[np.integer] | None) -> None:
+        order = np.argsort(-self._counts[1:], kind="stable") + 1
+        order = order[self._counts[order] > 0]
+        self.classes = order.tolist()
+        renumber = np.zeros(self._counts.size, np.uint16)
+        renumber[order] = np.arange(1, order.size + 1)
+        dtype = "uint8" if order.size < 256 else "uint16"
+        with contextlib.ExitStack() as stack:
+            src = stack.enter_context(rasterio.open(self._scratch["raw"]))
+            ids = (
+                stack.enter_context(rasterio.open(self._scratch["pending"]))
+                if lookup is not None
+                else None
+            )
+            dst = stack.enter_context(self._open("final", dtype=dtype))
+            for _, window in src.block_windows(1):
+                raw = src.read(1, window=window)
+                if ids is not None and lookup is not None:
+                    pending = ids.read(1, window=window)
+                    raw = np.where(pending > 0, np.asarray(lookup)[pending], raw)
+                dst.write(renumber[raw].astype(dtype), 1, window=window)
+
+    def _count(self, labels: npt.NDArray[np.integer]) -> None:
+        counts = np.bincount(labels.ravel(), minlength=self._counts.size)
+        counts[: self._counts.size] += self._counts
+        self._counts = counts
+
+    def _open(self, name: str, dtype: str = "uint16") -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(self._scratch[name], "w", **{**self._profile, "dtype": dtype})
+
+    def _close_scratch(self) -> None:
+        self._dst.close()
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
+
     def _cleanup(self) -> None:
-        for scratch in self._scratch:
+        for scratch in self._scratch.values():
             scratch.unlink(missing_ok=True)
