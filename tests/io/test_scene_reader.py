@@ -183,3 +183,17 @@ def test_label_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         interrupted()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("relative", "expected"),
+    [
+        ("landsat7_rasterio_rgb/RGB.byte.tif", (1, 2, 3)),  # colour interpretation
+        ("sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif", (3, 2, 1)),
+        ("landsat8_gulfcoast_30m/LC80200392015216_B1-B7_30m_uint16.tif", (4, 3, 2)),
+        ("sentinel2_l1c_19UDP_160m_nodata/S2_19UDP_20170729_13band_160m_uint16.tif", None),
+    ],
+)
+def test_colour_bands_from_interpretation_or_descriptions(relative: str, expected) -> None:
+    with SceneReader(shared(relative)) as reader:
+        assert reader.colour_bands() == expected
