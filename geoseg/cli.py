@@ -75,6 +75,7 @@ def _cli_errors() -> Iterator[None]:
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyogrio").setLevel(max(level, logging.WARNING))  # one line per write
 
 
 @contextmanager
@@ -253,10 +254,24 @@ def run_command(
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     max_iterations: MaxIterationsOption = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    vector: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vector layer file (default OUTDIR/segments.gpkg); the extension picks "
+            "the format: .gpkg .shp .geojson .fgb .parquet (output.vector)."
+        ),
+    ] = None,
+    to_crs: Annotated[
+        str | None, typer.Option(help="Reproject the vector layer, e.g. EPSG:4326.")
+    ] = None,
+    min_area: Annotated[
+        float | None,
+        typer.Option(help="Merge segments smaller than this many pixels (vectorize.min_area)."),
+    ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Segment a scene: labels.tif (COG), quicklook.png and run.yaml in OUTDIR.
+    """Segment a scene: labels.tif (COG), segments.gpkg, quicklook.png, run.yaml in OUTDIR.
 
     Settings: defaults < the preset < --config < shortcut options < --set.
     """
@@ -266,6 +281,8 @@ def run_command(
         "input": {"bands": _int_list(bands), "nodata": nodata},
         "tiling": {"tile_size": tile_size, "overlap": overlap},
         "runtime": {"seed": seed, "device": device},
+        "vectorize": {"to_crs": to_crs, "min_area": min_area},
+        "output": {"vector": str(vector.absolute()) if vector is not None else None},
     }
     given = {
         section: {key: value for key, value in entries.items() if value is not None}
@@ -277,8 +294,9 @@ def run_command(
         with _tile_bar(quiet) as progress:
             result = run_scene(scene, target, config, progress=progress)
     if not quiet:
+        polygons = f", {result.n_features} polygons -> {result.vector}" if result.vector else ""
         _err.print(
-            f"{result.n_classes} classes over {result.n_tiles} tiles -> {result.labels}",
+            f"{result.n_classes} classes over {result.n_tiles} tiles -> {result.labels}" + polygons,
             highlight=False,
         )
 

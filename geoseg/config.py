@@ -208,8 +208,58 @@ class StitchSection(_Section):
     )
 
 
+class VectorizeSection(_Section):
+    """Label raster -> polygons (``geoseg.vectorize``)."""
+
+    min_area: float = Field(
+        default=0.0,
+        ge=0,
+        description="Segments smaller than this (in min_area_unit) are merged into their "
+        "most similar neighbour before vectorizing, and labels.tif follows; 0: keep all.",
+    )
+    min_area_unit: Literal["pixels", "m2"] = Field(
+        default="pixels", description="Unit of min_area: pixels or m2 (square metres)."
+    )
+    simplify: float = Field(
+        default=0.0,
+        ge=0,
+        description="Douglas-Peucker tolerance in pixels; neighbours keep their shared "
+        "edges. 0: exact pixel edges.",
+    )
+    block_size: int = Field(
+        default=1024, ge=64, description="Side of the blocks polygonized at a time (memory)."
+    )
+    to_crs: str | None = Field(
+        default=None,
+        description="Reproject the vector layer, e.g. EPSG:4326; null: the scene's CRS.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> VectorizeSection:
+        if self.to_crs is not None:
+            from rasterio.crs import CRS
+            from rasterio.errors import CRSError
+
+            try:
+                CRS.from_user_input(self.to_crs)
+            except CRSError:
+                raise ValueError(
+                    f"vectorize.to_crs={self.to_crs!r}: not a CRS GDAL knows; use e.g. EPSG:4326"
+                ) from None
+        return self
+
+
+VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".parquet")
+
+
 class OutputSection(_Section):
     """Where and what is written."""
+
+    vector: str | None = Field(
+        default="segments.gpkg",
+        description="Vector layer, in the output directory unless absolute; the extension "
+        "picks the format: .gpkg, .shp, .geojson, .fgb or .parquet. null: none.",
+    )
 
     display_bands: list[Annotated[int, Field(ge=1)]] = Field(
         default=[],
@@ -223,6 +273,15 @@ class OutputSection(_Section):
         description="Output directory; {stem} is replaced by the scene's name without "
         "suffix. null: <scene folder>/{stem}_geoseg.",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> OutputSection:
+        if self.vector is not None and Path(self.vector).suffix.lower() not in VECTOR_SUFFIXES:
+            raise ValueError(
+                f"output.vector={self.vector!r}: unknown format; use a file name ending in "
+                f"{', '.join(VECTOR_SUFFIXES)}, or null for no vector layer"
+            )
+        return self
 
 
 class RuntimeSection(_Section):
@@ -250,6 +309,7 @@ class Config(_Section):
     tiling: TilingSection = TilingSection()
     segment: SegmentSection = SegmentSection()
     stitch: StitchSection = StitchSection()
+    vectorize: VectorizeSection = VectorizeSection()
     output: OutputSection = OutputSection()
     runtime: RuntimeSection = RuntimeSection()
 

@@ -14,7 +14,9 @@ aligns the tiles' labels to scene classes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import platform
 import time
 import warnings
@@ -30,16 +32,18 @@ import torch
 import yaml
 from rasterio.windows import Window
 
-from geoseg.config import Config
+from geoseg.config import Config, config_yaml
 from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_png
+from geoseg.io.vector import VectorWriter, class_colours
 from geoseg.normalize import percentile_bounds, stretch
-from geoseg.render import display_rgb, quicklook
+from geoseg.render import display_rgb, palette, quicklook
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
 from geoseg.segment.superpixels import compute_superpixels
 from geoseg.stitch import SeamlessVote, TileAligner
 from geoseg.tiling import Tile, sample_crops, tile_grid
 from geoseg.types import SceneInfo
+from geoseg.vectorize import pixel_area_m2, vectorize
 
 __all__ = ["RunResult", "run_scene"]
 
@@ -61,6 +65,8 @@ class RunResult:
     labels: Path
     quicklook: Path
     record: Path
+    vector: Path | None
+    n_features: int
     n_classes: int
     n_tiles: int
     timings: dict[str, float] = field(default_factory=dict)
@@ -163,6 +169,23 @@ def _run_scene(
                     progress(done, len(tiles))
             writer.close(voter.resolve() if voter is not None else None)
         timings["predict"] = time.perf_counter() - t0
+        n_classes = len(writer.classes)
+
+        vector_path = None
+        if config.output.vector is not None:
+            t0 = time.perf_counter()
+            vector_path = outdir / config.output.vector  # an absolute path stays
+            provenance = {
+                "geoseg_scene": str(scene),
+                "geoseg_seed": str(config.runtime.seed),
+                "geoseg_config": config_yaml(config),
+                "geoseg_versions": yaml.safe_dump(_versions(), sort_keys=False),
+            }
+            record["vector"] = _vectorize(
+                labels_path, vector_path, reader, config, provenance, n_classes
+            )
+            n_classes = record["vector"].pop("classes", n_classes)
+            timings["vectorize"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         quicklook_path = outdir / "quicklook.png"
@@ -170,7 +193,6 @@ def _run_scene(
         _write_quicklook(quicklook_path, scene, labels_path, display, config, small_valid)
         timings["quicklook"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
-    n_classes = len(writer.classes)
     record.update(
         {
             "config": config.model_dump(mode="json"),
@@ -193,6 +215,8 @@ def _run_scene(
         labels=labels_path,
         quicklook=quicklook_path,
         record=record_path,
+        vector=vector_path,
+        n_features=record.get("vector", {}).get("features", 0),
         n_classes=n_classes,
         n_tiles=len(tiles),
         timings=timings,
@@ -255,6 +279,65 @@ def _tile_labeler(config: Config) -> tuple[TileLabeler, dict[str, Any]]:
         return aligner.align(tile, result.labels, image)
 
     return label, {"tiles_trained": iterations}
+
+
+def _vectorize(
+    labels_path: Path,
+    vector_path: Path,
+    reader: SceneReader,
+    config: Config,
+    provenance: dict[str, str],
+    n_classes: int,
+) -> dict[str, Any]:
+    """Polygons of ``labels.tif`` into ``vector_path``; with ``vectorize.min_area`` the
+    merged small regions are written back into ``labels.tif`` so both agree."""
+    info = reader.info
+    vec = config.vectorize
+    min_pixels = vec.min_area
+    if vec.min_area_unit == "m2" and vec.min_area > 0:
+        shape = (info.height, info.width)
+        min_pixels = vec.min_area / pixel_area_m2(info.transform, info.crs, shape)
+    rewrite: list[LabelWriter] = []
+
+    def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
+        if not rewrite:
+            rewrite.append(LabelWriter(labels_path, info, renumber=False))
+        rewrite[0].write(window, classes)
+
+    with contextlib.ExitStack() as stack:
+        labels = stack.enter_context(SceneReader(labels_path))
+        out = stack.enter_context(
+            VectorWriter(
+                vector_path,
+                to_crs=vec.to_crs,
+                metadata=provenance,
+                style=class_colours(range(1, n_classes + 1), palette(n_classes + 1)),
+            )
+        )
+        batches = vectorize(
+            lambda window: labels.read(window)[0][0],
+            (info.height, info.width),
+            info.transform,
+            info.crs,
+            read_bands=lambda window: reader.read(window)[0],
+            band_names=[f"b{band}" for band in info.bands],
+            min_pixels=math.ceil(min_pixels),
+            simplify=vec.simplify,
+            block_size=vec.block_size,
+            write_classes=write_classes,
+        )
+        try:
+            for batch in batches:
+                out.write(batch)
+        except BaseException:
+            for writer in rewrite:
+                writer.__exit__(RuntimeError, None, None)
+            raise
+    summary: dict[str, Any] = {"path": str(vector_path), "features": out.count}
+    if rewrite:
+        rewrite[0].close()
+        summary["classes"] = len(rewrite[0].classes)
+    return summary
 
 
 def _prepare_outdir(outdir: Path) -> None:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 import yaml
+from rasterio.features import rasterize
 from typer.testing import CliRunner
 
 from geoseg.cli import app
@@ -88,6 +90,7 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
         "labels.tif",
         "quicklook.png",
         "run.yaml",
+        "segments.gpkg",
     ]
 
 
@@ -198,3 +201,57 @@ def test_cli_run_takes_a_config_and_set(scene, tmp_path: Path) -> None:
     unknown = runner.invoke(app, [*args, "--set", "tiling.tilesize=128"])
     assert unknown.exit_code == 1
     assert "tiling.tilesize: unknown key; did you mean tiling.tile_size?" in unknown.output
+
+
+def burn(vector: Path, like: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The polygons' class ids burnt on the label raster's grid, and the labels."""
+    segments = gpd.read_file(vector, layer="segments", engine="pyogrio")
+    with rasterio.open(like) as src:
+        labels = src.read(1)
+        burnt = rasterize(
+            zip(segments.geometry, segments.class_id, strict=True),
+            out_shape=labels.shape,
+            transform=src.transform,
+            dtype=labels.dtype,
+        )
+    return burnt, labels
+
+
+def test_polygons_match_the_label_raster(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    result = run_scene(path, tmp_path / "out", config())
+    assert result.vector == tmp_path / "out" / "segments.gpkg"
+    burnt, labels = burn(result.vector, result.labels)
+    np.testing.assert_array_equal(burnt, labels)  # same classes, nodata uncovered
+    segments = gpd.read_file(result.vector, layer="segments", engine="pyogrio")
+    assert len(segments) == result.n_features > 0
+    assert segments.crs == SAMPLE_CRS
+    assert segments.n_pixels.sum() == np.count_nonzero(labels)
+    assert {"b1_mean", "b4_std"} <= set(segments.columns)
+    record = yaml.safe_load(result.record.read_text())
+    assert record["vector"]["features"] == len(segments)
+
+
+def test_min_area_merges_small_segments_and_labels_follow(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    result = run_scene(path, tmp_path / "out", config("vectorize.min_area=40"))
+    segments = gpd.read_file(result.vector, layer="segments", engine="pyogrio")
+    assert segments.n_pixels.min() >= 40
+    burnt, labels = burn(result.vector, result.labels)
+    np.testing.assert_array_equal(burnt, labels)  # labels.tif was rewritten to agree
+    assert not list((tmp_path / "out").glob(".*"))  # no scratch left
+
+
+def test_cli_vector_format_and_crs(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    target = tmp_path / "polys.shp"
+    args = ["run", str(path), "-o", str(tmp_path / "out"), "-q", "--set", "segment.n_crops=2"]
+    done = CliRunner().invoke(app, [*args, "--vector", str(target), "--to-crs", "EPSG:4326"])
+    assert done.exit_code == 0, done.output
+    back = gpd.read_file(target, engine="pyogrio")
+    assert back.crs.to_epsg() == 4326
+    assert not (tmp_path / "out" / "segments.gpkg").exists()
+    bad = CliRunner().invoke(app, [*args, "--vector", str(tmp_path / "x.kml")])
+    assert bad.exit_code == 1
+    assert "output.vector=" in bad.output
+    assert "unknown format" in bad.output

@@ -390,11 +390,14 @@ class LabelWriter:
     then lists the raw id of each), in uint8 when ``K < 256`` and uint16 otherwise, and
     GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
     temporary name that is renamed to ``path``. Leaving the context on an error removes
-    every temporary file.
+    every temporary file. With ``renumber=False`` the ids are kept as written.
     """
 
-    def __init__(self, path: str | os.PathLike[str], info: SceneInfo) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], info: SceneInfo, *, renumber: bool = True
+    ) -> None:
         self.path = Path(path)
+        self.renumber = renumber
         check_output(self.path, (".tif", ".tiff"))
         self.classes: list[int] = []
         self._counts = np.zeros(1, np.int64)
@@ -482,12 +485,16 @@ class LabelWriter:
             self._cleanup()
 
     def _renumber(self, lookup: npt.NDArray[np.integer] | None) -> None:
-        order = np.argsort(-self._counts[1:], kind="stable") + 1
-        order = order[self._counts[order] > 0]
+        if self.renumber:
+            order = np.argsort(-self._counts[1:], kind="stable") + 1
+            order = order[self._counts[order] > 0]
+            renumber = np.zeros(self._counts.size, np.uint16)
+            renumber[order] = np.arange(1, order.size + 1)
+        else:
+            order = np.flatnonzero(self._counts[1:]) + 1
+            renumber = np.arange(self._counts.size).astype(np.uint16)
         self.classes = order.tolist()
-        renumber = np.zeros(self._counts.size, np.uint16)
-        renumber[order] = np.arange(1, order.size + 1)
-        dtype = "uint8" if order.size < 256 else "uint16"
+        dtype = "uint8" if renumber.max(initial=0) < 256 else "uint16"
         with contextlib.ExitStack() as stack:
             src = stack.enter_context(rasterio.open(self._scratch["raw"]))
             ids = (
