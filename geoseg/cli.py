@@ -16,10 +16,12 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from geoseg import __version__
-from geoseg.config import config_yaml, output_dir, resolve_config
-from geoseg.errors import GeosegError
+from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
+from geoseg.config import config_yaml, load_yaml, output_dir, resolve_config
+from geoseg.errors import ConfigError, GeosegError
 from geoseg.io.raster import (
     LABEL_SUFFIXES,
     PICTURE_SUFFIXES,
@@ -30,7 +32,7 @@ from geoseg.io.raster import (
     write_png,
 )
 from geoseg.normalize import auto_scale
-from geoseg.pipeline import run_scene
+from geoseg.pipeline import run_scene, vectorize_labels
 from geoseg.render import display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.segment import PRESETS, SegmentParams, get_preset, segment
@@ -301,6 +303,122 @@ def run_command(
         )
 
 
+@app.command("vectorize")
+def vectorize_command(
+    labels: Annotated[Path, typer.Argument(help="Label raster (class ids, 0 = nodata).")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Vector file: .gpkg .shp .geojson .fgb or .parquet."),
+    ] = Path("segments.gpkg"),
+    scene: Annotated[
+        Path | None,
+        typer.Option(help="The scene on the same grid: band statistics and similarity."),
+    ] = None,
+    config_file: ConfigOption = None,
+    overrides: SetOption = None,
+    to_crs: Annotated[
+        str | None, typer.Option(help="Reproject the vector layer, e.g. EPSG:4326.")
+    ] = None,
+    min_area: Annotated[
+        float | None,
+        typer.Option(help="Merge segments smaller than this many pixels (rewrites LABELS)."),
+    ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Polygons of a label raster: one per connected region of one class."""
+    _setup_logging(verbose, quiet)
+    given = {
+        "vectorize": {
+            key: value
+            for key, value in {"to_crs": to_crs, "min_area": min_area}.items()
+            if value is not None
+        }
+    }
+    with _cli_errors():
+        config = resolve_config(config_file, values=given, overrides=overrides or ())
+        summary = vectorize_labels(labels, output, config, scene=scene)
+    if not quiet:
+        _err.print(f"{summary['features']} polygons -> {output}", highlight=False)
+
+
+@app.command("batch")
+def batch_command(
+    batch_file: Annotated[Path, typer.Argument(help="YAML: a run config plus 'scenes'.")],
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Scenes at a time (worker processes).")
+    ] = 1,
+    overrides: SetOption = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(help="Summary CSV (default: batch_summary.csv beside the batch file)."),
+    ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Run every scene of a batch file; completed scenes are skipped, failures reported.
+
+    Exit status 1 when any scene failed. With runtime.executor: dask the scenes run on
+    a Dask cluster (runtime.address, or a LocalCluster of --jobs workers).
+    """
+    _setup_logging(verbose, quiet)
+    with _cli_errors():
+        shared, items = load_batch(batch_file, overrides=overrides or ())
+        with _batch_bars(quiet, tiles=jobs == 1 and shared.runtime.executor == "local") as (
+            scenes_bar,
+            tiles_bar,
+        ):
+            outcomes = run_batch(
+                items,
+                jobs=jobs,
+                executor=shared.runtime.executor,
+                address=shared.runtime.address,
+                progress=scenes_bar,
+                tile_progress=tiles_bar,
+            )
+        target = summary if summary is not None else batch_file.parent / "batch_summary.csv"
+        write_summary(outcomes, target)
+    table = Table(*SUMMARY_FIELDS, title=f"geoseg batch {batch_file.name}")
+    for outcome in outcomes:
+        row = [getattr(outcome, name) for name in SUMMARY_FIELDS]
+        row[0] = Path(outcome.scene).name  # the CSV has the whole path
+        table.add_row(*("" if value is None else str(value) for value in row))
+    Console(soft_wrap=True).print(table)
+    failed = sum(outcome.status == "failed" for outcome in outcomes)
+    if not quiet:
+        _err.print(f"{len(outcomes) - failed} of {len(outcomes)} scenes ok -> {target}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _batch_bars(
+    quiet: bool, *, tiles: bool
+) -> Iterator[tuple[Callable[[int, int, str], None] | None, Callable[[int, int], None] | None]]:
+    """Two rich bars: scenes, and tiles of the current scene (silent with -q)."""
+    if quiet:
+        yield None, None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        scenes = bar.add_task("scenes", total=None)
+        tile_task = bar.add_task("tiles", total=None, visible=tiles)
+
+        def on_scene(done: int, total: int, name: str) -> None:
+            bar.update(scenes, completed=done, total=total)
+            bar.reset(tile_task, total=None, visible=tiles)
+
+        def on_tile(done: int, total: int) -> None:
+            bar.update(tile_task, completed=done, total=total)
+
+        yield on_scene, (on_tile if tiles else None)
+
+
 config_app = typer.Typer(help="Show or check run configurations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -316,7 +434,14 @@ def config_show(config_file: ConfigOption = None, overrides: SetOption = None) -
 def config_validate(
     config_file: Annotated[Path, typer.Argument(help="YAML run configuration.")],
 ) -> None:
-    """Check a configuration file; exit 1 with the first problems if it is invalid."""
+    """Check a run configuration or a batch file; exit 1 with the first problems."""
     with _cli_errors():
+        if "scenes" in load_yaml(config_file):
+            _, items = load_batch(config_file)
+            bad = [item.error for item in items if item.error]
+            if bad:
+                raise ConfigError(bad[0])
+            typer.echo(f"{config_file}: valid batch of {len(items)} scenes")
+            return
         resolve_config(config_file)
     typer.echo(f"{config_file}: valid")

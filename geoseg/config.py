@@ -16,6 +16,7 @@ geoseg.errors.ConfigError: segment.iteratons: unknown key; did you mean segment.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import re
@@ -293,6 +294,16 @@ class RuntimeSection(_Section):
         pattern=r"^(auto|cpu|cuda(:\d+)?)$",
         description="auto (CUDA when available), cpu, cuda or cuda:N.",
     )
+    executor: Literal["local", "dask"] = Field(
+        default="local",
+        description="How `geoseg batch` runs scenes: local (this machine, --jobs "
+        "processes) or dask (a dask.distributed cluster; pip install 'geoseg[dask]').",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Dask scheduler to connect to, e.g. tcp://host:8786; null: start a "
+        "LocalCluster with --jobs worker processes.",
+    )
     gdal_cache_mb: int = Field(
         default=256,
         ge=16,
@@ -364,9 +375,10 @@ def resolve_config(
     *,
     overrides: Iterable[str] = (),
     values: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults < preset < ``path`` (YAML) < ``values`` (nested) < ``overrides``."""
-    data: dict[str, Any] = load_yaml(path) if path is not None else {}
+    """Defaults < preset < ``path`` (YAML) or ``data`` < ``values`` (nested) < ``overrides``."""
+    data = copy.deepcopy(dict(data or {})) if path is None else load_yaml(path)
     for section, entries in (values or {}).items():
         for key, value in entries.items():
             _set(data, [section, key], value)

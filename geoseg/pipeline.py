@@ -15,9 +15,13 @@ aligns the tiles' labels to scene classes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
+import os
 import platform
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,19 +39,23 @@ from rasterio.windows import Window
 from geoseg.config import Config, config_yaml
 from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_png
-from geoseg.io.vector import VectorWriter, class_colours
+from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
-from geoseg.render import display_rgb, palette, quicklook
+from geoseg.render import display_rgb, quicklook
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
 from geoseg.segment.superpixels import compute_superpixels
+from geoseg.segment.train import resolve_device
 from geoseg.stitch import SeamlessVote, TileAligner
 from geoseg.tiling import Tile, sample_crops, tile_grid
 from geoseg.types import SceneInfo
 from geoseg.vectorize import pixel_area_m2, vectorize
 
-__all__ = ["RunResult", "run_scene"]
+__all__ = ["RECORD", "RunResult", "is_complete", "run_scene", "vectorize_labels"]
 
 logger = logging.getLogger(__name__)
+
+RECORD = "run.yaml"
+"""The run record, written last: a scene's outputs are complete when it is there."""
 
 TileProgress = Callable[[int, int], None]
 """``progress(done, total)`` after each tile."""
@@ -119,6 +127,7 @@ def _run_scene(
         record["normalize"] = {"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()}
         timings["statistics"] = time.perf_counter() - start
         _prepare_outdir(outdir)
+        scratch = _Scratch(outdir, scene, config)
 
         def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
             data, valid = reader.read(window)
@@ -126,9 +135,11 @@ def _run_scene(
 
         t0 = time.perf_counter()
         if config.segment.mode == "scene":
-            label_tile, record["training"] = _scene_labeler(config, read, small_valid, info)
+            label_tile, record["training"] = _scene_labeler(
+                config, read, small_valid, info, scratch
+            )
         else:
-            label_tile, record["training"] = _tile_labeler(config)
+            label_tile, record["training"] = _tile_labeler(config, scratch)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -181,8 +192,8 @@ def _run_scene(
                 "geoseg_config": config_yaml(config),
                 "geoseg_versions": yaml.safe_dump(_versions(), sort_keys=False),
             }
-            record["vector"] = _vectorize(
-                labels_path, vector_path, reader, config, provenance, n_classes
+            record["vector"] = vectorize_labels(
+                labels_path, vector_path, config, scene=scene, metadata=provenance
             )
             n_classes = record["vector"].pop("classes", n_classes)
             timings["vectorize"] = time.perf_counter() - t0
@@ -196,7 +207,11 @@ def _run_scene(
     record.update(
         {
             "config": config.model_dump(mode="json"),
-            "tiles": {"total": len(tiles), "skipped_nodata": skipped},
+            "tiles": {
+                "total": len(tiles),
+                "skipped_nodata": skipped,
+                "resumed": scratch.resumed,
+            },
             "classes": {
                 "count": n_classes,
                 "source_ids": writer.classes,
@@ -206,11 +221,18 @@ def _run_scene(
             },
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "versions": _versions(),
+            "outputs": [
+                str(p.relative_to(outdir) if p.is_relative_to(outdir) else p)
+                for p in (labels_path, quicklook_path, vector_path)
+                if p is not None
+            ],
         }
     )
-    record_path = outdir / "run.yaml"
+    # run.yaml is the completion record: written last, under a temporary name
+    record_path = outdir / RECORD
     with atomic_path(record_path) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
+    scratch.remove()
     return RunResult(
         labels=labels_path,
         quicklook=quicklook_path,
@@ -226,8 +248,78 @@ def _run_scene(
 Reader = Callable[[Window], tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
 
 
+class _Scratch:
+    """What an interrupted run already finished, kept for the next identical run.
+
+    ``OUTDIR/.geoseg-scratch/<key>/`` holds the trained network (scene mode) and each
+    tile's labels before stitching, every file written under a temporary name and
+    renamed, so a run killed at any point (even ``kill -9``) leaves only whole files.
+    The key hashes the scene (path, size, modification time) and the resolved config:
+    a changed setting starts afresh. A successful run removes the folder.
+    """
+
+    def __init__(self, outdir: Path, scene: Path, config: Config) -> None:
+        stat = scene.stat()
+        identity = {
+            "scene": str(scene.resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "config": config.model_dump(mode="json"),
+        }
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        self.root = outdir / ".geoseg-scratch"
+        self.dir = self.root / key
+        self.resumed = 0
+
+    def tile(self, tile: Tile, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, int]:
+        """``(labels, iterations)`` of a tile: saved ones, else ``compute()`` saved."""
+        window = tile.read
+        path = self.dir / f"tile_{window.row_off}_{window.col_off}.npz"
+        if path.exists():
+            try:
+                with np.load(path) as saved:
+                    self.resumed += 1
+                    return saved["labels"].astype(np.int32), int(saved["iterations"])
+            except (OSError, ValueError, KeyError):
+                path.unlink()  # not a whole file: compute again
+        labels, iterations = compute()
+        low, high = int(labels.min(initial=0)), int(labels.max(initial=0))
+        dtype = np.result_type(np.min_scalar_type(low), np.min_scalar_type(high))
+        self._save(
+            path, lambda tmp: np.savez(tmp, labels=labels.astype(dtype), iterations=iterations)
+        )
+        return labels, iterations
+
+    def load_model(self) -> dict[str, Any] | None:
+        path = self.dir / "model.pt"
+        if not path.exists():
+            return None
+        try:
+            saved: dict[str, Any] = torch.load(path, weights_only=False, map_location="cpu")
+        except Exception:  # a torn or foreign file: train again
+            path.unlink()
+            return None
+        return saved
+
+    def save_model(self, saved: dict[str, Any]) -> None:
+        self._save(self.dir / "model.pt", lambda tmp: torch.save(saved, tmp))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _save(self, path: Path, write: Callable[[Path], None]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part-{os.getpid()}{path.suffix}")
+        write(tmp)
+        tmp.replace(path)
+
+
 def _scene_labeler(
-    config: Config, read: Reader, small_valid: npt.NDArray[np.bool_], info: SceneInfo
+    config: Config,
+    read: Reader,
+    small_valid: npt.NDArray[np.bool_],
+    info: SceneInfo,
+    scratch: _Scratch,
 ) -> tuple[TileLabeler, dict[str, Any]]:
     """Scene mode: one network trained on crops from the whole scene labels every tile."""
     params = config.segment.params()
@@ -239,29 +331,42 @@ def _scene_labeler(
         n_crops=config.segment.n_crops,
         seed=config.runtime.seed,
     )
-    images, valids = zip(*(read(window) for window in crops), strict=True)
-    fitted = fit(
-        *training_views(list(images), list(valids), params),
-        params,
-        seed=config.runtime.seed,
-        device=config.runtime.device,
-    )
+    saved = scratch.load_model()
+    if saved is None:
+        images, valids = zip(*(read(window) for window in crops), strict=True)
+        fitted = fit(
+            *training_views(list(images), list(valids), params),
+            params,
+            seed=config.runtime.seed,
+            device=config.runtime.device,
+        )
+        saved = {
+            "model": fitted.model.to("cpu"),
+            "iterations": fitted.n_iterations,
+            "labels_at_stop": fitted.n_labels,
+        }
+        scratch.save_model(saved)
+    device = resolve_device(config.runtime.device)
+    model = saved["model"].to(device)
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
-        labels = predict(fitted.model, image, device=fitted.device).argmax(0)
-        classes = labels.cpu().numpy().astype(np.int32) + 1
-        classes[~valid] = 0
-        return classes
+        def compute() -> tuple[Any, int]:
+            labels = predict(model, image, device=device).argmax(0)
+            classes = labels.cpu().numpy().astype(np.int32) + 1
+            classes[~valid] = 0
+            return classes, 0
+
+        return scratch.tile(tile, compute)[0]
 
     summary = {
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
-        "iterations": fitted.n_iterations,
-        "labels_at_stop": fitted.n_labels,
+        "iterations": saved["iterations"],
+        "labels_at_stop": saved["labels_at_stop"],
     }
     return label, summary
 
 
-def _tile_labeler(config: Config) -> tuple[TileLabeler, dict[str, Any]]:
+def _tile_labeler(config: Config, scratch: _Scratch) -> tuple[TileLabeler, dict[str, Any]]:
     """Tile mode: every tile trained on its own, then aligned to scene classes."""
     params = config.segment.params()
     aligner = TileAligner(
@@ -272,72 +377,106 @@ def _tile_labeler(config: Config) -> tuple[TileLabeler, dict[str, Any]]:
     iterations: list[int] = []
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
-        result = segment(
-            image, params, valid=valid, seed=config.runtime.seed, device=config.runtime.device
-        )
-        iterations.append(result.n_iterations)
-        return aligner.align(tile, result.labels, image)
+        def compute() -> tuple[Any, int]:
+            result = segment(
+                image, params, valid=valid, seed=config.runtime.seed, device=config.runtime.device
+            )
+            return result.labels, result.n_iterations
+
+        labels, n = scratch.tile(tile, compute)
+        iterations.append(n)
+        return aligner.align(tile, labels, image)
 
     return label, {"tiles_trained": iterations}
 
 
-def _vectorize(
+def vectorize_labels(
+    labels_path: str | Path,
+    vector_path: str | Path,
+    config: Config | None = None,
+    *,
+    scene: str | Path | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Polygons of a label raster (``0`` = nodata) into ``vector_path``.
+
+    With ``scene`` (same grid) every polygon gets its bands' mean and standard
+    deviation (``config.input.bands``) and small regions merge into their most similar
+    neighbour; with ``vectorize.min_area`` the merged regions are written back into
+    the label raster so both agree. Returns ``{"path", "features"}`` (plus
+    ``"classes"`` when the label raster was rewritten).
+    """
+    config = config if config is not None else Config()
+    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):  # in bytes
+        return _vectorize_labels(Path(labels_path), Path(vector_path), config, scene, metadata)
+
+
+def _vectorize_labels(
     labels_path: Path,
     vector_path: Path,
-    reader: SceneReader,
     config: Config,
-    provenance: dict[str, str],
-    n_classes: int,
+    scene: str | Path | None,
+    metadata: dict[str, str] | None,
 ) -> dict[str, Any]:
-    """Polygons of ``labels.tif`` into ``vector_path``; with ``vectorize.min_area`` the
-    merged small regions are written back into ``labels.tif`` so both agree."""
-    info = reader.info
     vec = config.vectorize
-    min_pixels = vec.min_area
-    if vec.min_area_unit == "m2" and vec.min_area > 0:
-        shape = (info.height, info.width)
-        min_pixels = vec.min_area / pixel_area_m2(info.transform, info.crs, shape)
     rewrite: list[LabelWriter] = []
-
-    def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
-        if not rewrite:
-            rewrite.append(LabelWriter(labels_path, info, renumber=False))
-        rewrite[0].write(window, classes)
-
     with contextlib.ExitStack() as stack:
-        labels = stack.enter_context(SceneReader(labels_path))
-        out = stack.enter_context(
-            VectorWriter(
-                vector_path,
-                to_crs=vec.to_crs,
-                metadata=provenance,
-                style=class_colours(range(1, n_classes + 1), palette(n_classes + 1)),
+        labels = stack.enter_context(SceneReader(labels_path, bands=[1]))
+        info = labels.info
+        read_bands = band_names = None
+        if scene is not None:
+            source = stack.enter_context(
+                SceneReader(scene, bands=config.input.bands or None, nodata=config.input.nodata)
             )
-        )
-        batches = vectorize(
+            grid = (source.info.height, source.info.width, source.info.transform)
+            if grid != (info.height, info.width, info.transform):
+                raise InputError(
+                    f"{scene} and {labels_path} are on different grids; vectorize labels "
+                    "with the scene they were made from"
+                )
+            read_bands = lambda window: source.read(window)[0]  # noqa: E731
+            band_names = [f"b{band}" for band in source.info.bands]
+        min_pixels = vec.min_area
+        if vec.min_area_unit == "m2" and vec.min_area > 0:
+            shape = (info.height, info.width)
+            min_pixels = vec.min_area / pixel_area_m2(info.transform, info.crs, shape)
+
+        def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
+            if not rewrite:
+                rewrite.append(stack.enter_context(LabelWriter(labels_path, info, renumber=False)))
+            rewrite[0].write(window, classes)
+
+        out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
+        for batch in vectorize(
             lambda window: labels.read(window)[0][0],
             (info.height, info.width),
             info.transform,
             info.crs,
-            read_bands=lambda window: reader.read(window)[0],
-            band_names=[f"b{band}" for band in info.bands],
+            read_bands=read_bands,
+            band_names=band_names or (),
             min_pixels=math.ceil(min_pixels),
             simplify=vec.simplify,
             block_size=vec.block_size,
             write_classes=write_classes,
-        )
-        try:
-            for batch in batches:
-                out.write(batch)
-        except BaseException:
-            for writer in rewrite:
-                writer.__exit__(RuntimeError, None, None)
-            raise
+        ):
+            out.write(batch)
     summary: dict[str, Any] = {"path": str(vector_path), "features": out.count}
     if rewrite:
-        rewrite[0].close()
         summary["classes"] = len(rewrite[0].classes)
     return summary
+
+
+def is_complete(outdir: str | Path, config: Config) -> bool:
+    """Whether ``outdir`` holds a finished run with exactly this configuration: its
+    record (written last) names this config and every output it lists exists."""
+    path = Path(outdir) / RECORD
+    try:
+        record = yaml.safe_load(path.read_text())
+        same = Config.model_validate(record["config"]) == config
+        outputs = [Path(outdir) / name for name in record["outputs"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return False
+    return same and all(p.exists() for p in outputs)
 
 
 def _prepare_outdir(outdir: Path) -> None:
@@ -345,6 +484,7 @@ def _prepare_outdir(outdir: Path) -> None:
         raise OutputError(f"{outdir}: exists and is not a directory; choose another -o")
     try:
         outdir.mkdir(exist_ok=True)
+        (outdir / RECORD).unlink(missing_ok=True)  # outputs change: no longer complete
     except FileNotFoundError as err:
         raise OutputError(
             f"{outdir.parent}: output directory does not exist; create it first"

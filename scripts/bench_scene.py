@@ -2,7 +2,9 @@
 
 Builds mosaics of mirrored copies of the Sentinel-2 10 m scene (valid transform, tiled
 GeoTIFF) at the requested sizes, runs each in a fresh process and prints one JSON line
-per size: per-stage seconds, Mpx/s and peak RSS.
+per size: per-stage seconds, Mpx/s and peak RSS. Then, in another fresh process, the
+vectorization alone of that run's labels.tif (with the scene's band statistics):
+seconds, polygons, polygons/s and its own peak RSS (``vectorize``).
 
     python scripts/bench_scene.py --mpx 25,100,400 --workdir /tmp/geoseg-bench
 """
@@ -80,6 +82,30 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
     }
 
 
+def vectorize_one(scene: Path, overrides: list[str]) -> dict:
+    from geoseg.config import resolve_config
+    from geoseg.pipeline import vectorize_labels
+
+    labels = scene.with_suffix(".out") / "labels.tif"
+    target = scene.with_suffix(".out") / "bench_segments.gpkg"
+    start = time.perf_counter()
+    summary = vectorize_labels(labels, target, resolve_config(overrides=overrides), scene=scene)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": round(seconds, 1),
+        "polygons": summary["features"],
+        "polygons_per_s": round(summary["features"] / seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def child(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mpx", default="25,100,400", help="mosaic sizes in megapixels")
@@ -87,9 +113,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/geoseg-bench"))
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--vectorize", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one run, one JSON line
         print(json.dumps(run_one(args.one, args.one.with_suffix(".out"), args.overrides)))
+        return
+    if args.vectorize:  # child process: vectorize one run's labels
+        print(json.dumps(vectorize_one(args.vectorize, args.overrides)))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     for mpx in (float(v) for v in args.mpx.split(",")):
@@ -97,23 +127,9 @@ def main() -> None:
         t0 = time.perf_counter()
         build_mosaic(args.source, scene, mpx)
         built = time.perf_counter() - t0
-        out = (
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--one",
-                    str(scene),
-                    *(f"--set={text}" for text in args.overrides),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        row = json.loads(out)
+        sets = [f"--set={text}" for text in args.overrides]
+        row = child("--one", str(scene), *sets)
+        row["vectorize"] = child("--vectorize", str(scene), *sets)
         row["mosaic_build_s"] = round(built, 1)
         print(json.dumps(row), flush=True)
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from geoseg.batch import load_batch
 from geoseg.cli import app
 from geoseg.config import Config, config_yaml, output_dir, parse_override, resolve_config
 from geoseg.errors import ConfigError
@@ -28,14 +29,24 @@ def test_every_field_has_a_description() -> None:
             assert field.description, f"{model.__name__}.{name} has no description"
 
 
+RUN_CONFIGS = [path for path in CONFIGS if path.name != "batch.yaml"]
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_bundled_configs_validate(path: Path) -> None:
-    config = resolve_config(path)
-    assert isinstance(config, Config)
+    done = CliRunner().invoke(app, ["config", "validate", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "valid" in done.output
+    if path.name == "batch.yaml":
+        shared, items = load_batch(path)
+        assert shared.runtime.executor == "local"
+        assert len(items) >= 3
+    else:
+        assert isinstance(resolve_config(path), Config)
 
 
 def test_bundled_configs_cover_the_presets() -> None:
-    presets = {resolve_config(path).segment.preset for path in CONFIGS}
+    presets = {resolve_config(path).segment.preset for path in RUN_CONFIGS}
     assert presets >= {"default", "fork", "kanezaki2018", "tip2020"}
 
 

@@ -255,3 +255,29 @@ def test_cli_vector_format_and_crs(scene, tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "output.vector=" in bad.output
     assert "unknown format" in bad.output
+
+
+def test_cli_vectorize_a_label_raster(scene, tmp_path: Path) -> None:
+    path, truth = scene
+    labels = tmp_path / "truth.tif"
+    write_image(
+        labels, truth[None].astype(np.uint8), transform=sample_transform(), crs=SAMPLE_CRS, nodata=0
+    )
+    target = tmp_path / "truth.fgb"
+    done = CliRunner().invoke(
+        app, ["vectorize", str(labels), "-o", str(target), "--scene", str(path), "-q"]
+    )
+    assert done.exit_code == 0, done.output
+    back = gpd.read_file(target, engine="pyogrio")
+    assert sorted(back.class_id.unique()) == [1, 2, 3, 4]
+    assert back.n_pixels.sum() == np.count_nonzero(truth)
+    assert "b4_mean" in back.columns
+    other = tmp_path / "small.tif"
+    write_image(
+        other, truth[None, :50].astype(np.uint8), transform=sample_transform(), crs=SAMPLE_CRS
+    )
+    bad = CliRunner().invoke(
+        app, ["vectorize", str(other), "--scene", str(path), "-o", str(target)]
+    )
+    assert bad.exit_code == 1
+    assert "different grids" in bad.output

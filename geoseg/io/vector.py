@@ -32,6 +32,7 @@ import pyogrio
 import shapely
 
 from geoseg.errors import OutputError
+from geoseg.render import palette
 
 __all__ = ["DRIVERS", "VectorWriter", "class_colours", "qgis_style"]
 
@@ -59,14 +60,14 @@ class VectorWriter:
     metadata
         Provenance written into a GeoPackage's metadata tables.
     style
-        ``{class_id: (r, g, b)}``: a GeoPackage gets a default QGIS style with these
-        colours.
+        A GeoPackage gets a default QGIS style: ``class_id`` categories coloured by
+        :func:`geoseg.render.palette` (the quicklook's colours).
 
     Examples
     --------
     ::
 
-        with VectorWriter("out/segments.gpkg", style={1: (230, 25, 75)}) as out:
+        with VectorWriter("out/segments.gpkg") as out:
             for batch in vectorize(...):
                 out.write(batch)
     """
@@ -78,7 +79,7 @@ class VectorWriter:
         layer: str = "segments",
         to_crs: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        style: Mapping[int, tuple[int, int, int]] | None = None,
+        style: bool = True,
     ) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
@@ -95,8 +96,9 @@ class VectorWriter:
         self.layer = layer
         self.to_crs = to_crs
         self.metadata = dict(metadata or {})
-        self.style = dict(style or {})
+        self.style = style
         self.count = 0
+        self._classes: set[int] = set()
         self._tmpdir = self.path.parent / f".{self.path.name}.part-{os.getpid()}"
         shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._tmpdir.mkdir()
@@ -148,6 +150,8 @@ class VectorWriter:
             self.abort()
             raise OutputError(f"{self.path}: cannot be written ({err})") from err
         self.count += len(batch)
+        if "class_id" in batch:
+            self._classes.update(int(c) for c in np.unique(batch["class_id"]))
 
     def close(self) -> None:
         """Finish the file (style, metadata) and move it into place."""
@@ -200,6 +204,8 @@ class VectorWriter:
         self._parquet.write_table(table.cast(self._parquet.schema))
 
     def _write_style(self) -> None:
+        classes = sorted(self._classes)
+        colours = class_colours(classes, palette(max(classes, default=0) + 1))
         info = pyogrio.read_info(self._tmp, layer=self.layer)
         styles = pd.DataFrame(
             {
@@ -208,7 +214,7 @@ class VectorWriter:
                 "f_table_name": [self.layer],
                 "f_geometry_column": [info["geometry_name"] or "geom"],
                 "styleName": ["geoseg classes"],
-                "styleQML": [qgis_style(self.style)],
+                "styleQML": [qgis_style(colours)],
                 "styleSLD": [""],
                 "useAsDefault": [True],
                 "description": ["class_id coloured as geoseg's quicklook"],

@@ -18,7 +18,7 @@ from rasterio.crs import CRS
 
 from geoseg.config import VECTOR_SUFFIXES
 from geoseg.errors import OutputError
-from geoseg.io.vector import DRIVERS, VectorWriter, class_colours
+from geoseg.io.vector import DRIVERS, VectorWriter
 from geoseg.render import palette
 from geoseg.vectorize import vectorize_array
 
@@ -107,8 +107,7 @@ def test_shapefile_has_prj_cpg_and_short_field_names(segments, tmp_path: Path) -
 
 def test_geopackage_carries_style_and_provenance(segments, tmp_path: Path) -> None:
     path = tmp_path / "segments.gpkg"
-    colours = class_colours([1, 2, 3], palette(4))
-    with VectorWriter(path, metadata={"geoseg_seed": "7"}, style=colours) as out:
+    with VectorWriter(path, metadata={"geoseg_seed": "7"}) as out:
         out.write(segments)
     styles = pyogrio.read_dataframe(path, layer="layer_styles", fid_as_index=True)
     assert styles.f_table_name.tolist() == ["segments"]

@@ -1,0 +1,312 @@
+"""Many scenes from one YAML file: resume, failure isolation, local or Dask executors.
+
+A batch file is a run configuration (any section, as for ``geoseg run --config``) plus
+``scenes``, a list of paths or globs relative to the batch file, each optionally with
+its own ``set`` overrides::
+
+    scenes:
+      - data/*.tif
+      - path: data/odd.tif
+        set: ["input.bands=[4, 3, 2]"]
+    output:
+      dir: out/{stem}            # relative to the batch file
+    runtime:
+      executor: local            # or dask, with address: tcp://host:8786
+
+Every scene runs :func:`geoseg.pipeline.run_scene` in its own output directory. A scene
+whose directory already holds a complete run with the same configuration (its
+``run.yaml``, written last, and every output it lists) is skipped; an interrupted scene
+resumes from its finished tiles. A failing scene is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geoseg.config import Config, load_yaml, output_dir, resolve_config
+from geoseg.errors import ConfigError, GeosegError, OutputError
+from geoseg.pipeline import RECORD, TileProgress, is_complete, run_scene
+
+__all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FIELDS = ("scene", "status", "seconds", "classes", "polygons", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One scene of a batch: where its outputs go and its resolved configuration, or
+    why it cannot run (``error``)."""
+
+    scene: Path
+    outdir: Path
+    config: Config | None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one scene: ``done``, ``skipped`` (already complete) or
+    ``failed`` (with a one-line error)."""
+
+    scene: str
+    status: str
+    seconds: float = 0.0
+    classes: int | None = None
+    polygons: int | None = None
+    error: str = ""
+    outdir: str = ""
+
+
+ScenesProgress = Callable[[int, int, str], None]
+"""``progress(done, total, scene)`` after each scene."""
+
+
+def load_batch(
+    path: str | Path, *, overrides: Sequence[str] = ()
+) -> tuple[Config, list[BatchItem]]:
+    """The batch file's shared configuration and its scenes, globs expanded.
+
+    A bad shared setting raises :class:`~geoseg.errors.ConfigError`; a pattern that
+    matches nothing or a scene's bad override becomes a failing item instead.
+    """
+    path = Path(path)
+    data = load_yaml(path)
+    entries = data.pop("scenes", None)
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: needs a non-empty list 'scenes' of paths or globs")
+    base_dir = path.parent
+    output = data.get("output")
+    if isinstance(output, dict) and output.get("dir") and not Path(output["dir"]).is_absolute():
+        data["output"] = {**output, "dir": str(base_dir / output["dir"])}
+    try:
+        shared = resolve_config(data=data, overrides=overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{err} ({path})") from None
+    items: list[BatchItem] = []
+    for number, entry in enumerate(entries, start=1):
+        if isinstance(entry, str):
+            pattern, extra = entry, []
+        elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            pattern, extra = entry["path"], entry.get("set", [])
+            unknown = set(entry) - {"path", "set"}
+            if unknown or not isinstance(extra, list):
+                raise ConfigError(
+                    f"{path}: scenes[{number}]: expected path and an optional list 'set' of "
+                    f"section.key=value; got keys {sorted(entry)}"
+                )
+        else:
+            raise ConfigError(
+                f"{path}: scenes[{number}]={entry!r}: expected a path, a glob or "
+                "{path: ..., set: [...]}"
+            )
+        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
+        matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]  # noqa: PTH207
+        if not matches:
+            items.append(
+                BatchItem(Path(full), Path(), None, f"{full}: no file matches this pattern")
+            )
+        for scene in map(Path, matches):
+            try:
+                config = resolve_config(data=data, overrides=[*overrides, *(str(e) for e in extra)])
+                items.append(BatchItem(scene, output_dir(scene, config), config))
+            except ConfigError as err:
+                items.append(BatchItem(scene, Path(), None, f"{err} (scenes[{number}])"))
+    outdirs = [item.outdir for item in items if item.config is not None]
+    clash = {str(d) for d in outdirs if outdirs.count(d) > 1}
+    if clash:
+        raise ConfigError(
+            f"{path}: several scenes write into {sorted(clash)[0]}; put {{stem}} in output.dir"
+        )
+    return shared, items
+
+
+def run_batch(
+    items: Sequence[BatchItem],
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    progress: ScenesProgress | None = None,
+    tile_progress: TileProgress | None = None,
+) -> list[Outcome]:
+    """Run every item, ``jobs`` at a time; outcomes in the order of ``items``.
+
+    ``executor="local"`` runs in this process (``jobs=1``, with ``tile_progress``) or in
+    ``jobs`` worker processes; ``"dask"`` submits one task per scene to the scheduler at
+    ``address``, or to a LocalCluster of ``jobs`` worker processes started here.
+    """
+    if jobs < 1:
+        raise ConfigError(f"--jobs={jobs} must be at least 1")
+    outcomes: dict[int, Outcome] = {}
+    todo: list[int] = []
+    for i, item in enumerate(items):
+        if item.config is None:
+            outcomes[i] = Outcome(str(item.scene), "failed", error=item.error)
+        elif is_complete(item.outdir, item.config):
+            outcomes[i] = _skipped(item)
+        else:
+            todo.append(i)
+    done = len(outcomes)
+    if progress is not None:
+        progress(done, len(items), "")
+    for i, outcome in _execute(items, todo, jobs, executor, address, tile_progress):
+        outcomes[i] = outcome
+        done += 1
+        logger.info("%s: %s %s", outcome.scene, outcome.status, outcome.error)
+        if progress is not None:
+            progress(done, len(items), Path(outcome.scene).name)
+    return [outcomes[i] for i in range(len(items))]
+
+
+def write_summary(outcomes: Sequence[Outcome], path: str | Path) -> None:
+    """``batch_summary.csv``: one row per scene (scene, status, seconds, classes,
+    polygons, error), written under a temporary name and renamed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for outcome in outcomes:
+            writer.writerow(asdict(outcome))
+    tmp.replace(path)
+
+
+def _execute(
+    items: Sequence[BatchItem],
+    todo: list[int],
+    jobs: int,
+    executor: str,
+    address: str | None,
+    tile_progress: TileProgress | None,
+) -> Iterator[tuple[int, Outcome]]:
+    if not todo:
+        return
+    if executor == "dask":
+        yield from _execute_dask(items, todo, jobs, address)
+    elif jobs == 1:
+        for i in todo:
+            item = items[i]
+            yield i, run_item(item.scene, item.outdir, item.config, tile_progress)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures: dict[Future[Outcome], int] = {
+                pool.submit(run_item, items[i].scene, items[i].outdir, items[i].config): i
+                for i in todo
+            }
+            for future in as_completed(futures):
+                yield futures[future], _result(future, items[futures[future]])
+
+
+def _execute_dask(
+    items: Sequence[BatchItem], todo: list[int], jobs: int, address: str | None
+) -> Iterator[tuple[int, Outcome]]:
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError as err:
+        raise ConfigError(
+            "runtime.executor=dask needs dask.distributed: pip install 'geoseg[dask]'"
+        ) from err
+    cluster = None
+    try:
+        if address is None:
+            cluster = LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        else:
+            client = Client(address, timeout="30s")
+    except OSError as err:
+        raise ConfigError(
+            f"runtime.address={address!r}: cannot reach the Dask scheduler ({err})"
+        ) from err
+    try:
+        futures = {
+            client.submit(
+                run_item,
+                items[i].scene,
+                items[i].outdir,
+                items[i].config,
+                key=f"geoseg-{i}-{items[i].scene.name}",
+                pure=False,
+            ): i
+            for i in todo
+        }
+        for future in dask_completed(futures):
+            yield futures[future], _result(future, items[futures[future]])
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _result(future: Any, item: BatchItem) -> Outcome:
+    """A worker's outcome, or a failed one when the worker itself died."""
+    try:
+        outcome: Outcome = future.result()
+    except Exception as err:  # the worker process crashed or was lost
+        return Outcome(str(item.scene), "failed", error=f"worker lost: {err}")
+    return outcome
+
+
+def run_item(
+    scene: Path,
+    outdir: Path,
+    config: Config | None,
+    tile_progress: TileProgress | None = None,
+) -> Outcome:
+    """Run one scene, turning any error into a failed outcome (one line)."""
+    start = time.perf_counter()
+    try:
+        if config is None:
+            raise ConfigError(f"{scene}: no configuration")
+        try:  # the output.dir template may name folders that do not exist yet
+            outdir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"{outdir.parent}: cannot be created ({err})") from err
+        result = run_scene(scene, outdir, config, progress=tile_progress)
+    except GeosegError as err:
+        return Outcome(str(scene), "failed", _since(start), error=str(err))
+    except Exception as err:  # isolation: one scene's bug must not stop the batch
+        logger.debug("%s", traceback.format_exc())
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        return Outcome(str(scene), "failed", _since(start), error=message)
+    return Outcome(
+        str(scene),
+        "done",
+        _since(start),
+        result.n_classes,
+        result.n_features if result.vector is not None else None,
+        outdir=str(outdir),
+    )
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 1)
+
+
+def _skipped(item: BatchItem) -> Outcome:
+    record = yaml.safe_load((item.outdir / RECORD).read_text())
+    return Outcome(
+        str(item.scene),
+        "skipped",
+        0.0,
+        record.get("classes", {}).get("count"),
+        record.get("vector", {}).get("features"),
+        outdir=str(item.outdir),
+    )

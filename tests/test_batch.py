@@ -1,0 +1,195 @@
+"""Batch runs: failure isolation, summary, resume of scenes and tiles, Dask executor."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import yaml
+from typer.testing import CliRunner
+
+from geoseg.batch import load_batch, run_batch
+from geoseg.cli import app
+from geoseg.errors import ConfigError
+from geoseg.io.raster import write_image
+from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
+FAST = {
+    "segment": {"n_crops": 3, "crop_size": 96, "max_iterations": 6},
+    "tiling": {"tile_size": 64, "overlap": 8},
+    "output": {"dir": "out/{stem}"},
+}
+
+
+def write_scene(path: Path, seed: int, rows: int = 120, cols: int = 150) -> Path:
+    image, _ = make_scene(rows=rows, cols=cols, bands=3, n_classes=3, seed=seed)
+    dn = np.round(image * 10000).astype(np.uint16) + 1
+    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
+    return path
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    """Three scenes, the last one truncated (corrupt)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_scene(data / "a.tif", 1)
+    write_scene(data / "b.tif", 2)
+    good = (data / "a.tif").read_bytes()
+    (data / "c.tif").write_bytes(good[: len(good) // 3])
+    path = tmp_path / "batch.yaml"
+    path.write_text(yaml.safe_dump({"scenes": ["data/*.tif"], **FAST}))
+    return path
+
+
+def read_summary(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def labels_of(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def test_failure_is_isolated_and_summarized_then_resumed(batch: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["batch", str(batch), "-q"])
+    assert first.exit_code == 1  # one scene failed
+    rows = read_summary(batch.parent / "batch_summary.csv")
+    assert [(Path(r["scene"]).name, r["status"]) for r in rows] == [
+        ("a.tif", "done"),
+        ("b.tif", "done"),
+        ("c.tif", "failed"),
+    ]
+    assert "c.tif" in rows[2]["error"]
+    assert "truncated" in rows[2]["error"] or "cannot be read" in rows[2]["error"]
+    assert int(rows[0]["classes"]) >= 2
+    assert int(rows[0]["polygons"]) > 0
+    assert float(rows[0]["seconds"]) > 0
+    assert "c.tif" in first.output  # the printed table
+    out = batch.parent / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]  # nothing for c
+    assert not list(out.glob("*/.*"))  # no scratch or temporary files
+    stamp = (out / "a" / "labels.tif").stat().st_mtime_ns
+
+    again = runner.invoke(app, ["batch", str(batch), "-q"])
+    assert again.exit_code == 1
+    rows = read_summary(batch.parent / "batch_summary.csv")
+    assert [r["status"] for r in rows] == ["skipped", "skipped", "failed"]
+    assert rows[0]["polygons"] != ""
+    assert (out / "a" / "labels.tif").stat().st_mtime_ns == stamp  # not rewritten
+
+    changed = runner.invoke(app, ["batch", str(batch), "-q", "--set", "segment.max_iterations=5"])
+    assert [r["status"] for r in read_summary(batch.parent / "batch_summary.csv")] == [
+        "done",
+        "done",
+        "failed",
+    ]  # another config: the scenes run again
+    assert changed.exit_code == 1
+
+
+def test_per_scene_overrides_and_bad_entries(tmp_path: Path) -> None:
+    write_scene(tmp_path / "a.tif", 1)
+    path = tmp_path / "batch.yaml"
+    scenes = [
+        {"path": "a.tif", "set": ["input.bands=[3, 2, 1]"]},
+        "missing/*.tif",
+        {"path": "a.tif", "set": ["segment.iteratons=3"]},
+    ]
+    data = {"scenes": [scenes[0], "a.tif"], **FAST, "output": {"dir": "out/{stem}"}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="several scenes write into"):
+        load_batch(path)
+    data["scenes"] = [*scenes[1:], scenes[0]]
+    path.write_text(yaml.safe_dump(data))
+    shared, items = load_batch(path)
+    assert shared.runtime.executor == "local"
+    assert "no file matches" in items[0].error
+    assert "did you mean segment.max_iterations?" in items[1].error
+    assert items[2].config is not None
+    assert items[2].config.input.bands == [3, 2, 1]
+    assert items[2].outdir == tmp_path / "out" / "a"
+    path.write_text(yaml.safe_dump({"scenes": "a.tif"}))
+    with pytest.raises(ConfigError, match="needs a non-empty list 'scenes'"):
+        load_batch(path)
+    path.write_text(yaml.safe_dump({"scenes": ["a.tif"], "tiling": {"tile_sise": 3}}))
+    with pytest.raises(ConfigError, match=r"tiling.tile_sise: unknown key.*batch.yaml"):
+        load_batch(path)
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> None:
+    # tile mode: every tile trains on its own, so the run is slow enough to kill midway
+    scene = write_scene(tmp_path / "scene.tif", 4, rows=192, cols=256)
+    settings = [
+        "segment.mode=tile",
+        "segment.max_iterations=8",
+        "tiling.tile_size=64",
+        "tiling.overlap=16",
+    ]
+    sets = [f"--set={s}" for s in settings]
+    command = [sys.executable, "-m", "geoseg", "run", str(scene), "-q", *sets]
+    whole = tmp_path / "whole"
+    subprocess.run([*command, "-o", str(whole)], check=True, timeout=600)
+
+    resumed = tmp_path / "resumed"
+    proc = subprocess.Popen([*command, "-o", str(resumed)])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(resumed.glob(".geoseg-scratch/*/tile_*.npz"))) >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list(resumed.glob(".geoseg-scratch/*/tile_*.npz")))
+    assert 4 <= finished < 12
+    assert not (resumed / "run.yaml").exists()  # not complete
+
+    subprocess.run([*command, "-o", str(resumed)], check=True, timeout=600)
+    record = yaml.safe_load((resumed / "run.yaml").read_text())
+    assert record["tiles"]["resumed"] >= finished
+    np.testing.assert_array_equal(
+        labels_of(resumed / "labels.tif"), labels_of(whole / "labels.tif")
+    )
+    a = pyogrio.read_dataframe(whole / "segments.gpkg", layer="segments")
+    b = pyogrio.read_dataframe(resumed / "segments.gpkg", layer="segments")
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    assert a.geometry.geom_equals(b.geometry).all()
+    assert not (resumed / ".geoseg-scratch").exists()  # removed once complete
+
+
+def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    write_scene(tmp_path / "a.tif", 5)
+    write_scene(tmp_path / "b.tif", 6)
+    outputs = {}
+    for executor in ("local", "dask"):
+        path = tmp_path / f"{executor}.yaml"
+        data = {
+            "scenes": ["*.tif"],
+            **FAST,
+            "output": {"dir": f"{executor}/{{stem}}"},
+            "runtime": {"executor": executor},
+        }
+        path.write_text(yaml.safe_dump(data))
+        shared, items = load_batch(path)
+        outcomes = run_batch(items, jobs=2, executor=shared.runtime.executor)
+        assert [o.status for o in outcomes] == ["done", "done"], outcomes
+        outputs[executor] = [Path(o.outdir) for o in outcomes]
+    for local, dask in zip(outputs["local"], outputs["dask"], strict=True):
+        np.testing.assert_array_equal(
+            labels_of(local / "labels.tif"), labels_of(dask / "labels.tif")
+        )
+        a = pyogrio.read_dataframe(local / "segments.gpkg", layer="segments")
+        b = pyogrio.read_dataframe(dask / "segments.gpkg", layer="segments")
+        assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
