@@ -53,7 +53,6 @@ from rasterio.features import shapes
 from rasterio.windows import Window
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import shape
 from skimage.measure import label as label_regions
 
 from geoseg.errors import InputError
@@ -181,10 +180,9 @@ def vectorize(
             if changed and write_classes is not None:
                 write_classes(window, np.where(ids > 0, final_classes[ids - 1], 0))
             offset = Affine.translation(window.col_off, window.row_off)
-            for geometry, value in shapes(
-                ids.astype(np.int32), mask=ids > 0, connectivity=4, transform=offset
-            ):
-                pieces.setdefault(int(value) - 1, []).append(shape(geometry))
+            polygons, values = _polygonize(ids.astype(np.int32), offset)
+            for polygon, value in zip(polygons, values.tolist(), strict=True):
+                pieces.setdefault(int(value) - 1, []).append(polygon)
             tick()
         complete = sorted(s for s in pieces if last_row[s] == block_row)
         if complete:
@@ -259,6 +257,37 @@ def _slices(window: Window) -> tuple[slice, slice]:
     return slice(r, r + int(window.height)), slice(c, c + int(window.width))
 
 
+def _polygonize(
+    ids: npt.NDArray[np.int32], transform: Affine
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """Polygons of the 4-connected regions of equal id (``0`` = none) and their ids.
+
+    ``rasterio.features.shapes`` traces them (GDAL's polygonize); the GeoJSON-like rings
+    become shapely polygons in one vectorized call (``shapely.from_ragged_array``) rather
+    than one ``shape()`` call each, which was 60 % of the time.
+    """
+    coords: list[tuple[float, float]] = []
+    ring_sizes: list[int] = []
+    geom_sizes: list[int] = []
+    values: list[float] = []
+    for geometry, value in shapes(ids, mask=ids > 0, connectivity=4, transform=transform):
+        rings = geometry["coordinates"]
+        geom_sizes.append(len(rings))
+        for ring in rings:
+            ring_sizes.append(len(ring))
+            coords.extend(ring)
+        values.append(value)
+    if not values:
+        return np.empty(0, object), np.empty(0, np.int64)
+    offsets = (
+        np.concatenate([[0], np.cumsum(ring_sizes)]),
+        np.concatenate([[0], np.cumsum(geom_sizes)]),
+    )
+    xy = np.asarray(coords, np.float64)
+    polygons = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, offsets)
+    return polygons, np.asarray(values, np.int64)
+
+
 def _label(classes: npt.NDArray[np.integer]) -> tuple[npt.NDArray[np.int64], int]:
     """Block-local ids (1..n, 0 = nodata) of the 4-connected regions of one class."""
     ids, n = label_regions(classes, background=0, connectivity=1, return_num=True)
@@ -318,7 +347,7 @@ def _pass_one(
             # neighbours inside the block: different ids are different classes
             for a, b in ((ids[:, :-1], ids[:, 1:]), (ids[:-1], ids[1:])):
                 touch = (a != b) & (a > 0) & (b > 0)
-                touches.append(np.stack([a[touch], b[touch]], axis=1))
+                touches.append(_pairs(a[touch], b[touch]))
             # across the left and top edges
             c0, c1 = int(window.col_off), int(window.col_off + window.width)
             sides = [(above_ids[c0:c1], above_cls[c0:c1], ids[0], cls[0])]
@@ -327,9 +356,9 @@ def _pass_one(
             for a_ids, a_cls, b_ids, b_cls in sides:
                 both = (a_ids > 0) & (b_ids > 0)
                 same = both & (a_cls == b_cls)
-                joins.append(np.stack([a_ids[same], b_ids[same]], axis=1))
+                joins.append(_pairs(a_ids[same], b_ids[same]))
                 other = both & (a_cls != b_cls)
-                touches.append(np.stack([a_ids[other], b_ids[other]], axis=1))
+                touches.append(_pairs(a_ids[other], b_ids[other]))
             left_ids, left_cls = ids[:, -1], cls[:, -1]
             below_ids[c0:c1], below_cls[c0:c1] = ids[-1], cls[-1]
             next_id += n
@@ -368,6 +397,12 @@ def _pass_one(
         offsets=offsets,
         root=root,
     )
+
+
+def _pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Distinct pairs ``(min, max)`` of neighbouring ids (one per pair, not per pixel)."""
+    pairs = np.sort(np.stack([a, b], axis=1), axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
 def _merge_small(
