@@ -15,6 +15,8 @@ aligns the tiles' labels to scene classes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import hashlib
 import json
 import logging
@@ -184,6 +186,7 @@ def _run_scene(
 
         vector_path = None
         if config.output.vector is not None:
+            _release_memory()  # the network and tile buffers are done with
             t0 = time.perf_counter()
             vector_path = outdir / config.output.vector  # an absolute path stays
             provenance = {
@@ -511,6 +514,14 @@ def _write_quicklook(
     )
     display = display_rgb(stretch(small, low, high))
     write_png(path, quicklook(display, np.where(valid, classes[0], 0)))
+
+
+def _release_memory() -> None:
+    """Give freed memory back to the system between stages, so the next stage's peak
+    does not stack on the last one's (glibc keeps freed blocks otherwise)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _versions() -> dict[str, str]:

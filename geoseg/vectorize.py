@@ -384,7 +384,7 @@ def _pass_one(
     np.maximum.at(region_last, root, np.concatenate([np.zeros(0, np.int64), *last_row]))
     edges = root[np.concatenate([np.zeros((0, 2), np.int64), *touches]) - 1]
     edges = edges[edges[:, 0] != edges[:, 1]]
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = _pairs(edges[:, 0], edges[:, 1])
     return _Regions(
         classes=region_cls,
         counts=total(counts),
@@ -400,9 +400,17 @@ def _pass_one(
 
 
 def _pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Distinct pairs ``(min, max)`` of neighbouring ids (one per pair, not per pixel)."""
-    pairs = np.sort(np.stack([a, b], axis=1), axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    """Distinct pairs ``(min, max)`` of neighbouring ids (one per pair, not per pixel).
+
+    Each pair is packed into one int64 (ids stay below 2**31), which ``np.unique`` sorts
+    far faster than rows.
+
+    >>> _pairs(np.array([3, 1, 2, 3]), np.array([1, 3, 2, 5])).tolist()
+    [[1, 3], [2, 2], [3, 5]]
+    """
+    low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    keys = np.unique((low << 32) | high)
+    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
 
 
 def _merge_small(
@@ -481,7 +489,7 @@ def _regroup(
     np.add.at(new_sums, new, sums)
     edges = new[edges]
     edges = edges[edges[:, 0] != edges[:, 1]]
-    edges = np.unique(np.sort(edges, axis=1), axis=0) if edges.size else edges.reshape(0, 2)
+    edges = _pairs(edges[:, 0], edges[:, 1])
     return np.bincount(new, counts, n_new).astype(np.int64), new_sums, edges, new[group]
 
 
