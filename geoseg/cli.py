@@ -6,14 +6,17 @@ status 1; usage errors (unknown option) exit with status 2.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rasterio.windows import Window
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,19 +24,31 @@ from rich.table import Table
 from geoseg import __version__
 from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
 from geoseg.config import config_yaml, load_yaml, output_dir, resolve_config
-from geoseg.errors import ConfigError, GeosegError
+from geoseg.errors import ConfigError, GeosegError, InputError
+from geoseg.evaluate import evaluate_maps
+from geoseg.explore import (
+    centred_window,
+    parse_vary,
+    parse_window,
+    superpixel_sheet,
+    vary_names,
+)
 from geoseg.io.raster import (
     LABEL_SUFFIXES,
     PICTURE_SUFFIXES,
+    SceneReader,
     check_output,
     read_image,
+    read_label_pair,
+    write_gif,
     write_image,
     write_labels,
     write_png,
 )
-from geoseg.normalize import auto_scale
+from geoseg.normalize import auto_scale, percentile_bounds, stretch
 from geoseg.pipeline import run_scene, vectorize_labels
-from geoseg.render import display_rgb, mean_colour
+from geoseg.plan import plan_scene
+from geoseg.render import TrainingAnimation, display_rgb, mean_colour
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.segment import PRESETS, SegmentParams, get_preset, segment
 
@@ -127,6 +142,12 @@ MaxIterationsOption = Annotated[
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
+SnapshotsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Write training.gif: the label map at these iterations, e.g. 1,2,4,8,16,32,64."
+    ),
+]
 
 
 def _params(preset: str, max_iterations: int | None) -> SegmentParams:
@@ -151,6 +172,11 @@ def segment_command(
     ] = None,
     max_iterations: MaxIterationsOption = None,
     device: DeviceOption = "auto",
+    snapshots: SnapshotsOption = None,
+    gif: Annotated[
+        Path | None,
+        typer.Option(help="Where --snapshots writes its animation (default training.gif)."),
+    ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -161,13 +187,27 @@ def segment_command(
         check_output(output, PICTURE_SUFFIXES)
         if labels is not None:
             check_output(labels, LABEL_SUFFIXES)
+        steps = _int_list(snapshots)
+        animation = TrainingAnimation(steps) if steps else None
+        gif_path = gif if gif is not None else output.with_name("training.gif")
+        if animation is not None:
+            check_output(gif_path, (".gif",))
         data = read_image(image)
         scaled = auto_scale(data.data, data.valid)
         with _progress_bar(params.max_iterations, quiet) as progress:
             result = segment(
-                scaled, params, valid=data.valid, seed=seed, device=device, progress=progress
+                scaled,
+                params,
+                valid=data.valid,
+                seed=seed,
+                device=device,
+                progress=progress,
+                snapshot_at=animation.iterations if animation is not None else (),
+                on_snapshot=animation,
             )
         write_png(output, mean_colour(display_rgb(scaled), result.labels))
+        if animation is not None:
+            write_gif(gif_path, animation.frames(stopped_at=result.n_iterations))
         if labels is not None:
             inside = result.labels >= 0
             numbered = np.zeros(result.labels.shape, np.int32)  # 0 = nodata
@@ -270,6 +310,7 @@ def run_command(
         float | None,
         typer.Option(help="Merge segments smaller than this many pixels (vectorize.min_area)."),
     ] = None,
+    snapshots: SnapshotsOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -284,7 +325,10 @@ def run_command(
         "tiling": {"tile_size": tile_size, "overlap": overlap},
         "runtime": {"seed": seed, "device": device},
         "vectorize": {"to_crs": to_crs, "min_area": min_area},
-        "output": {"vector": str(vector.absolute()) if vector is not None else None},
+        "output": {
+            "vector": str(vector.absolute()) if vector is not None else None,
+            "snapshots": _int_list(snapshots),
+        },
     }
     given = {
         section: {key: value for key, value in entries.items() if value is not None}
@@ -417,6 +461,179 @@ def _batch_bars(
             bar.update(tile_task, completed=done, total=total)
 
         yield on_scene, (on_tile if tiles else None)
+
+
+@app.command("plan")
+def plan_command(
+    scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to plan.")],
+    config_file: ConfigOption = None,
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Pre-flight plan of a run: tiles, valid fraction, peak memory, disk and time.
+
+    Times a short calibration on this machine (a few training iterations and one tile)
+    and suggests a tile size for the memory available now.
+    """
+    _setup_logging(verbose, quiet=False)
+    with _cli_errors():
+        config = resolve_config(config_file, overrides=overrides or ())
+        plan = plan_scene(scene, config)
+    if as_json:
+        typer.echo(json.dumps(plan.as_dict()))
+        return
+    table = Table("", "", title=f"geoseg plan {scene.name}", show_header=False)
+    for key, value in plan.as_dict().items():
+        text = (
+            ", ".join(f"{k} {v} s" for k, v in value.items()) if isinstance(value, dict) else value
+        )
+        table.add_row(key.replace("_", " "), str(text))
+    Console(soft_wrap=True).print(table)
+
+
+@app.command("preseg")
+def preseg_command(
+    scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to look at.")],
+    method: Annotated[str, typer.Option(help="Superpixel method: slic or felzenszwalb.")] = (
+        "felzenszwalb"
+    ),
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A parameter and its values, e.g. compactness=100,1000,10000 (slic: "
+            "n_segments, compactness; felzenszwalb: scale, sigma, min_size). Twice for a grid."
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="col,row,width,height to look at (default: centred, at most 512x512)."),
+    ] = None,
+    bands: Annotated[
+        str | None,
+        typer.Option(help="Bands to read, e.g. 4,3,2; the first three are shown (default: all)."),
+    ] = None,
+    nodata: Annotated[
+        float | None, typer.Option(help="Nodata value, overriding the file's.")
+    ] = None,
+    preset: Annotated[str, typer.Option(help="Preset giving the parameters not varied.")] = (
+        "default"
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Contact sheet PNG (default: <stem>_preseg.png)."),
+    ] = None,
+) -> None:
+    """Contact sheet of superpixels: one cell per parameter value, boundaries drawn."""
+    target = output if output is not None else scene.with_name(f"{scene.stem}_preseg.png")
+    with _cli_errors():
+        vary_names(method)
+        base = get_preset(preset).replace(superpixels=method)
+        sweeps = [parse_vary(text, method=method) for text in vary or ()]
+        check_output(target, PICTURE_SUFFIXES)
+        with SceneReader(scene, bands=_int_list(bands), nodata=nodata) as reader:
+            info = reader.info
+            if window is None:
+                col, row, width, height = centred_window(info.height, info.width)
+            else:
+                col, row, width, height = parse_window(window, height=info.height, width=info.width)
+            small, small_valid = reader.read_decimated()
+            low, high = percentile_bounds(small, small_valid)  # scene-wide 2-98 %
+            data, valid = reader.read(Window(col, row, width, height))
+            colour = info.bands[:3] if bands else reader.colour_bands() or info.bands[:3]
+            if not set(colour) <= set(info.bands):  # a colour band that is not read
+                colour = info.bands[:3]
+            colour = colour if len(colour) == 3 else colour[:1]  # fewer show as grey
+        if not valid.any():
+            raise InputError(
+                f"{scene}: window {col},{row},{width},{height} is all nodata; "
+                "choose another --window"
+            )
+        image = stretch(data, low, high)
+        shown = image[[info.bands.index(b) for b in colour]]
+        sheet = superpixel_sheet(image, sweeps, base=base, valid=valid, display=display_rgb(shown))
+        write_png(target, sheet.image)
+    low_count, high_count = min(sheet.counts), max(sheet.counts)
+    counts = f"{low_count}" if low_count == high_count else f"{low_count}-{high_count}"
+    _err.print(f"{len(sheet.counts)} cells, {counts} superpixels -> {target}", highlight=False)
+
+
+def _ignore_id(value: str | int | None) -> int | None:
+    """``--ignore``: a class id, or ``none`` to score every class."""
+    if value is None or isinstance(value, int):
+        return value
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither a class id nor 'none'") from None
+
+
+class _Resample(str, Enum):
+    nearest = "nearest"
+
+
+@app.command("evaluate")
+def evaluate_command(
+    labels: Annotated[Path, typer.Argument(help="Label raster to score (class ids).")],
+    truth: Annotated[Path, typer.Argument(help="Reference label raster (class ids).")],
+    ignore: Annotated[
+        int | None,
+        typer.Option(
+            parser=_ignore_id,
+            metavar="ID|none",
+            help="Reference class left out (e.g. 0 = unlabelled); none scores every class.",
+        ),
+    ] = 0,
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="Boundary F1: match distance in pixels.")
+    ] = 2.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of tables.")
+    ] = False,
+    resample: Annotated[
+        _Resample | None,
+        typer.Option(help="First reproject LABELS onto TRUTH's grid (nearest neighbour)."),
+    ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Score a label raster against a reference: ARI, NMI, Hungarian mIoU, boundary F1.
+
+    Grids must match (see --resample). Nodata and TRUTH's --ignore class are left out.
+    """
+    _setup_logging(verbose, quiet)
+    with _cli_errors():
+        pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
+        report = evaluate_maps(pred, ref, ignore=ignore, tolerance=tolerance)
+    if json_output:
+        typer.echo(json.dumps({"labels": str(labels), "truth": str(truth), **report}))
+        return
+    Console(soft_wrap=True).print(*_evaluate_tables(report, f"{labels.name} vs {truth.name}"))
+
+
+def _evaluate_tables(report: dict[str, Any], title: str) -> tuple[Table, Table]:
+    """The metrics, then the IoU of each reference class with its matched class."""
+    metrics = Table("metric", "value", "meaning", title=title)
+    for key, name, meaning in (
+        ("ari", "ARI", "1 same partition, ~0 chance"),
+        ("nmi", "NMI", "1 same partition, 0 independent"),
+        ("miou", "mIoU", "mean IoU, classes matched 1:1"),
+        ("boundary_f1", "boundary F1", f"boundaries within {report['tolerance']:g} px"),
+        ("boundary_precision", "boundary precision", "LABELS boundaries near TRUTH's"),
+        ("boundary_recall", "boundary recall", "TRUTH boundaries near LABELS'"),
+    ):
+        metrics.add_row(name, f"{report[key]:.4f}", meaning)
+    metrics.add_row("pixels", str(report["pixels"]), "scored: not nodata, not ignored")
+    metrics.add_row(
+        "classes", f"{report['pred_classes']} / {report['truth_classes']}", "LABELS / TRUTH"
+    )
+    classes = Table("truth class", "matched class", "IoU", "pixels", title="per-class IoU")
+    for row in report["per_class"]:
+        matched = "-" if row["pred"] is None else str(row["pred"])
+        classes.add_row(str(row["truth"]), matched, f"{row['iou']:.4f}", str(row["pixels"]))
+    return metrics, classes
 
 
 config_app = typer.Typer(help="Show or check run configurations.", no_args_is_help=True)

@@ -269,6 +269,12 @@ class OutputSection(_Section):
         "read.",
     )
 
+    snapshots: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="Training iterations shown in training.gif (the label map of the "
+        "first training crop, or of the first tile in tile mode), e.g. [1, 2, 4, 8, 16]; "
+        "[]: no animation.",
+    )
     dir: str | None = Field(
         default=None,
         description="Output directory; {stem} is replaced by the scene's name without "

@@ -1,4 +1,7 @@
-"""Agreement between a label map and a reference: ARI and mIoU after Hungarian matching.
+"""Agreement between a label map and a reference: ARI, NMI, mIoU after Hungarian
+matching, boundary F1, all in one report by :func:`evaluate_maps`.
+
+Maps are ``(rows, cols)`` integer class ids, negative at nodata.
 
 >>> import numpy as np
 >>> truth = np.array([[1, 1, 2, 2]]); pred = np.array([[7, 7, 3, 3]])
@@ -8,14 +11,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+from rasterio.windows import Window
+from scipy.ndimage import distance_transform_edt
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from geoseg.errors import InputError
+from geoseg.errors import ConfigError, InputError
 
-__all__ = ["adjusted_rand_index", "hungarian_miou", "scored_pixels", "seam_boundary_ratio"]
+__all__ = [
+    "adjusted_rand_index",
+    "boundary_f1",
+    "boundary_pixels",
+    "evaluate_maps",
+    "hungarian_miou",
+    "normalized_mutual_info",
+    "scored_pixels",
+    "seam_boundary_ratio",
+    "seam_boundary_ratio_windowed",
+]
 
 
 def scored_pixels(
@@ -24,10 +42,11 @@ def scored_pixels(
     *,
     ignore: int | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Pixels that count: same-shaped maps, ``pred >= 0`` (not nodata), ``truth != ignore``."""
+    """Pixels that count: same-shaped maps, ``pred >= 0`` and ``truth >= 0`` (neither is
+    nodata), ``truth != ignore``."""
     if pred.shape != truth.shape:
         raise InputError(f"label maps differ in shape: {pred.shape} vs {truth.shape}")
-    keep = pred >= 0
+    keep = (pred >= 0) & (truth >= 0)
     if ignore is not None:
         keep &= truth != ignore
     if not keep.any():
@@ -52,15 +71,181 @@ def hungarian_miou(
     classes) scores 0.
     """
     keep = scored_pixels(pred, truth, ignore=ignore)
-    t_ids, t = np.unique(truth[keep], return_inverse=True)
-    p_ids, p = np.unique(pred[keep], return_inverse=True)
+    _, _, iou, rows, cols = _hungarian(pred[keep], truth[keep])
+    return float(iou[rows, cols].sum() / iou.shape[0])
+
+
+def _hungarian(
+    pred: npt.NDArray[np.integer], truth: npt.NDArray[np.integer]
+) -> tuple[
+    npt.NDArray[np.integer],
+    npt.NDArray[np.integer],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.intp],
+    npt.NDArray[np.intp],
+]:
+    """Truth ids, predicted ids, their IoU matrix and the one-to-one matching
+    ``(rows, cols)`` that maximizes total IoU, for the scored pixels (1-D) only."""
+    t_ids, t = np.unique(truth, return_inverse=True)
+    p_ids, p = np.unique(pred, return_inverse=True)
     inter = np.bincount(t * p_ids.size + p, minlength=t_ids.size * p_ids.size).reshape(
         t_ids.size, p_ids.size
     )
     union = inter.sum(1)[:, None] + inter.sum(0)[None, :] - inter
     iou = inter / np.maximum(union, 1)
     rows, cols = linear_sum_assignment(iou, maximize=True)
-    return float(iou[rows, cols].sum() / t_ids.size)
+    return t_ids, p_ids, iou, rows, cols
+
+
+def normalized_mutual_info(
+    pred: npt.NDArray[np.integer], truth: npt.NDArray[np.integer], *, ignore: int | None = None
+) -> float:
+    """Normalized mutual information (arithmetic mean normalization; 1 = same partition,
+    0 = independent), invariant to label names.
+
+    >>> normalized_mutual_info(np.array([[5, 5, 0, 0]]), np.array([[1, 1, 2, 2]]))
+    1.0
+    """
+    keep = scored_pixels(pred, truth, ignore=ignore)
+    return float(normalized_mutual_info_score(truth[keep], pred[keep]))
+
+
+def boundary_pixels(
+    labels: npt.NDArray[np.integer], valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Valid pixels with a valid 4-neighbour of another class (both sides of an edge).
+
+    >>> boundary_pixels(np.array([[1, 1, 2, 2]]), np.ones((1, 4), bool)).astype(int)
+    array([[0, 1, 1, 0]])
+    """
+    if labels.ndim != 2 or valid.shape != labels.shape:
+        raise InputError(
+            f"boundaries need a (rows, cols) map and a mask of its shape; got {labels.shape} "
+            f"and {valid.shape}"
+        )
+    edge = np.zeros(labels.shape, bool)
+    vertical = (labels[1:] != labels[:-1]) & valid[1:] & valid[:-1]
+    horizontal = (labels[:, 1:] != labels[:, :-1]) & valid[:, 1:] & valid[:, :-1]
+    edge[1:] |= vertical
+    edge[:-1] |= vertical
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    return edge
+
+
+def boundary_f1(
+    pred: npt.NDArray[np.integer],
+    truth: npt.NDArray[np.integer],
+    *,
+    ignore: int | None = None,
+    tolerance: float = 2,
+) -> tuple[float, float, float]:
+    """Boundary ``(precision, recall, f1)`` with a tolerance of ``tolerance`` pixels.
+
+    Boundaries are :func:`boundary_pixels` within the scored pixels. Precision is the
+    share of predicted boundary pixels at most ``tolerance`` pixels (Euclidean) from a
+    reference boundary pixel, recall the share of reference boundary pixels that near a
+    predicted one, F1 their harmonic mean. A map without boundary pixels has precision
+    (or recall) 1 by convention, so F1 is 1 when neither map has a boundary and 0 when
+    only one has.
+
+    >>> truth = np.array([[0, 0, 0, 1, 1, 1]]); pred = np.array([[0, 0, 0, 0, 1, 1]])
+    >>> boundary_f1(pred, truth, tolerance=0), boundary_f1(pred, truth, tolerance=1)
+    ((0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
+    """
+    if tolerance < 0:
+        raise ConfigError(f"tolerance={tolerance} must be >= 0 (pixels)")
+    keep = scored_pixels(pred, truth, ignore=ignore)
+    pred_edge = boundary_pixels(pred, keep)
+    truth_edge = boundary_pixels(truth, keep)
+    precision = _share_near(pred_edge, truth_edge, tolerance)
+    recall = _share_near(truth_edge, pred_edge, tolerance)
+    total = precision + recall
+    f1 = 2 * precision * recall / total if total > 0 else 0.0
+    return precision, recall, f1
+
+
+def _share_near(
+    edge: npt.NDArray[np.bool_], other: npt.NDArray[np.bool_], tolerance: float
+) -> float:
+    """Share of ``edge`` pixels within ``tolerance`` px of an ``other`` pixel (1 if none)."""
+    n = int(edge.sum())
+    if n == 0:
+        return 1.0
+    if not other.any():
+        return 0.0
+    distance = distance_transform_edt(~other)
+    return float((distance[edge] <= tolerance).sum() / n)
+
+
+def evaluate_maps(
+    pred: npt.NDArray[np.integer],
+    truth: npt.NDArray[np.integer],
+    *,
+    ignore: int | None = 0,
+    tolerance: float = 2,
+) -> dict[str, Any]:
+    """Every agreement metric of a label map against a reference, JSON-ready.
+
+    Parameters
+    ----------
+    pred, truth
+        ``(rows, cols)`` integer class ids of the same shape; negative = nodata.
+    ignore
+        Reference class left out (e.g. 0 = unlabelled); ``None`` keeps every class.
+    tolerance
+        Boundary match distance in pixels (see :func:`boundary_f1`).
+
+    Returns
+    -------
+    dict
+        ``pixels`` (scored), ``truth_classes``, ``pred_classes``, ``ari``, ``nmi``,
+        ``miou``, ``boundary_precision``, ``boundary_recall``, ``boundary_f1``,
+        ``ignore``, ``tolerance`` and ``per_class``: for each reference class
+        ``{"truth": id, "pred": matched id or None, "iou": ..., "pixels": ...}``.
+
+    Examples
+    --------
+    >>> truth = np.array([[0, 1, 1, 2, 2]]); pred = np.array([[9, 4, 4, 6, 6]])
+    >>> report = evaluate_maps(pred, truth)
+    >>> report["ari"], report["miou"], report["per_class"][0]
+    (1.0, 1.0, {'truth': 1, 'pred': 4, 'iou': 1.0, 'pixels': 2})
+    """
+    for name, array in (("pred", pred), ("truth", truth)):
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+            raise InputError(
+                f"{name} must be a (rows, cols) map of integer class ids; got {array.dtype} "
+                f"{array.shape}"
+            )
+    keep = scored_pixels(pred, truth, ignore=ignore)
+    scored_pred, scored_truth = pred[keep], truth[keep]
+    t_ids, p_ids, iou, rows, cols = _hungarian(scored_pred, scored_truth)
+    matched = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+    t_counts = np.bincount(np.searchsorted(t_ids, scored_truth), minlength=t_ids.size)
+    per_class = [
+        {
+            "truth": int(t_ids[i]),
+            "pred": int(p_ids[matched[i]]) if i in matched else None,
+            "iou": float(iou[i, matched[i]]) if i in matched else 0.0,
+            "pixels": int(t_counts[i]),
+        }
+        for i in range(t_ids.size)
+    ]
+    precision, recall, f1 = boundary_f1(pred, truth, ignore=ignore, tolerance=tolerance)
+    return {
+        "pixels": int(keep.sum()),
+        "truth_classes": int(t_ids.size),
+        "pred_classes": int(p_ids.size),
+        "ari": float(adjusted_rand_score(scored_truth, scored_pred)),
+        "nmi": float(normalized_mutual_info_score(scored_truth, scored_pred)),
+        "miou": float(iou[rows, cols].sum() / t_ids.size),
+        "boundary_precision": precision,
+        "boundary_recall": recall,
+        "boundary_f1": f1,
+        "ignore": ignore,
+        "tolerance": tolerance,
+        "per_class": per_class,
+    }
 
 
 def seam_boundary_ratio(
@@ -118,3 +303,77 @@ def _seam_lines(
                 if 0 <= line < n_lines:
                     lines[line] = True
     return seam, lines & ~seam
+
+
+WindowReader = Callable[[Window], npt.NDArray[np.integer]]
+"""``read(window)``: class ids ``(window.height, window.width)``, negative at nodata."""
+
+
+def seam_boundary_ratio_windowed(
+    read: WindowReader,
+    shape: tuple[int, int],
+    *,
+    row_cuts: npt.ArrayLike,
+    col_cuts: npt.ArrayLike,
+    control: tuple[int, int] = (8, 40),
+    block_size: int = 2048,
+) -> tuple[float, float, float]:
+    """:func:`seam_boundary_ratio` with ``control=(near, far)`` on a map that stays on disk.
+
+    Reads through ``read(window)`` only the bands of rows (columns) that hold a seam line
+    or a control line, ``block_size`` pixels along the seam at a time, so memory stays at
+    ``block_size * (2 * far + 2)`` pixels whatever the map's size. ``shape`` is the map's
+    ``(rows, cols)``; cuts must lie in ``1 .. rows - 1`` (``cols - 1``). Same definitions
+    and the same result as the in-memory function.
+
+    >>> labels = np.zeros((4, 4), int); labels[:, 2:] = 1
+    >>> read = lambda w: labels[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+    >>> seam_boundary_ratio_windowed(read, (4, 4), row_cuts=[], col_cuts=[2], control=(1, 1))
+    (inf, 1.0, 0.0)
+    """
+    near, far = control
+    if not 0 <= near <= far:
+        raise ConfigError(f"control={control} must be (near, far) with 0 <= near <= far")
+    if block_size < 1:
+        raise ConfigError(f"block_size={block_size} must be >= 1")
+    rows, cols = shape
+    totals = np.zeros((2, 2), np.int64)  # (seam, control) x (boundaries, pairs)
+    for axis, size, across, cuts in ((0, rows, cols, row_cuts), (1, cols, rows, col_cuts)):
+        cuts = np.asarray(cuts, int).ravel()
+        if cuts.size and (cuts.min() < 1 or cuts.max() > size - 1):
+            name = "row_cuts" if axis == 0 else "col_cuts"
+            raise InputError(f"{name}={cuts.tolist()} must lie in 1..{size - 1} (the map's size)")
+        seam, lines = _seam_lines(max(size - 1, 0), cuts, control)
+        for start, stop in _runs(seam | lines):  # pair lines start..stop-1: pixels start..stop
+            for offset in range(0, across, block_size):
+                length = min(block_size, across - offset)
+                if axis == 0:
+                    window = Window(offset, start, length, stop - start + 1)
+                else:
+                    window = Window(start, offset, stop - start + 1, length)
+                block = np.asarray(read(window))
+                if block.shape != (int(window.height), int(window.width)):
+                    raise InputError(
+                        f"read({window}) returned shape {block.shape}; expected "
+                        f"{(int(window.height), int(window.width))}"
+                    )
+                if axis == 1:
+                    block = block.T  # pair lines along the first axis
+                ok = (block[1:] >= 0) & (block[:-1] >= 0)
+                bound = (block[1:] != block[:-1]) & ok
+                for k, chosen in enumerate((seam[start:stop], lines[start:stop])):
+                    totals[k] += int(bound[chosen].sum()), int(ok[chosen].sum())
+    seam_density, other = (float(b) / max(int(p), 1) for b, p in totals)
+    ratio = seam_density / other if other > 0 else (float("inf") if seam_density > 0 else 1.0)
+    return ratio, seam_density, other
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every run of ``True`` in a 1-D mask."""
+    index = np.flatnonzero(mask)
+    if not index.size:
+        return []
+    breaks = np.flatnonzero(np.diff(index) > 1)
+    starts = index[np.r_[0, breaks + 1]]
+    stops = index[np.r_[breaks, index.size - 1]] + 1
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]

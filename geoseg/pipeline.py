@@ -40,10 +40,11 @@ from rasterio.windows import Window
 
 from geoseg.config import Config, config_yaml
 from geoseg.errors import InputError, OutputError
-from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_png
+from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_gif, write_png
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
-from geoseg.render import display_rgb, quicklook
+from geoseg.render import TrainingAnimation, display_rgb, quicklook
+from geoseg.report import REPORT, seam_cuts, write_report
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
 from geoseg.segment.superpixels import compute_superpixels
 from geoseg.segment.train import resolve_device
@@ -56,6 +57,8 @@ __all__ = ["RECORD", "RunResult", "is_complete", "run_scene", "vectorize_labels"
 
 logger = logging.getLogger(__name__)
 
+ANIMATION = "training.gif"
+"""The label map during training, with ``output.snapshots``."""
 RECORD = "run.yaml"
 """The run record, written last: a scene's outputs are complete when it is there."""
 
@@ -138,10 +141,10 @@ def _run_scene(
         t0 = time.perf_counter()
         if config.segment.mode == "scene":
             label_tile, record["training"] = _scene_labeler(
-                config, read, small_valid, info, scratch
+                config, read, small_valid, info, scratch, outdir
             )
         else:
-            label_tile, record["training"] = _tile_labeler(config, scratch)
+            label_tile, record["training"] = _tile_labeler(config, scratch, outdir)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -226,11 +229,18 @@ def _run_scene(
             "versions": _versions(),
             "outputs": [
                 str(p.relative_to(outdir) if p.is_relative_to(outdir) else p)
-                for p in (labels_path, quicklook_path, vector_path)
-                if p is not None
-            ],
+                for p in (labels_path, quicklook_path, vector_path, outdir / ANIMATION)
+                if p is not None and (p != outdir / ANIMATION or config.output.snapshots)
+            ]
+            + [REPORT],
         }
     )
+    t0 = time.perf_counter()
+    row_cuts, col_cuts = seam_cuts(
+        info.height, info.width, tile_size=config.tiling.tile_size, overlap=config.tiling.overlap
+    )
+    write_report(outdir, record, row_cuts=row_cuts, col_cuts=col_cuts)
+    record["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
     # run.yaml is the completion record: written last, under a temporary name
     record_path = outdir / RECORD
     with atomic_path(record_path) as tmp:
@@ -323,6 +333,7 @@ def _scene_labeler(
     small_valid: npt.NDArray[np.bool_],
     info: SceneInfo,
     scratch: _Scratch,
+    outdir: Path,
 ) -> tuple[TileLabeler, dict[str, Any]]:
     """Scene mode: one network trained on crops from the whole scene labels every tile."""
     params = config.segment.params()
@@ -337,12 +348,17 @@ def _scene_labeler(
     saved = scratch.load_model()
     if saved is None:
         images, valids = zip(*(read(window) for window in crops), strict=True)
+        animation = _animation(config)
         fitted = fit(
             *training_views(list(images), list(valids), params),
             params,
             seed=config.runtime.seed,
             device=config.runtime.device,
+            snapshot_at=animation.iterations if animation is not None else (),
+            on_snapshot=animation,
         )
+        if animation is not None:
+            write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
         saved = {
             "model": fitted.model.to("cpu"),
             "iterations": fitted.n_iterations,
@@ -369,7 +385,9 @@ def _scene_labeler(
     return label, summary
 
 
-def _tile_labeler(config: Config, scratch: _Scratch) -> tuple[TileLabeler, dict[str, Any]]:
+def _tile_labeler(
+    config: Config, scratch: _Scratch, outdir: Path
+) -> tuple[TileLabeler, dict[str, Any]]:
     """Tile mode: every tile trained on its own, then aligned to scene classes."""
     params = config.segment.params()
     aligner = TileAligner(
@@ -381,9 +399,19 @@ def _tile_labeler(config: Config, scratch: _Scratch) -> tuple[TileLabeler, dict[
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
         def compute() -> tuple[Any, int]:
+            animation = _animation(config) if not iterations else None  # the first tile
             result = segment(
-                image, params, valid=valid, seed=config.runtime.seed, device=config.runtime.device
+                image,
+                params,
+                valid=valid,
+                seed=config.runtime.seed,
+                device=config.runtime.device,
+                snapshot_at=animation.iterations if animation is not None else (),
+                on_snapshot=animation,
             )
+            if animation is not None:
+                frames = animation.frames(stopped_at=result.n_iterations)
+                write_gif(outdir / ANIMATION, frames)
             return result.labels, result.n_iterations
 
         labels, n = scratch.tile(tile, compute)
@@ -514,6 +542,11 @@ def _write_quicklook(
     )
     display = display_rgb(stretch(small, low, high))
     write_png(path, quicklook(display, np.where(valid, classes[0], 0)))
+
+
+def _animation(config: Config) -> TrainingAnimation | None:
+    snapshots = config.output.snapshots
+    return TrainingAnimation(snapshots) if snapshots else None
 
 
 def _release_memory() -> None:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from geoseg.errors import InputError
 
-__all__ = ["display_rgb", "mean_colour", "palette", "quicklook"]
+__all__ = ["TrainingAnimation", "display_rgb", "mean_colour", "palette", "quicklook"]
 
 
 def display_rgb(image: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -82,3 +82,59 @@ def quicklook(
     right = np.moveaxis(colours[classes], -1, 0)
     gap = np.full((3, classes.shape[0], 8), 255, np.uint8)
     return np.concatenate([left, gap, right], axis=2)
+
+
+class TrainingAnimation:
+    """Frames of a label map while the network trains, for ``training.gif``.
+
+    Feed it as ``on_snapshot`` of :func:`geoseg.segment.segment` or
+    :func:`geoseg.segment.fit` (the first view is shown); :meth:`frames` gives one frame
+    per requested iteration, labels painted with :func:`palette` (the network's output
+    channel + 1, so a class keeps its colour from frame to frame), captioned with the
+    iteration and label count. Iterations after training stopped repeat the last map,
+    captioned "stopped at N".
+
+    >>> anim = TrainingAnimation([1, 2, 4])
+    >>> anim(1, np.zeros((1, 8, 8), np.int32)); anim(2, np.ones((8, 8), np.int32))
+    >>> [frame.shape for frame in anim.frames(stopped_at=2)]
+    [(3, 22, 8), (3, 22, 8), (3, 22, 8)]
+    """
+
+    CAPTION = 14
+
+    def __init__(self, iterations: list[int] | tuple[int, ...]) -> None:
+        if not iterations or min(iterations) < 1:
+            raise InputError(f"snapshots {list(iterations)} must be iterations >= 1")
+        self.iterations = sorted(set(iterations))
+        self._maps: dict[int, npt.NDArray[np.int32]] = {}
+
+    def __call__(self, iteration: int, labels: npt.NDArray[np.integer]) -> None:
+        """Keep the label map (``(h, w)``, or ``(N, h, w)``: the first view) of one
+        iteration; negative labels are nodata."""
+        first = labels[0] if labels.ndim == 3 else labels
+        self._maps[iteration] = np.asarray(first, np.int32)
+
+    def frames(self, *, stopped_at: int) -> list[npt.NDArray[np.uint8]]:
+        """``(3, caption + h, w)`` uint8 frames, one per requested iteration."""
+        from PIL import Image, ImageDraw
+
+        if not self._maps:
+            raise InputError("no snapshot was recorded; was the animation passed to training?")
+        frames = []
+        last = min(self._maps)
+        for iteration in self.iterations:
+            if iteration in self._maps:
+                last = iteration
+            labels = self._maps[last]
+            colours = palette(max(256, int(labels.max()) + 2))
+            body = colours[np.where(labels >= 0, labels + 1, 0)]
+            caption = (
+                f"iteration {iteration}: {np.unique(labels[labels >= 0]).size} labels"
+                if iteration == last
+                else f"iteration {iteration}: stopped at {stopped_at}"
+            )
+            strip = Image.new("RGB", (labels.shape[1], self.CAPTION), "white")
+            ImageDraw.Draw(strip).text((2, 1), caption, fill="black")
+            frame = np.concatenate([np.asarray(strip), body], axis=0)
+            frames.append(np.moveaxis(frame, -1, 0).astype(np.uint8))
+        return frames

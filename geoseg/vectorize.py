@@ -319,17 +319,17 @@ def _pass_one(
             offsets.append(next_id - 1)
             ids = np.where(local > 0, local + next_id - 1, 0)
             flat = local.ravel()
-            counts.append(np.bincount(flat, minlength=n + 1)[1:])
+            counts.append(np.bincount(flat, minlength=n + 1)[1:].astype(np.int32))
             region_cls = np.zeros(n + 1, np.int64)
             region_cls[flat] = cls.ravel()
-            classes.append(region_cls[1:])
+            classes.append(region_cls[1:].astype(np.int32))
             present, at = np.unique(flat, return_index=True)
             start = np.zeros(n + 1, np.int64)
             start[present] = (window.row_off + at // window.width) * width + (
                 window.col_off + at % window.width
             )
             first.append(start[1:])
-            last_row.append(np.full(n, block_row, np.int64))
+            last_row.append(np.full(n, block_row, np.int32))
             if read_bands is not None:
                 values = np.asarray(read_bands(window), np.float64)
                 if shift is None:
@@ -344,11 +344,14 @@ def _pass_one(
                         [np.bincount(flat, (b * b).ravel(), n + 1)[1:] for b in centred], axis=1
                     )
                 )
-            # neighbours inside the block: different ids are different classes
+            # neighbours inside the block (different ids are different classes), then
+            # across the top and left edges: one deduplicated list of pairs per block
+            near_a: list[npt.NDArray[np.int64]] = []
+            near_b: list[npt.NDArray[np.int64]] = []
             for a, b in ((ids[:, :-1], ids[:, 1:]), (ids[:-1], ids[1:])):
                 touch = (a != b) & (a > 0) & (b > 0)
-                touches.append(_pairs(a[touch], b[touch]))
-            # across the left and top edges
+                near_a.append(a[touch])
+                near_b.append(b[touch])
             c0, c1 = int(window.col_off), int(window.col_off + window.width)
             sides = [(above_ids[c0:c1], above_cls[c0:c1], ids[0], cls[0])]
             if left_ids is not None and left_cls is not None:
@@ -358,7 +361,9 @@ def _pass_one(
                 same = both & (a_cls == b_cls)
                 joins.append(_pairs(a_ids[same], b_ids[same]))
                 other = both & (a_cls != b_cls)
-                touches.append(_pairs(a_ids[other], b_ids[other]))
+                near_a.append(a_ids[other])
+                near_b.append(b_ids[other])
+            touches.append(_pairs(np.concatenate(near_a), np.concatenate(near_b)))
             left_ids, left_cls = ids[:, -1], cls[:, -1]
             below_ids[c0:c1], below_cls[c0:c1] = ids[-1], cls[-1]
             next_id += n
@@ -367,7 +372,7 @@ def _pass_one(
     n_ids = next_id - 1
     root, n_regions = _components(np.concatenate([np.zeros((0, 2), np.int64), *joins]) - 1, n_ids)
 
-    def total(parts: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+    def total(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int64]:
         return np.bincount(root, np.concatenate([np.zeros(0), *parts]), n_regions).astype(np.int64)
 
     n_bands = sums[0].shape[1] if sums else 0

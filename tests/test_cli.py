@@ -179,3 +179,21 @@ def test_bad_output_extension_fails_before_work(
     assert result.exit_code == 1
     assert "l.jpg: unsupported extension '.jpg'; use one of .tif, .tiff, .png" in result.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_segment_snapshots_write_one_frame_each(
+    sample_tif: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out, gif = tmp_path / "render.png", tmp_path / "anim.gif"
+    steps = "1,2,4,8,16,32,64,128"
+    result = runner.invoke(
+        app,
+        ["segment", str(sample_tif[0]), "-o", str(out), "--snapshots", steps, "--gif", str(gif)],
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 8
+        assert animation.info["loop"] == 0
+    bad = runner.invoke(app, ["segment", str(sample_tif[0]), "-o", str(out), "--snapshots", "0,2"])
+    assert bad.exit_code == 1
+    assert "snapshots [0, 2] must be iterations >= 1" in bad.output

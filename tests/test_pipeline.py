@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+from PIL import Image
 from rasterio.features import rasterize
 from typer.testing import CliRunner
 
@@ -89,6 +90,7 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
     assert sorted(p.name for p in result.labels.parent.iterdir()) == [
         "labels.tif",
         "quicklook.png",
+        "report.html",
         "run.yaml",
         "segments.gpkg",
     ]
@@ -281,3 +283,19 @@ def test_cli_vectorize_a_label_raster(scene, tmp_path: Path) -> None:
     )
     assert bad.exit_code == 1
     assert "different grids" in bad.output
+
+
+@pytest.mark.parametrize("mode", ["scene", "tile"])
+def test_snapshots_write_a_training_animation(scene, tmp_path: Path, mode: str) -> None:
+    path, _ = scene
+    steps = [1, 2, 4, 8, 16, 32, 64]  # beyond the 24 iterations: "stopped at"
+    settings = [f"segment.mode={mode}", f"output.snapshots={steps}", "tiling.overlap=16"]
+    result = run_scene(path, tmp_path / "out", config(*settings))
+    with Image.open(tmp_path / "out" / "training.gif") as gif:
+        assert gif.n_frames == len(steps)
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB")))
+    assert not np.array_equal(frames[0], frames[3])  # the labels change while training
+    assert "training.gif" in yaml.safe_load(result.record.read_text())["outputs"]

@@ -24,8 +24,9 @@ from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.shutil import copy as rio_copy
+from rasterio.warp import reproject
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError, OutputError, RasterReadError
@@ -39,7 +40,10 @@ __all__ = [
     "SceneReader",
     "atomic_path",
     "check_output",
+    "class_counts",
     "read_image",
+    "read_label_pair",
+    "write_gif",
     "write_image",
     "write_labels",
     "write_png",
@@ -307,6 +311,20 @@ def write_png(path: str | os.PathLike[str], rgb: npt.NDArray[np.uint8]) -> None:
         Image.fromarray(np.moveaxis(rgb, 0, -1)).save(tmp, format=pil_format)
 
 
+def write_gif(
+    path: str | os.PathLike[str], frames: Sequence[npt.NDArray[np.uint8]], *, ms: int = 700
+) -> None:
+    """Write ``(3, rows, cols) uint8`` frames as a looping GIF, ``ms`` per frame."""
+    if not frames:
+        raise InputError("an animation needs at least one frame")
+    check_output(path, (".gif",))
+    pictures = [Image.fromarray(np.moveaxis(frame, 0, -1)) for frame in frames]
+    with atomic_path(path) as tmp:
+        pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=ms, loop=0
+        )
+
+
 def write_image(
     path: str | os.PathLike[str],
     data: npt.NDArray[np.number],
@@ -529,3 +547,161 @@ class LabelWriter:
     def _cleanup(self) -> None:
         for scratch in self._scratch.values():
             scratch.unlink(missing_ok=True)
+
+
+def read_label_pair(
+    labels: str | os.PathLike[str],
+    truth: str | os.PathLike[str],
+    *,
+    resample: bool = False,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], SceneInfo]:
+    """Two single-band label rasters on one grid: ``(labels, truth, grid)``.
+
+    Class ids come back as ``(rows, cols) int64``, ``-1`` at nodata (the file's nodata
+    value, mask or NaN); ``grid`` is ``truth``'s :class:`SceneInfo`. Both rasters must
+    share width, height, transform and CRS; with ``resample=True`` ``labels`` is instead
+    reprojected onto ``truth``'s grid by nearest neighbour (pixels outside ``labels``
+    become nodata).
+
+    Raises
+    ------
+    InputError
+        The grids or CRSs differ (without ``resample``), a raster has several bands,
+        fractional or negative class ids.
+    RasterReadError
+        A file is missing or unreadable.
+    """
+    pred, pred_info = _read_label_map(labels)
+    ref, ref_info = _read_label_map(truth)
+    differ = []
+    if not _same_crs(pred_info.crs, ref_info.crs):
+        differ.append(f"CRS ({_crs_text(pred_info.crs)} vs {_crs_text(ref_info.crs)})")
+    if not _same_grid(pred_info, ref_info):
+        differ.append(f"grid ({_grid_text(pred_info)} vs {_grid_text(ref_info)})")
+    if not differ:
+        return pred, ref, ref_info
+    if not resample:
+        raise InputError(
+            f"{labels} and {truth} differ in {' and '.join(differ)}; pass --resample nearest "
+            f"to align {labels} onto {truth}'s grid"
+        )
+    if (pred_info.crs is None) != (ref_info.crs is None):
+        raise InputError(
+            f"{labels} and {truth}: only one has a CRS, so they cannot be aligned; assign "
+            "the missing one first (e.g. gdal_edit.py -a_srs EPSG:...)"
+        )
+    try:
+        aligned = _nearest_onto(pred, pred_info, ref_info)
+    except (RasterioError, CRSError) as err:
+        raise InputError(f"{labels} cannot be aligned onto {truth}'s grid ({err})") from err
+    return aligned, ref, ref_info
+
+
+def _read_label_map(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.int64], SceneInfo]:
+    """Class ids of a one-band label raster, ``-1`` at nodata."""
+    with SceneReader(path) as scene:
+        info = scene.info
+        if info.count != 1:
+            raise InputError(
+                f"{path}: {info.count} bands; a label raster has one band of class ids"
+            )
+        data, valid = scene.read()
+    ids = data[0][valid]
+    fractional = not np.issubdtype(ids.dtype, np.integer) and (
+        not np.issubdtype(ids.dtype, np.floating) or bool((ids != np.round(ids)).any())
+    )
+    if fractional:
+        raise InputError(f"{path}: {ids.dtype} values are not class ids (whole numbers)")
+    if ids.size and ids.min() < 0:
+        raise InputError(
+            f"{path}: negative class id {ids.min():g}; class ids must be >= 0 (mark "
+            "nodata with the file's nodata value)"
+        )
+    out = np.full(valid.shape, -1, np.int64)
+    out[valid] = ids.astype(np.int64)
+    return out, info
+
+
+def _same_crs(a: CRS | None, b: CRS | None) -> bool:
+    return a is None and b is None if a is None or b is None else bool(a == b)
+
+
+def _same_grid(a: SceneInfo, b: SceneInfo) -> bool:
+    """Same size, and transforms equal to a millionth of a pixel."""
+    if (a.width, a.height) != (b.width, b.height):
+        return False
+    pixel = abs(b.transform.determinant) ** 0.5 or 1.0
+    return all(
+        abs(x - y) <= 1e-6 * pixel for x, y in zip(a.transform[:6], b.transform[:6], strict=True)
+    )
+
+
+def _crs_text(crs: CRS | None) -> str:
+    return "no CRS" if crs is None else crs.to_string()
+
+
+def _grid_text(info: SceneInfo) -> str:
+    t = info.transform
+    return (
+        f"{info.width}x{info.height} px of {t.a:.10g} x {-t.e:.10g} from ({t.c:.10g}, {t.f:.10g})"
+    )
+
+
+def _nearest_onto(
+    ids: npt.NDArray[np.int64], src: SceneInfo, dst: SceneInfo
+) -> npt.NDArray[np.int64]:
+    """Nearest-neighbour reprojection of class ids (``-1`` = nodata) onto ``dst``'s grid."""
+    valid = ids >= 0
+    classes, index = np.unique(ids[valid], return_inverse=True)
+    compact = np.full(ids.shape, -1, np.int32)  # 0..K-1 fits any GDAL build
+    compact[valid] = index
+    out = np.full((dst.height, dst.width), -1, np.int32)
+    # Two rasters without CRS share pixel space: any one CRS for both resamples by transform.
+    src_crs = src.crs if src.crs is not None else CRS.from_epsg(3857)
+    dst_crs = dst.crs if dst.crs is not None else src_crs
+    reproject(
+        source=compact,
+        destination=out,
+        src_transform=src.transform,
+        src_crs=src_crs,
+        src_nodata=-1,
+        dst_transform=dst.transform,
+        dst_crs=dst_crs,
+        dst_nodata=-1,
+        resampling=Resampling.nearest,
+    )
+    inside = out >= 0
+    result = np.full(out.shape, -1, np.int64)
+    result[inside] = classes[out[inside]]
+    return result
+
+
+def class_counts(path: str | os.PathLike[str], *, band: int = 1) -> npt.NDArray[np.int64]:
+    """Pixels per value of an integer raster band: ``counts[v]`` pixels equal ``v``
+    (``counts[0]``: nodata in a label raster), read block by block, never whole.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "labels.tif"
+    >>> write_labels(path, np.array([[0, 1, 1], [2, 1, 0]]))
+    >>> class_counts(path).tolist()
+    [2, 3, 1]
+    """
+    path = Path(path)
+    with _open(path) as src:
+        if not 1 <= band <= src.count:
+            raise InputError(f"band={band}: {path} has bands 1..{src.count}")
+        dtype = np.dtype(src.dtypes[band - 1])
+        if not np.issubdtype(dtype, np.integer):
+            raise InputError(f"{path}: band {band} is {dtype}; class counts need integer ids")
+        counts = np.zeros(1, np.int64)
+        for _, window in src.block_windows(band):
+            try:
+                values = src.read(band, window=window).astype(np.int64, copy=False)
+            except RasterioError as err:
+                raise _read_error(path, err, window) from err
+            if values.size and values.min() < 0:
+                raise InputError(f"{path}: negative values in band {band}; class ids are >= 0")
+            block = np.bincount(values.ravel(), minlength=counts.size)
+            block[: counts.size] += counts
+            counts = block
+    return counts

@@ -31,10 +31,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geoseg.errors import OutputError
+from geoseg.errors import InputError, OutputError
 from geoseg.render import palette
 
-__all__ = ["DRIVERS", "VectorWriter", "class_colours", "qgis_style"]
+__all__ = ["DRIVERS", "VectorWriter", "class_colours", "qgis_style", "read_column"]
 
 DRIVERS = {
     ".gpkg": "GPKG",
@@ -276,3 +276,43 @@ def class_colours(
         int(c): (int(palette[c][0]), int(palette[c][1]), int(palette[c][2]))
         for c in np.asarray(classes).ravel()
     }
+
+
+def read_column(
+    path: str | os.PathLike[str], column: str, *, layer: str = "segments"
+) -> npt.NDArray[Any]:
+    """One attribute of every feature of a vector file (no geometry read), e.g. the
+    ``n_pixels`` of a run's segments; ``layer`` applies to a GeoPackage only.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "s.gpkg"
+    >>> boxes = [shapely.box(0, 0, 1, 1)] * 2
+    >>> frame = gpd.GeoDataFrame({"n_pixels": [3, 5]}, geometry=boxes, crs="EPSG:32618")
+    >>> with VectorWriter(path) as out:
+    ...     out.write(frame)
+    >>> read_column(path, "n_pixels").tolist()
+    [3, 5]
+    """
+    path = Path(path)
+    driver = DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise InputError(f"{path}: unknown vector format; use one of {', '.join(DRIVERS)}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such vector file; check the path")
+    try:
+        if driver == "GeoParquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, columns=[column])
+            return np.asarray(table.column(column).to_numpy())
+        frame = pyogrio.read_dataframe(
+            path,
+            layer=layer if driver == "GPKG" else None,
+            columns=[column],
+            read_geometry=False,
+        )
+    except (OSError, KeyError, ValueError, pyogrio.errors.DataSourceError) as err:
+        raise InputError(f"{path}: cannot read column {column!r} ({err})") from err
+    if column not in frame:
+        raise InputError(f"{path}: no column {column!r}; it has {list(frame.columns)}")
+    return frame[column].to_numpy()

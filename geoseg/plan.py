@@ -1,0 +1,252 @@
+"""``plan_scene``: what a run of a scene will take, before running it.
+
+Counts the tiles exactly as :func:`geoseg.pipeline.run_scene` makes them, estimates the
+valid fraction from the decimated read the run also starts with, and times a short
+calibration on this machine: a few training iterations on the real crops (scene mode)
+or on one real tile (tile mode), then one tile's prediction. Peak memory comes from the
+calibration's measured growth in resident memory plus the GDAL cache; the tile size
+suggested is the largest whose measured per-tile memory, scaled by area, fits half of
+the memory available now (and of free GPU memory on a GPU).
+
+Estimates, not promises: training may stop before ``max_iterations`` (fewer labels than
+``min_labels``), so the time is an upper bound for that stage.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+
+from geoseg.config import Config
+from geoseg.errors import InputError
+from geoseg.io.raster import SceneReader
+from geoseg.normalize import percentile_bounds, stretch
+from geoseg.segment import fill_nodata, fit, predict, segment, training_views
+from geoseg.segment.train import resolve_device
+from geoseg.tiling import sample_crops, tile_grid
+
+__all__ = ["Plan", "plan_scene"]
+
+CALIBRATION_ITERATIONS = 3
+TILE_SIZES = (256, 512, 1024, 2048, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A run's expected size, memory, disk and time (see :func:`plan_scene`)."""
+
+    width: int
+    height: int
+    bands: int
+    tile_size: int
+    tiles: int
+    tiles_with_data: int
+    valid_fraction: float
+    peak_memory_mb: float
+    scratch_disk_mb: float
+    output_disk_mb: float
+    estimated_seconds: dict[str, float]
+    suggested_tile_size: int
+    available_memory_mb: float
+    gpu_free_mb: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_scene(scene: str | Path, config: Config | None = None) -> Plan:
+    """Plan a run of ``scene`` with ``config`` (tiles, memory, disk, time)."""
+    config = config if config is not None else Config()
+    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):
+        return _plan(Path(scene), config)
+
+
+def _plan(scene: Path, config: Config) -> Plan:
+    inp, norm, tiling = config.input, config.normalize, config.tiling
+    params = config.segment.params()
+    base_rss = _rss_mb()
+    with SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader:
+        info = reader.info
+        small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
+        if not small_valid.any():
+            raise InputError(f"{scene}: every pixel is nodata; check the file or input.nodata")
+        low, high = percentile_bounds(
+            small, small_valid, low=norm.low_percentile, high=norm.high_percentile
+        )
+        fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
+
+        def read(window: Any) -> tuple[np.ndarray, np.ndarray]:
+            data, valid = reader.read(window)
+            return fill_nodata(stretch(data, low, high), valid, values=fill), valid
+
+        tiles = list(
+            tile_grid(info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap)
+        )
+        with_data = [t for t in tiles if _has_data(t.core, small_valid, info.height, info.width)]
+        probe = max(  # the largest tile with data, as a typical one
+            with_data, key=lambda t: (t.read.width * t.read.height, -abs(t.row), -abs(t.col))
+        )
+        seconds: dict[str, float] = {}
+        device = resolve_device(config.runtime.device)
+        if config.segment.mode == "scene":
+            crops = sample_crops(
+                small_valid,
+                height=info.height,
+                width=info.width,
+                crop_size=config.segment.crop_size,
+                n_crops=config.segment.n_crops,
+                seed=config.runtime.seed,
+            )
+            t0 = time.perf_counter()
+            images, valids = zip(*(read(window) for window in crops), strict=True)
+            views = training_views(list(images), list(valids), params)
+            prepare = time.perf_counter() - t0
+            short = params.replace(max_iterations=CALIBRATION_ITERATIONS, min_labels=1)
+            clock = _Clock()
+            t0 = time.perf_counter()
+            fitted = fit(
+                *views,
+                short,
+                seed=config.runtime.seed,
+                device=config.runtime.device,
+                progress=clock,
+            )
+            overhead = time.perf_counter() - t0 - clock.total()
+            seconds["train"] = prepare + overhead + clock.per_iteration() * params.max_iterations
+            train_rss = _rss_mb()
+            image, valid = read(probe.read)
+            t0 = time.perf_counter()
+            predict(fitted.model, image, device=device).argmax(0)
+            seconds["predict"] = (time.perf_counter() - t0) * len(with_data)
+        else:
+            image, valid = read(probe.read)
+            short = params.replace(max_iterations=CALIBRATION_ITERATIONS, min_labels=1)
+            clock = _Clock()
+            t0 = time.perf_counter()
+            segment(
+                image,
+                short,
+                valid=valid,
+                seed=config.runtime.seed,
+                device=config.runtime.device,
+                progress=clock,
+            )
+            overhead = time.perf_counter() - t0 - clock.total()
+            per_tile = overhead + clock.per_iteration() * params.max_iterations
+            seconds["train"] = 0.0
+            seconds["predict"] = per_tile * len(with_data)
+            train_rss = _rss_mb()
+        tile_rss = _rss_mb()
+    valid_fraction = float(small_valid.mean())
+    valid_mpx = info.height * info.width * valid_fraction / 1e6
+    seconds["vectorize"] = VECTORIZE_S_PER_MPX * valid_mpx if config.output.vector else 0.0
+    seconds["total"] = sum(seconds.values())
+    gdal_mb = float(config.runtime.gdal_cache_mb)
+    grown = max(train_rss, tile_rss) - base_rss
+    per_tile_mb = max(tile_rss - base_rss, 1.0)
+    read_px = (tiling.tile_size + 2 * tiling.overlap) ** 2
+    vector_mb = _vector_memory_mb(config, info.width, info.count)
+    peak = base_rss + gdal_mb + max(grown, vector_mb)
+    available = _available_memory_mb()
+    gpu_free = _gpu_free_mb(device)
+    suggested = TILE_SIZES[0]
+    for size in TILE_SIZES:
+        scale = (size + 2 * tiling.overlap) ** 2 / read_px
+        fits = base_rss + gdal_mb + per_tile_mb * scale <= 0.5 * available
+        if gpu_free is not None:
+            fits &= per_tile_mb * scale <= 0.5 * gpu_free
+        if fits:
+            suggested = size
+    n_px = info.height * info.width
+    scratch = n_px * 2 / 2**20 + len(with_data) * read_px / 2**20  # raw labels + tile cache
+    outputs = n_px * (1.34 if n_px >= 256**2 else 1) / 2**20  # uint8 COG with overviews
+    return Plan(
+        width=info.width,
+        height=info.height,
+        bands=info.count,
+        tile_size=tiling.tile_size,
+        tiles=len(tiles),
+        tiles_with_data=len(with_data),
+        valid_fraction=round(valid_fraction, 4),
+        peak_memory_mb=round(peak, 1),
+        scratch_disk_mb=round(scratch, 1),
+        output_disk_mb=round(outputs, 1),
+        estimated_seconds={k: round(v, 3) for k, v in seconds.items()},
+        suggested_tile_size=suggested,
+        available_memory_mb=round(available, 1),
+        gpu_free_mb=None if gpu_free is None else round(gpu_free, 1),
+    )
+
+
+VECTORIZE_S_PER_MPX = 0.6
+"""Vectorization rate measured on the 2-core reference machine (25 Mpx Sentinel-2
+mosaic, scripts/bench_scene.py: 14 s); it grows with the number of segments."""
+
+
+class _Clock:
+    """A training progress callback that times iterations; the first one (warm-up,
+    allocations) is left out of the per-iteration time."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.marks: list[float] = []
+
+    def __call__(self, iteration: int, n_labels: int) -> None:
+        self.marks.append(time.perf_counter())
+
+    def total(self) -> float:
+        return self.marks[-1] - self.start if self.marks else 0.0
+
+    def per_iteration(self) -> float:
+        if len(self.marks) >= 2:
+            return (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1)
+        return self.total()
+
+
+def _has_data(core: Any, valid: np.ndarray, height: int, width: int) -> bool:
+    """Whether a tile core holds valid pixels in the decimated mask (as the run skips
+    tiles without any)."""
+    fy, fx = valid.shape[0] / height, valid.shape[1] / width
+    r0, c0 = int(core.row_off * fy), int(core.col_off * fx)
+    r1 = max(r0 + 1, math.ceil((core.row_off + core.height) * fy))
+    c1 = max(c0 + 1, math.ceil((core.col_off + core.width) * fx))
+    return bool(valid[r0:r1, c0:c1].any())
+
+
+def _vector_memory_mb(config: Config, width: int, bands: int) -> float:
+    """Working memory of block-wise vectorization beyond the baseline: one block's
+    arrays (labels, ids, float64 band sums) and one row of blocks' polygon pieces."""
+    block = config.vectorize.block_size
+    per_block = block * block * (8 * 3 + 8 * 3 * bands) / 2**20
+    return per_block + width * block * 4 / 2**20
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _available_memory_mb() -> float:
+    try:
+        with Path("/proc/meminfo").open() as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+def _gpu_free_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return free / 2**20

@@ -1,0 +1,61 @@
+"""Pre-flight plans: the tile count is the run's, the estimates are sane."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from geoseg.cli import app
+from geoseg.config import resolve_config
+from geoseg.io.raster import write_image
+from geoseg.pipeline import run_scene
+from geoseg.plan import TILE_SIZES, plan_scene
+from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
+FAST = ["segment.n_crops=3", "segment.crop_size=96", "segment.max_iterations=6"]
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    image, _ = make_scene(rows=150, cols=230, bands=3, n_classes=3, seed=2)
+    dn = np.round(image * 10000).astype(np.uint16) + 1
+    dn[:, :, :70] = 0  # a nodata band on the left: some tiles hold no data
+    path = tmp_path_factory.mktemp("plan") / "scene.tif"
+    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["scene", "tile"])
+def test_plan_counts_the_runs_tiles(scene: Path, tmp_path: Path, mode: str) -> None:
+    config = resolve_config(
+        overrides=[*FAST, f"segment.mode={mode}", "tiling.tile_size=64", "tiling.overlap=16"]
+    )
+    plan = plan_scene(scene, config)
+    result = run_scene(scene, tmp_path / "out", config)
+    assert plan.tiles == result.n_tiles
+    record = __import__("yaml").safe_load(result.record.read_text())
+    assert plan.tiles_with_data == plan.tiles - record["tiles"]["skipped_nodata"]
+    assert plan.valid_fraction == pytest.approx(160 / 230, abs=0.02)
+    assert plan.peak_memory_mb > config.runtime.gdal_cache_mb
+    assert plan.scratch_disk_mb > 0
+    assert plan.estimated_seconds["predict"] > 0
+    assert plan.estimated_seconds["total"] == pytest.approx(
+        sum(v for k, v in plan.estimated_seconds.items() if k != "total"), abs=0.2
+    )
+    assert plan.suggested_tile_size in TILE_SIZES
+    assert plan.gpu_free_mb is None or plan.gpu_free_mb > 0
+
+
+def test_cli_plan_json_and_errors(scene: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["plan", str(scene), "--json", *(f"--set={s}" for s in FAST)])
+    assert done.exit_code == 0, done.output
+    plan = json.loads(done.output)
+    assert {"tiles", "peak_memory_mb", "estimated_seconds", "suggested_tile_size"} <= set(plan)
+    missing = runner.invoke(app, ["plan", str(tmp_path / "none.tif")])
+    assert missing.exit_code == 1
+    assert "none.tif" in missing.output
