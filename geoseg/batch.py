@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from geoseg.cluster import dask_client
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
 from geoseg.pipeline import RECORD, TileProgress, is_complete, run_scene
@@ -215,27 +216,9 @@ def _execute(
 def _execute_dask(
     items: Sequence[BatchItem], todo: list[int], jobs: int, address: str | None
 ) -> Iterator[tuple[int, Outcome]]:
-    try:
-        from distributed import Client, LocalCluster
-        from distributed import as_completed as dask_completed
-    except ImportError as err:
-        raise ConfigError(
-            "runtime.executor=dask needs dask.distributed: pip install 'geoseg[dask]'"
-        ) from err
-    cluster = None
-    try:
-        if address is None:
-            cluster = LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            client = Client(cluster)
-        else:
-            client = Client(address, timeout="30s")
-    except OSError as err:
-        raise ConfigError(
-            f"runtime.address={address!r}: cannot reach the Dask scheduler ({err})"
-        ) from err
-    try:
+    from distributed import as_completed as dask_completed
+
+    with dask_client(address, workers=jobs) as client:
         futures = {
             client.submit(
                 run_item,
@@ -249,10 +232,6 @@ def _execute_dask(
         }
         for future in dask_completed(futures):
             yield futures[future], _result(future, items[futures[future]])
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _result(future: Any, item: BatchItem) -> Outcome:
@@ -279,7 +258,8 @@ def run_item(
             outdir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"{outdir.parent}: cannot be created ({err})") from err
-        result = run_scene(scene, outdir, config, progress=tile_progress)
+        # a batch distributes scenes; their tiles stay in the scene's own process
+        result = run_scene(scene, outdir, config, progress=tile_progress, distribute_tiles=False)
     except GeosegError as err:
         return Outcome(str(scene), "failed", _since(start), error=str(err))
     except Exception as err:  # isolation: one scene's bug must not stop the batch

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import hashlib
 import json
@@ -91,6 +92,7 @@ def run_scene(
     config: Config | None = None,
     *,
     progress: TileProgress | None = None,
+    distribute_tiles: bool | None = None,
 ) -> RunResult:
     """Segment ``scene`` and write ``labels.tif`` (COG), ``quicklook.png`` and ``run.yaml``.
 
@@ -99,12 +101,18 @@ def run_scene(
     coordinates with a warning.
     """
     config = config if config is not None else Config()
+    if distribute_tiles is None:
+        distribute_tiles = config.runtime.executor == "dask"
     with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):  # in bytes
-        return _run_scene(Path(scene), Path(outdir), config, progress)
+        return _run_scene(Path(scene), Path(outdir), config, progress, distribute_tiles)
 
 
 def _run_scene(
-    scene: Path, outdir: Path, config: Config, progress: TileProgress | None
+    scene: Path,
+    outdir: Path,
+    config: Config,
+    progress: TileProgress | None,
+    distribute_tiles: bool,
 ) -> RunResult:
     timings: dict[str, float] = {}
     record: dict[str, Any] = {"scene": str(scene)}
@@ -166,6 +174,12 @@ def _run_scene(
             and params.superpixels != "none"
             else None
         )
+        if distribute_tiles:
+            # tile mode keeps the first tile here: its training animation is drawn locally
+            remote = tiles[1:] if config.segment.mode == "tile" else tiles
+            record["distributed_tiles"] = _distribute_tiles(
+                scene, outdir, config, (low, high, fill), remote
+            )
         with LabelWriter(labels_path, info) as writer:
             for done, tile in enumerate(tiles, start=1):
                 image, valid = read(tile.read)
@@ -369,13 +383,7 @@ def _scene_labeler(
     model = saved["model"].to(device)
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
-        def compute() -> tuple[Any, int]:
-            labels = predict(model, image, device=device).argmax(0)
-            classes = labels.cpu().numpy().astype(np.int32) + 1
-            classes[~valid] = 0
-            return classes, 0
-
-        return scratch.tile(tile, compute)[0]
+        return scratch.tile(tile, lambda: _predict_classes(model, device, image, valid))[0]
 
     summary = {
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
@@ -389,7 +397,6 @@ def _tile_labeler(
     config: Config, scratch: _Scratch, outdir: Path
 ) -> tuple[TileLabeler, dict[str, Any]]:
     """Tile mode: every tile trained on its own, then aligned to scene classes."""
-    params = config.segment.params()
     aligner = TileAligner(
         min_vote_share=config.stitch.min_vote_share,
         max_vote_distance=config.stitch.max_vote_distance,
@@ -400,25 +407,105 @@ def _tile_labeler(
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
         def compute() -> tuple[Any, int]:
             animation = _animation(config) if not iterations else None  # the first tile
-            result = segment(
-                image,
-                params,
-                valid=valid,
-                seed=config.runtime.seed,
-                device=config.runtime.device,
-                snapshot_at=animation.iterations if animation is not None else (),
-                on_snapshot=animation,
-            )
+            labels, n = _segment_tile(config, image, valid, animation)
             if animation is not None:
-                frames = animation.frames(stopped_at=result.n_iterations)
-                write_gif(outdir / ANIMATION, frames)
-            return result.labels, result.n_iterations
+                write_gif(outdir / ANIMATION, animation.frames(stopped_at=n))
+            return labels, n
 
         labels, n = scratch.tile(tile, compute)
         iterations.append(n)
         return aligner.align(tile, labels, image)
 
     return label, {"tiles_trained": iterations}
+
+
+def _predict_classes(
+    model: torch.nn.Module,
+    device: torch.device,
+    image: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int32], int]:
+    """Scene mode: class ids (network output channel + 1, 0 = nodata) of one tile."""
+    labels = predict(model, image, device=device).argmax(0)
+    classes = labels.cpu().numpy().astype(np.int32) + 1
+    classes[~valid] = 0
+    return classes, 0
+
+
+def _segment_tile(
+    config: Config,
+    image: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    animation: TrainingAnimation | None = None,
+) -> tuple[npt.NDArray[np.int32], int]:
+    """Tile mode: one tile segmented on its own; tile-local labels and iterations."""
+    result = segment(
+        image,
+        config.segment.params(),
+        valid=valid,
+        seed=config.runtime.seed,
+        device=config.runtime.device,
+        snapshot_at=animation.iterations if animation is not None else (),
+        on_snapshot=animation,
+    )
+    return result.labels, result.n_iterations
+
+
+def _distribute_tiles(
+    scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+) -> int:
+    """Label ``tiles`` on Dask workers (``runtime.address`` or a LocalCluster of
+    ``runtime.workers``) into the run's scratch folder, which the stitching loop then
+    reads as finished tiles. Workers need the scene and OUTDIR on a shared file system."""
+    from geoseg.cluster import dask_client
+
+    with dask_client(config.runtime.address, workers=config.runtime.workers) as client:
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        size = max(1, math.ceil(len(tiles) / (4 * n_workers)))
+        chunks = [tiles[i : i + size] for i in range(0, len(tiles), size)]
+        futures = [
+            client.submit(
+                _label_tiles_into_scratch, scene, outdir, config, stretch_values, chunk, pure=False
+            )
+            for chunk in chunks
+        ]
+        return sum(client.gather(futures))
+
+
+StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""The scene-wide ``(low, high, fill)`` of the stretch, as run.yaml records them."""
+
+
+def _label_tiles_into_scratch(
+    scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+) -> int:
+    """A Dask task: label tiles exactly as the run would and save them in its scratch."""
+    low, high, fill = stretch_values
+    scratch = _Scratch(outdir, scene, config)
+    model, device = None, resolve_device(config.runtime.device)
+    if config.segment.mode == "scene":
+        saved = scratch.load_model()
+        if saved is None:
+            raise OutputError(f"{scratch.dir}: the trained network is not visible to this worker")
+        model = saved["model"].to(device)
+    done = 0
+    inp = config.input
+    with (
+        rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20),
+        SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader,
+    ):
+        for tile in tiles:
+            data, valid = reader.read(tile.read)
+            rows, cols = tile.core_in_read
+            if not valid[rows, cols].any():
+                continue
+            image = fill_nodata(stretch(data, low, high), valid, values=fill)
+            if model is not None:
+                scratch.tile(tile, functools.partial(_predict_classes, model, device, image, valid))
+            else:
+                scratch.tile(tile, functools.partial(_segment_tile, config, image, valid))
+            done += 1
+    return done
 
 
 def vectorize_labels(
