@@ -117,18 +117,12 @@ def _run_scene(
     timings: dict[str, float] = {}
     record: dict[str, Any] = {"scene": str(scene)}
     start = time.perf_counter()
-    inp, norm = config.input, config.normalize
+    inp = config.input
     with SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader:
         info = reader.info
         if info.crs is None:
             logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
-        small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
-        if not small_valid.any():
-            raise InputError(f"{scene}: every pixel is nodata; check the file or input.nodata")
-        low, high = percentile_bounds(
-            small, small_valid, low=norm.low_percentile, high=norm.high_percentile
-        )
-        fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
+        small_valid, (low, high, fill) = scene_statistics(reader, config)
         record["grid"] = {
             "width": info.width,
             "height": info.height,
@@ -142,10 +136,7 @@ def _run_scene(
         _prepare_outdir(outdir)
         scratch = _Scratch(outdir, scene, config)
 
-        def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-            data, valid = reader.read(window)
-            return fill_nodata(stretch(data, low, high), valid, values=fill), valid
-
+        read = stretched_reader(reader, (low, high, fill))
         t0 = time.perf_counter()
         if config.segment.mode == "scene":
             label_tile, record["training"] = _scene_labeler(
@@ -273,6 +264,8 @@ def _run_scene(
 
 
 Reader = Callable[[Window], tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
+StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""The scene-wide ``(low, high, fill)`` of the stretch, as run.yaml records them."""
 
 
 class _Scratch:
@@ -341,6 +334,46 @@ class _Scratch:
         tmp.replace(path)
 
 
+def scene_statistics(
+    reader: SceneReader, config: Config
+) -> tuple[npt.NDArray[np.bool_], StretchValues]:
+    """The decimated valid mask and the scene-wide stretch ``(low, high, fill)``."""
+    norm = config.normalize
+    small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
+    if not small_valid.any():
+        raise InputError(f"{reader.path}: every pixel is nodata; check the file or input.nodata")
+    low, high = percentile_bounds(
+        small, small_valid, low=norm.low_percentile, high=norm.high_percentile
+    )
+    fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
+    return small_valid, (low, high, fill)
+
+
+def stretched_reader(reader: SceneReader, stretch_values: StretchValues) -> Reader:
+    """``read(window) -> (image, valid)``: stretched, nodata filled, as the network sees it."""
+    low, high, fill = stretch_values
+
+    def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        data, valid = reader.read(window)
+        return fill_nodata(stretch(data, low, high), valid, values=fill), valid
+
+    return read
+
+
+def training_crops(
+    config: Config, small_valid: npt.NDArray[np.bool_], info: SceneInfo
+) -> list[Window]:
+    """Scene mode's training crops, spread over the valid area (seeded)."""
+    return sample_crops(
+        small_valid,
+        height=info.height,
+        width=info.width,
+        crop_size=config.segment.crop_size,
+        n_crops=config.segment.n_crops,
+        seed=config.runtime.seed,
+    )
+
+
 def _scene_labeler(
     config: Config,
     read: Reader,
@@ -351,14 +384,7 @@ def _scene_labeler(
 ) -> tuple[TileLabeler, dict[str, Any]]:
     """Scene mode: one network trained on crops from the whole scene labels every tile."""
     params = config.segment.params()
-    crops = sample_crops(
-        small_valid,
-        height=info.height,
-        width=info.width,
-        crop_size=config.segment.crop_size,
-        n_crops=config.segment.n_crops,
-        seed=config.runtime.seed,
-    )
+    crops = training_crops(config, small_valid, info)
     saved = scratch.load_model()
     if saved is None:
         images, valids = zip(*(read(window) for window in crops), strict=True)
@@ -472,15 +498,10 @@ def _distribute_tiles(
         return sum(client.gather(futures))
 
 
-StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
-"""The scene-wide ``(low, high, fill)`` of the stretch, as run.yaml records them."""
-
-
 def _label_tiles_into_scratch(
     scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
     """A Dask task: label tiles exactly as the run would and save them in its scratch."""
-    low, high, fill = stretch_values
     scratch = _Scratch(outdir, scene, config)
     model, device = None, resolve_device(config.runtime.device)
     if config.segment.mode == "scene":
@@ -494,12 +515,12 @@ def _label_tiles_into_scratch(
         rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20),
         SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader,
     ):
+        read = stretched_reader(reader, stretch_values)
         for tile in tiles:
-            data, valid = reader.read(tile.read)
+            image, valid = read(tile.read)
             rows, cols = tile.core_in_read
             if not valid[rows, cols].any():
                 continue
-            image = fill_nodata(stretch(data, low, high), valid, values=fill)
             if model is not None:
                 scratch.tile(tile, functools.partial(_predict_classes, model, device, image, valid))
             else:

@@ -27,12 +27,11 @@ import rasterio
 import torch
 
 from geoseg.config import Config
-from geoseg.errors import InputError
 from geoseg.io.raster import SceneReader
-from geoseg.normalize import percentile_bounds, stretch
-from geoseg.segment import fill_nodata, fit, predict, segment, training_views
+from geoseg.pipeline import scene_statistics, stretched_reader, training_crops
+from geoseg.segment import fit, predict, segment, training_views
 from geoseg.segment.train import resolve_device
-from geoseg.tiling import sample_crops, tile_grid
+from geoseg.tiling import tile_grid
 
 __all__ = ["Plan", "plan_scene"]
 
@@ -71,23 +70,13 @@ def plan_scene(scene: str | Path, config: Config | None = None) -> Plan:
 
 
 def _plan(scene: Path, config: Config) -> Plan:
-    inp, norm, tiling = config.input, config.normalize, config.tiling
+    inp, tiling = config.input, config.tiling
     params = config.segment.params()
     base_rss = _rss_mb()
     with SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader:
         info = reader.info
-        small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
-        if not small_valid.any():
-            raise InputError(f"{scene}: every pixel is nodata; check the file or input.nodata")
-        low, high = percentile_bounds(
-            small, small_valid, low=norm.low_percentile, high=norm.high_percentile
-        )
-        fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
-
-        def read(window: Any) -> tuple[np.ndarray, np.ndarray]:
-            data, valid = reader.read(window)
-            return fill_nodata(stretch(data, low, high), valid, values=fill), valid
-
+        small_valid, stretch_values = scene_statistics(reader, config)
+        read = stretched_reader(reader, stretch_values)
         tiles = list(
             tile_grid(info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap)
         )
@@ -98,14 +87,7 @@ def _plan(scene: Path, config: Config) -> Plan:
         seconds: dict[str, float] = {}
         device = resolve_device(config.runtime.device)
         if config.segment.mode == "scene":
-            crops = sample_crops(
-                small_valid,
-                height=info.height,
-                width=info.width,
-                crop_size=config.segment.crop_size,
-                n_crops=config.segment.n_crops,
-                seed=config.runtime.seed,
-            )
+            crops = training_crops(config, small_valid, info)
             t0 = time.perf_counter()
             images, valids = zip(*(read(window) for window in crops), strict=True)
             views = training_views(list(images), list(valids), params)
