@@ -11,6 +11,7 @@ from geoseg.cli import app
 from geoseg.config import Config, config_yaml, output_dir, parse_override, resolve_config
 from geoseg.errors import ConfigError
 from geoseg.segment import PRESETS
+from tests.conftest import shared
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
@@ -34,12 +35,14 @@ RUN_CONFIGS = [path for path in CONFIGS if path.name != "batch.yaml"]
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_bundled_configs_validate(path: Path) -> None:
+    if path.name == "batch.yaml":
+        shared("sentinel2_l1c_18SVG_10m")  # its scenes: skipped without ../shared/data
     done = CliRunner().invoke(app, ["config", "validate", str(path)])
     assert done.exit_code == 0, done.output
     assert "valid" in done.output
     if path.name == "batch.yaml":
-        shared, items = load_batch(path)
-        assert shared.runtime.executor == "local"
+        common, items = load_batch(path)
+        assert common.runtime.executor == "local"
         assert len(items) >= 3
     else:
         assert isinstance(resolve_config(path), Config)
@@ -151,7 +154,7 @@ def test_cli_config_show_and_validate(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["config", "show", "--set", "segment.max_iterations=7"])
     assert shown.exit_code == 0, shown.output
     assert yaml.safe_load(shown.output)["segment"]["max_iterations"] == 7
-    ok = runner.invoke(app, ["config", "validate", str(CONFIGS[0])])
+    ok = runner.invoke(app, ["config", "validate", str(RUN_CONFIGS[0])])
     assert ok.exit_code == 0
     assert "valid" in ok.output
     bad = tmp_path / "bad.yaml"
