@@ -61,6 +61,9 @@ __all__ = ["area_factor", "pixel_area_m2", "vectorize", "vectorize_array"]
 
 logger = logging.getLogger(__name__)
 
+BATCH = 20_000
+"""Most segments per yielded GeoDataFrame."""
+
 ReadLabels = Callable[[Window], npt.NDArray[np.integer]]
 """``read_labels(window)``: class ids ``(rows, cols)`` of a window, 0 = nodata."""
 ReadBands = Callable[[Window], npt.NDArray[np.number]]
@@ -80,7 +83,7 @@ class _Regions:
     squares: npt.NDArray[np.float64]  # (M, B) of their squares
     shift: npt.NDArray[np.float64]  # (B,) keeps the sums of squares well conditioned
     first: npt.NDArray[np.int64]
-    last_row: npt.NDArray[np.int64]
+    last_row: npt.NDArray[np.int32]
     edges: npt.NDArray[np.int64]  # (E, 2), a < b
     offsets: list[int]  # first global id of each block, in block order
     root: npt.NDArray[np.int64]  # global id - 1 -> region
@@ -121,8 +124,8 @@ def vectorize(
         with no neighbour (an island in nodata) stays.
     simplify
         Douglas-Peucker tolerance in pixels (0: exact pixel edges). Neighbours keep
-        shared edges: each batch is simplified as a coverage and edges shared with
-        other batches stay exact.
+        shared edges: each batch (at most :data:`BATCH` segments) is simplified as a
+        coverage and edges shared with other batches stay exact.
     block_size
         Side of the blocks read at a time.
     write_classes
@@ -164,9 +167,9 @@ def vectorize(
     changed = bool(np.any(final_classes[final] != regions.classes))
     if changed:
         logger.info("small-region merging changed the class of some pixels")
-    stats = _final_stats(regions, final, final_classes, band_names)
-    last_row = np.full(n_final, -1, np.int64)
+    last_row = np.full(n_final, -1, np.int32)
     np.maximum.at(last_row, final, regions.last_row)
+    stats = _final_stats(regions, final, final_classes, band_names)
     # global id (1-based) -> final segment + 1 (0 = nodata)
     to_final = np.concatenate([[0], final[regions.root] + 1])
     area, perimeter = _measures(crs)
@@ -185,9 +188,10 @@ def vectorize(
                 pieces.setdefault(int(value) - 1, []).append(polygon)
             tick()
         complete = sorted(s for s in pieces if last_row[s] == block_row)
-        if complete:
-            geoms = [_join(pieces.pop(s)) for s in complete]
-            yield _frame(geoms, stats.iloc[complete], transform, crs, simplify, area, perimeter)
+        for start in range(0, len(complete), BATCH):  # bounded batches
+            part = complete[start : start + BATCH]
+            geoms = [_join(pieces.pop(s)) for s in part]
+            yield _frame(geoms, stats.rows(part), transform, crs, simplify, area, perimeter)
     if pieces:  # cannot happen: every segment has a last block row
         raise AssertionError(f"{len(pieces)} segments were never completed")
 
@@ -385,7 +389,7 @@ def _pass_one(
     region_cls[root] = np.concatenate([np.zeros(0, np.int64), *classes])
     region_first = np.full(n_regions, np.iinfo(np.int64).max)
     np.minimum.at(region_first, root, np.concatenate([np.zeros(0, np.int64), *first]))
-    region_last = np.zeros(n_regions, np.int64)
+    region_last = np.zeros(n_regions, np.int32)
     np.maximum.at(region_last, root, np.concatenate([np.zeros(0, np.int64), *last_row]))
     edges = root[np.concatenate([np.zeros((0, 2), np.int64), *touches]) - 1]
     edges = edges[edges[:, 0] != edges[:, 1]]
@@ -498,32 +502,71 @@ def _regroup(
     return np.bincount(new, counts, n_new).astype(np.int64), new_sums, edges, new[group]
 
 
+@dataclass
+class _Segments:
+    """Per final segment: first pixel, class, pixel count and band sums; rows of the
+    attribute table are made only for the segments of the batch being written."""
+
+    first: npt.NDArray[np.int64]
+    classes: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    sums: npt.NDArray[np.float64]  # (S, B), values minus shift
+    squares: npt.NDArray[np.float64]
+    shift: npt.NDArray[np.float64]
+    names: Sequence[str]
+
+    def rows(self, index: Sequence[int]) -> pd.DataFrame:
+        at = np.asarray(index, np.int64)
+        counts = np.maximum(self.counts[at], 1)
+        frame = pd.DataFrame(
+            {
+                "segment_id": self.first[at] + 1,
+                "class_id": self.classes[at].astype(np.int32),
+                "n_pixels": self.counts[at],
+            }
+        )
+        for b, name in enumerate(self.names):
+            centred = self.sums[at, b] / counts
+            frame[f"{name}_mean"] = centred + self.shift[b]
+            spread = self.squares[at, b] / counts - centred**2
+            frame[f"{name}_std"] = np.sqrt(np.maximum(spread, 0))
+        return frame
+
+
 def _final_stats(
     regions: _Regions,
     final: npt.NDArray[np.int64],
     classes: npt.NDArray[np.int64],
     names: Sequence[str],
-) -> pd.DataFrame:
-    n_final = classes.size
-    counts = np.bincount(final, regions.counts, n_final).astype(np.int64)
-    first = np.full(n_final, np.iinfo(np.int64).max)
-    np.minimum.at(first, final, regions.first)
-    frame = pd.DataFrame(
-        {
-            "segment_id": first + 1,
-            "class_id": classes.astype(np.int32),
-            "n_pixels": counts,
-        }
-    )
+) -> _Segments:
+    """Region sums gathered per final segment (no copy when nothing was merged); the
+    region arrays are released."""
     if names and regions.sums.shape[1] != len(names):
         raise InputError(f"{len(names)} band names for {regions.sums.shape[1]} bands")
-    for b, name in enumerate(names):
-        sums = np.bincount(final, regions.sums[:, b], n_final)
-        squares = np.bincount(final, regions.squares[:, b], n_final)
-        centred = sums / np.maximum(counts, 1)
-        frame[f"{name}_mean"] = centred + regions.shift[b]
-        frame[f"{name}_std"] = np.sqrt(np.maximum(squares / np.maximum(counts, 1) - centred**2, 0))
-    return frame
+    n_final = classes.size
+    if n_final == final.size:  # no merge: final is the identity
+        segments = _Segments(
+            regions.first,
+            classes,
+            regions.counts,
+            regions.sums,
+            regions.squares,
+            regions.shift,
+            names,
+        )
+    else:
+        sums = np.zeros((n_final, regions.sums.shape[1]))
+        squares = np.zeros_like(sums)
+        np.add.at(sums, final, regions.sums)
+        np.add.at(squares, final, regions.squares)
+        first = np.full(n_final, np.iinfo(np.int64).max)
+        np.minimum.at(first, final, regions.first)
+        counts = np.bincount(final, regions.counts, n_final).astype(np.int64)
+        segments = _Segments(first, classes, counts, sums, squares, regions.shift, names)
+    empty = np.zeros(0, np.int64)
+    regions.sums = regions.squares = np.zeros((0, 0))
+    regions.first = regions.counts = regions.classes = regions.edges = empty
+    return segments
 
 
 def _final_stats_empty(names: Sequence[str]) -> pd.DataFrame:
@@ -594,7 +637,7 @@ def _frame(
     if simplify > 0 and len(geoms):
         tolerance = simplify * math.sqrt(abs(transform.determinant))
         geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=False)
-    frame = stats.reset_index(drop=True).copy()
+    frame = stats
     frame.insert(3, "area", area(geoms))
     frame.insert(4, "perimeter", perimeter(geoms))
     return gpd.GeoDataFrame(frame, geometry=list(geoms), crs=crs).sort_values(
