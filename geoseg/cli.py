@@ -314,7 +314,7 @@ def run_command(
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Segment a scene: labels.tif (COG), segments.gpkg, quicklook.png, run.yaml in OUTDIR.
+    """Segment a scene: labels.tif, segments.gpkg, quicklook.png, report.html, run.yaml.
 
     Settings: defaults < the preset < --config < shortcut options < --set.
     """
