@@ -34,12 +34,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from geoseg.cluster import dask_client
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
-from geoseg.pipeline import RECORD, TileProgress, is_complete, run_scene
+from geoseg.pipeline import TileProgress, completed_record, run_scene
 
 __all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
 
@@ -158,8 +156,8 @@ def run_batch(
     for i, item in enumerate(items):
         if item.config is None:
             outcomes[i] = Outcome(str(item.scene), "failed", error=item.error)
-        elif is_complete(item.outdir, item.config):
-            outcomes[i] = _skipped(item)
+        elif (record := completed_record(item.outdir, item.config)) is not None:
+            outcomes[i] = _skipped(item, record)
         else:
             todo.append(i)
     done = len(outcomes)
@@ -280,8 +278,7 @@ def _since(start: float) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def _skipped(item: BatchItem) -> Outcome:
-    record = yaml.safe_load((item.outdir / RECORD).read_text())
+def _skipped(item: BatchItem, record: dict[str, Any]) -> Outcome:
     return Outcome(
         str(item.scene),
         "skipped",

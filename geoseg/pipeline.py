@@ -41,20 +41,27 @@ from rasterio.windows import Window
 
 from geoseg.config import Config, config_yaml
 from geoseg.errors import InputError, OutputError
-from geoseg.io.raster import LabelWriter, SceneReader, atomic_path, write_gif, write_png
+from geoseg.io.raster import (
+    LabelWriter,
+    SceneReader,
+    atomic_path,
+    gdal_cache,
+    write_gif,
+    write_png,
+)
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import TrainingAnimation, display_rgb, quicklook
-from geoseg.report import REPORT, seam_cuts, write_report
+from geoseg.report import REPORT, write_report
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
 from geoseg.segment.superpixels import compute_superpixels
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import SeamlessVote, TileAligner
-from geoseg.tiling import Tile, sample_crops, tile_grid
+from geoseg.tiling import Tile, sample_crops, seam_cuts, tile_grid
 from geoseg.types import SceneInfo
 from geoseg.vectorize import pixel_area_m2, vectorize
 
-__all__ = ["RECORD", "RunResult", "is_complete", "run_scene", "vectorize_labels"]
+__all__ = ["RECORD", "RunResult", "completed_record", "run_scene", "vectorize_labels"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +110,7 @@ def run_scene(
     config = config if config is not None else Config()
     if distribute_tiles is None:
         distribute_tiles = config.runtime.executor == "dask"
-    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):  # in bytes
+    with gdal_cache(config.runtime.gdal_cache_mb):
         return _run_scene(Path(scene), Path(outdir), config, progress, distribute_tiles)
 
 
@@ -215,6 +222,12 @@ def _run_scene(
         _write_quicklook(quicklook_path, scene, labels_path, display, config, small_valid)
         timings["quicklook"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
+    outputs = [labels_path, quicklook_path]
+    if vector_path is not None:
+        outputs.append(vector_path)
+    if config.output.snapshots:
+        outputs.append(outdir / ANIMATION)
+    outputs.append(outdir / REPORT)
     record.update(
         {
             "config": config.model_dump(mode="json"),
@@ -233,11 +246,8 @@ def _run_scene(
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "versions": _versions(),
             "outputs": [
-                str(p.relative_to(outdir) if p.is_relative_to(outdir) else p)
-                for p in (labels_path, quicklook_path, vector_path, outdir / ANIMATION)
-                if p is not None and (p != outdir / ANIMATION or config.output.snapshots)
-            ]
-            + [REPORT],
+                str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs
+            ],
         }
     )
     t0 = time.perf_counter()
@@ -512,7 +522,7 @@ def _label_tiles_into_scratch(
     done = 0
     inp = config.input
     with (
-        rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20),
+        gdal_cache(config.runtime.gdal_cache_mb),
         SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader,
     ):
         read = stretched_reader(reader, stretch_values)
@@ -546,7 +556,7 @@ def vectorize_labels(
     ``"classes"`` when the label raster was rewritten).
     """
     config = config if config is not None else Config()
-    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):  # in bytes
+    with gdal_cache(config.runtime.gdal_cache_mb):
         return _vectorize_labels(Path(labels_path), Path(vector_path), config, scene, metadata)
 
 
@@ -605,17 +615,18 @@ def _vectorize_labels(
     return summary
 
 
-def is_complete(outdir: str | Path, config: Config) -> bool:
-    """Whether ``outdir`` holds a finished run with exactly this configuration: its
-    record (written last) names this config and every output it lists exists."""
+def completed_record(outdir: str | Path, config: Config) -> dict[str, Any] | None:
+    """The record of a finished run in ``outdir`` with exactly this configuration (its
+    record, written last, names this config and every output it lists exists), else
+    ``None``."""
     path = Path(outdir) / RECORD
     try:
-        record = yaml.safe_load(path.read_text())
+        record: dict[str, Any] = yaml.safe_load(path.read_text())
         same = Config.model_validate(record["config"]) == config
         outputs = [Path(outdir) / name for name in record["outputs"]]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-        return False
-    return same and all(p.exists() for p in outputs)
+        return None
+    return record if same and all(p.exists() for p in outputs) else None
 
 
 def _prepare_outdir(outdir: Path) -> None:

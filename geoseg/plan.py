@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 
 from geoseg.config import Config
-from geoseg.io.raster import SceneReader
+from geoseg.io.raster import SceneReader, gdal_cache
 from geoseg.pipeline import scene_statistics, stretched_reader, training_crops
 from geoseg.segment import fit, predict, segment, training_views
 from geoseg.segment.train import resolve_device
@@ -65,7 +64,7 @@ class Plan:
 def plan_scene(scene: str | Path, config: Config | None = None) -> Plan:
     """Plan a run of ``scene`` with ``config`` (tiles, memory, disk, time)."""
     config = config if config is not None else Config()
-    with rasterio.Env(GDAL_CACHEMAX=config.runtime.gdal_cache_mb * 2**20):
+    with gdal_cache(config.runtime.gdal_cache_mb):
         return _plan(Path(scene), config)
 
 

@@ -9,9 +9,6 @@ hand-drawn SVG: it opens anywhere, offline, and loads nothing from elsewhere.
 Everything is computed from the run's outputs on disk, a window at a time: label pixel
 counts block by block, seam statistics from the rows and columns around each cut, and
 only the ``n_pixels`` column of the vector layer.
-
-    >>> seam_cuts(10, 4, tile_size=4, overlap=2)
-    (array([3, 5, 7]), array([], dtype=int64))
 """
 
 from __future__ import annotations
@@ -33,10 +30,9 @@ from geoseg.evaluate import WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.raster import SceneReader, atomic_path, class_counts
 from geoseg.io.vector import read_column
 from geoseg.render import palette
-from geoseg.tiling import axis_tiles
 from geoseg.vectorize import pixel_area_m2
 
-__all__ = ["REPORT", "SEAM_CONTROL", "seam_cuts", "write_report"]
+__all__ = ["REPORT", "SEAM_CONTROL", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +41,6 @@ REPORT = "report.html"
 
 SEAM_CONTROL = (8, 40)
 """Control lines for the seam figures: parallel to a seam, 8 to 40 px away."""
-
-
-def seam_cuts(
-    height: int, width: int, *, tile_size: int, overlap: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Tile seams of a scene: ``(row_cuts, col_cuts)``, the first row (column) of each
-    tile core after the first, as :func:`geoseg.tiling.tile_grid` lays the tiles."""
-    rows, cols = (
-        np.array(
-            [core for _, _, core, _ in axis_tiles(n, tile_size=tile_size, overlap=overlap)][1:],
-            np.int64,
-        )
-        for n in (height, width)
-    )
-    return rows, cols
 
 
 def write_report(
@@ -80,7 +61,7 @@ def write_report(
         ``grid``, ``config``, ``timings_s``, ``classes``, ``tiles``, ``versions`` and,
         when a vector layer was written, ``vector`` (``path``, ``features``).
     row_cuts, col_cuts
-        Tile seams (:func:`seam_cuts`); both empty for a single tile.
+        Tile seams (:func:`geoseg.tiling.seam_cuts`); both empty for a single tile.
 
     Returns
     -------

@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError
 
-__all__ = ["Tile", "axis_tiles", "check_tiling", "sample_crops", "tile_grid"]
+__all__ = ["Tile", "axis_tiles", "check_tiling", "sample_crops", "seam_cuts", "tile_grid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,25 @@ def check_tiling(tile_size: int, overlap: int) -> None:
         raise ConfigError(
             f"tiling.overlap={overlap} must be >= 0 and smaller than tiling.tile_size={tile_size}"
         )
+
+
+def seam_cuts(
+    height: int, width: int, *, tile_size: int, overlap: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Tile seams of a scene: ``(row_cuts, col_cuts)``, the first row (column) of each
+    tile core after the first, as :func:`tile_grid` lays the tiles.
+
+    >>> seam_cuts(10, 4, tile_size=4, overlap=2)
+    (array([3, 5, 7]), array([], dtype=int64))
+    """
+    rows, cols = (
+        np.array(
+            [core for _, _, core, _ in axis_tiles(n, tile_size=tile_size, overlap=overlap)][1:],
+            np.int64,
+        )
+        for n in (height, width)
+    )
+    return rows, cols
 
 
 def sample_crops(

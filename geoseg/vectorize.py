@@ -219,11 +219,11 @@ def vectorize_array(
 
     def read_bands(window: Window) -> npt.NDArray[np.number]:
         assert bands is not None
-        return bands[:, _slices(window)[0], _slices(window)[1]]
+        return bands[(slice(None), *window.toslices())]
 
     batches = list(
         vectorize(
-            lambda window: labels[_slices(window)],
+            lambda window: labels[window.toslices()],
             labels.shape,
             transform,
             crs,
@@ -235,7 +235,17 @@ def vectorize_array(
         )
     )
     if not batches:
-        return _frame([], _final_stats_empty(names), transform, crs, 0.0, *_measures(crs))
+        none = np.zeros(0, np.int64)
+        empty = _Segments(
+            none,
+            none,
+            none,
+            np.zeros((0, len(names))),
+            np.zeros((0, len(names))),
+            np.zeros(len(names)),
+            names,
+        )
+        return _frame([], empty.rows([]), transform, crs, 0.0, *_measures(crs))
     frame = pd.concat(batches, ignore_index=True).sort_values("segment_id", ignore_index=True)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=batches[0].crs)
 
@@ -254,11 +264,6 @@ def area_factor(crs: CRS | None) -> float:
         return 1.0
     axis = pyproj.CRS.from_user_input(crs.to_wkt()).axis_info
     return float(axis[0].unit_conversion_factor) if axis else 1.0
-
-
-def _slices(window: Window) -> tuple[slice, slice]:
-    r, c = int(window.row_off), int(window.col_off)
-    return slice(r, r + int(window.height)), slice(c, c + int(window.width))
 
 
 def _polygonize(
@@ -567,15 +572,6 @@ def _final_stats(
     regions.sums = regions.squares = np.zeros((0, 0))
     regions.first = regions.counts = regions.classes = regions.edges = empty
     return segments
-
-
-def _final_stats_empty(names: Sequence[str]) -> pd.DataFrame:
-    columns = {"segment_id": np.int64, "class_id": np.int32, "n_pixels": np.int64}
-    frame = pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
-    for name in names:
-        frame[f"{name}_mean"] = pd.Series(dtype=np.float64)
-        frame[f"{name}_std"] = pd.Series(dtype=np.float64)
-    return frame
 
 
 def _join(pieces: list[shapely.Geometry]) -> shapely.Geometry:

@@ -26,9 +26,8 @@ import rasterio
 from geoseg.config import resolve_config
 from geoseg.evaluate import adjusted_rand_index, hungarian_miou, seam_boundary_ratio
 from geoseg.pipeline import run_scene
-from geoseg.tiling import axis_tiles
-
-CONTROL = (8, 40)
+from geoseg.report import SEAM_CONTROL
+from geoseg.tiling import seam_cuts
 
 
 def main() -> None:
@@ -54,19 +53,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             with rasterio.open(result.labels) as src:
                 classes = src.read(1).astype(np.int32) - 1  # -1 = nodata
-            overlap = config.tiling.overlap
-            cuts = {
-                axis: np.array(
-                    [core for _, _, core, _ in axis_tiles(n, tile_size=size, overlap=overlap)][1:],
-                    int,
-                )
-                for axis, n in (("rows", classes.shape[0]), ("cols", classes.shape[1]))
-            }
-            ratio, seam, other = seam_boundary_ratio(
-                classes, row_cuts=cuts["rows"], col_cuts=cuts["cols"]
-            )
+            rows, cols = seam_cuts(*classes.shape, tile_size=size, overlap=config.tiling.overlap)
+            ratio, seam, other = seam_boundary_ratio(classes, row_cuts=rows, col_cuts=cols)
             local, _, near = seam_boundary_ratio(
-                classes, row_cuts=cuts["rows"], col_cuts=cuts["cols"], control=CONTROL
+                classes, row_cuts=rows, col_cuts=cols, control=SEAM_CONTROL
             )
             run = {
                 "tile_size": size,

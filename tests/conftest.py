@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,17 @@ def two_halves() -> np.ndarray:
     image = np.full((3, 24, 32), 0.2, np.float32)
     image[:, :, 16:] = 0.8
     return image + rng.normal(0, 0.02, image.shape).astype(np.float32)
+
+
+def ci_tool(command: str, package: str) -> str:
+    """The path of a Debian tool that ``.ci/run`` installs: skipped where it is missing,
+    but a failure under CI (where its absence is a broken install step)."""
+    found = shutil.which(command)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{command} missing: .ci/run installs Debian's {package}")
+        pytest.skip(f"{command} (Debian {package}) not installed")
+    return found
 
 
 def shared(relative: str) -> Path:

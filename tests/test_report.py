@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,8 +19,10 @@ from geoseg.errors import InputError
 from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.io.raster import class_counts, write_image, write_labels
 from geoseg.pipeline import run_scene
-from geoseg.report import REPORT, SEAM_CONTROL, seam_cuts, write_report
+from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.tiling import seam_cuts
+from tests.conftest import ci_tool
 from tests.test_pipeline import config
 
 HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 8  # tests.test_pipeline's scene and FAST tiles
@@ -191,17 +192,8 @@ def test_segment_size_histogram_is_inline_svg(run: Run) -> None:
     assert f"{run.record['vector']['features']:,} polygons" in run.page
 
 
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing: .ci/run installs Debian's chromium")
-        pytest.skip("chromium (Debian chromium) not installed")
-    return found
-
-
 def test_report_renders_in_a_browser(run: Run, tmp_path: Path) -> None:
-    browser = chromium()
+    browser = ci_tool("chromium", "chromium")
     shot = tmp_path / "report.png"
     common = [
         browser,

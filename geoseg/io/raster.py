@@ -41,6 +41,7 @@ __all__ = [
     "atomic_path",
     "check_output",
     "class_counts",
+    "gdal_cache",
     "read_image",
     "read_label_pair",
     "write_gif",
@@ -258,6 +259,15 @@ def _expand_palette(
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
+
+
+def gdal_cache(megabytes: int) -> Any:
+    """A ``rasterio.Env`` whose GDAL block cache holds ``megabytes``.
+
+    rasterio reads an integer ``GDAL_CACHEMAX`` as bytes: 256 would be 256 bytes and
+    make every read repeat, so the value is converted here, once.
+    """
+    return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20)
 
 
 def check_output(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:

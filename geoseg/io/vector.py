@@ -32,6 +32,7 @@ import pyogrio
 import shapely
 
 from geoseg.errors import InputError, OutputError
+from geoseg.io.raster import check_output
 from geoseg.render import palette
 
 __all__ = ["DRIVERS", "VectorWriter", "class_colours", "qgis_style", "read_column"]
@@ -88,10 +89,7 @@ class VectorWriter:
                 f"{self.path}: unknown vector format {suffix or '(no extension)'!r}; "
                 f"use one of {', '.join(DRIVERS)}"
             )
-        if not self.path.parent.is_dir():
-            raise OutputError(f"{self.path.parent}: output directory does not exist")
-        if not os.access(self.path.parent, os.W_OK):
-            raise OutputError(f"{self.path.parent}: output directory is not writable")
+        check_output(self.path)  # the directory exists and is writable
         self.driver = DRIVERS[suffix]
         self.layer = layer
         self.to_crs = to_crs

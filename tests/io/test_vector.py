@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
@@ -21,6 +19,7 @@ from geoseg.errors import OutputError
 from geoseg.io.vector import DRIVERS, VectorWriter
 from geoseg.render import palette
 from geoseg.vectorize import vectorize_array
+from tests.conftest import ci_tool
 
 UTM = CRS.from_epsg(32618)
 
@@ -45,15 +44,6 @@ def read(path: Path) -> gpd.GeoDataFrame:
     if path.suffix == ".parquet":
         return gpd.read_parquet(path)
     return gpd.read_file(path, engine="pyogrio")
-
-
-def ogrinfo() -> str:
-    found = shutil.which("ogrinfo")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("ogrinfo missing: .ci/run installs Debian's gdal-bin")
-        pytest.skip("ogrinfo (Debian gdal-bin) not installed")
-    return found
 
 
 def test_formats_match_the_config_suffixes() -> None:
@@ -86,7 +76,10 @@ def test_ogrinfo_reads_every_ogr_format(segments, tmp_path: Path, suffix: str) -
         out.write(segments)
     layer = "segments" if suffix in (".gpkg", ".shp") else pyogrio.list_layers(path)[0][0]
     done = subprocess.run(
-        [ogrinfo(), "-so", str(path), layer], capture_output=True, text=True, check=False
+        [ci_tool("ogrinfo", "gdal-bin"), "-so", str(path), layer],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "Feature Count: 3" in done.stdout
