@@ -4,9 +4,10 @@ Scene mode: one network is trained on crops sampled across the whole valid area 
 their superpixel priors), then applied tile by tile with fixed batch-norm statistics.
 Tiles overlap by at least the network's receptive field and only their cores are
 kept, so every pixel gets exactly the scores a whole-scene pass would give: no seams.
-The optional superpixel vote on the output (``stitch.refine``, experimental) goes
-through :class:`geoseg.stitch.SeamlessVote`: superpixels that reach a core's edge are
-joined across tiles and voted on once, over all their pixels.
+The optional superpixel vote on the stitched labels (``stitch.refine``, either mode) is
+:func:`geoseg.stitch.superpixel_vote`, run when the label raster is closed: blocks of
+its own (not the tiles), each read with a wide margin so that Felzenszwalb superpixels
+crossing a block edge come out alike on both sides.
 
 Tile mode: every tile is segmented on its own as in the paper; :mod:`geoseg.stitch`
 aligns the tiles' labels to scene classes.
@@ -46,6 +47,7 @@ from geoseg.io.raster import (
     SceneReader,
     atomic_path,
     gdal_cache,
+    window_cache_mb,
     write_gif,
     write_png,
 )
@@ -54,9 +56,8 @@ from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import TrainingAnimation, display_rgb, quicklook
 from geoseg.report import REPORT, write_report
 from geoseg.segment import fill_nodata, fit, predict, segment, training_views
-from geoseg.segment.superpixels import compute_superpixels
 from geoseg.segment.train import resolve_device
-from geoseg.stitch import SeamlessVote, TileAligner
+from geoseg.stitch import TileAligner, superpixel_vote
 from geoseg.tiling import Tile, sample_crops, seam_cuts, tile_grid
 from geoseg.types import SceneInfo
 from geoseg.vectorize import pixel_area_m2, vectorize
@@ -165,13 +166,16 @@ def _run_scene(
         labels_path = outdir / "labels.tif"
         skipped = 0
         params = config.segment.params()
-        voter = (
-            SeamlessVote(margin=config.tiling.overlap)
-            if config.segment.mode == "scene"
-            and config.stitch.refine
-            and params.superpixels != "none"
-            else None
-        )
+        refine = None
+        if config.stitch.refine:
+            refine = functools.partial(
+                superpixel_vote,
+                read_image=read,
+                shape=(info.height, info.width),
+                params=params,
+                block=config.stitch.refine_block,
+                margin=config.stitch.refine_margin,
+            )
         if distribute_tiles:
             # tile mode keeps the first tile here: its training animation is drawn locally
             remote = tiles[1:] if config.segment.mode == "tile" else tiles
@@ -184,18 +188,11 @@ def _run_scene(
                 rows, cols = tile.core_in_read
                 if not valid[rows, cols].any():
                     skipped += 1
-                elif voter is None:
-                    writer.write(tile.core, label_tile(tile, image, valid)[rows, cols])
                 else:
-                    classes = label_tile(tile, image, valid)
-                    superpixels = compute_superpixels(image, params, valid=valid)
-                    labels, pending = voter.vote(
-                        tile, classes, superpixels, scene_shape=(info.height, info.width)
-                    )
-                    writer.write(tile.core, labels, pending)
+                    writer.write(tile.core, label_tile(tile, image, valid)[rows, cols])
                 if progress is not None:
                     progress(done, len(tiles))
-            writer.close(voter.resolve() if voter is not None else None)
+            writer.close(refine)
         timings["predict"] = time.perf_counter() - t0
         n_classes = len(writer.classes)
 
@@ -585,6 +582,10 @@ def _vectorize_labels(
                 )
             read_bands = lambda window: source.read(window)[0]  # noqa: E731
             band_names = [f"b{band}" for band in source.info.bands]
+        # each block is read once or twice: the run's cache would only hold memory
+        paths = [labels_path] if scene is None else [labels_path, Path(scene)]
+        cache = min(config.runtime.gdal_cache_mb, window_cache_mb(paths, vec.block_size))
+        stack.enter_context(gdal_cache(cache))
         min_pixels = vec.min_area
         if vec.min_area_unit == "m2" and vec.min_area > 0:
             shape = (info.height, info.width)

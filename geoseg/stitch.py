@@ -1,4 +1,5 @@
-"""Tile mode's stitcher: tile-local labels -> scene classes that mean the same everywhere.
+"""Tile mode's stitcher: tile-local labels -> scene classes that mean the same everywhere;
+and the optional superpixel vote on the stitched labels (:func:`superpixel_vote`).
 
 In tile mode every tile is segmented on its own, so its label ids are arbitrary. Tiles
 are aligned in raster order. A tile label takes the scene class that most of its pixels
@@ -24,16 +25,20 @@ Only the previous row of tiles is kept, so memory is bounded by one row of tiles
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import torch
+from rasterio.windows import Window
 
 from geoseg.errors import InputError
+from geoseg.segment.params import SegmentParams
+from geoseg.segment.superpixels import compute_superpixels, refine_labels
 from geoseg.tiling import Tile
 
-__all__ = ["SeamlessVote", "TileAligner"]
+__all__ = ["TileAligner", "superpixel_vote"]
 
 Placed = dict[tuple[int, int], tuple[Tile, npt.NDArray[np.int64] | npt.NDArray[np.int32]]]
 
@@ -176,148 +181,52 @@ class TileAligner:
         self._counts += counts
 
 
-class SeamlessVote:
-    """Superpixel majority vote over a tiled scene that leaves no seam (two passes).
+def superpixel_vote(
+    read_labels: Callable[[Window], npt.NDArray[np.integer]],
+    read_image: Callable[[Window], tuple[npt.NDArray[np.floating], npt.NDArray[np.bool_]]],
+    shape: tuple[int, int],
+    params: SegmentParams,
+    *,
+    block: int,
+    margin: int,
+) -> Iterator[tuple[Window, npt.NDArray[np.int64]]]:
+    """Superpixel majority vote over a stitched label raster, block by block, without seams.
 
-    Superpixels are computed per tile on its read window, so one that crosses a core's
-    edge comes out a little different in each tile that sees it; voting in each tile
-    separately would then disagree at the cut. Here, pass 1 (:meth:`vote`, tiles in
-    raster order) paints a superpixel with its majority label at once only when it lies
-    inside its tile's core, ``margin`` pixels away from any core edge that is not the
-    scene's edge. Every other superpixel with pixels in the core is *pending*: it gets a
-    scene-wide id, the label counts of its core pixels are kept, and it is joined
-    (union-find) with each pending superpixel of an overlapping tile that shares at
-    least ``min_shared`` of the smaller one's pixels in the overlap. Pass 2
-    (:meth:`resolve`) gives every joined set the majority over all its core pixels, so
-    both sides of a cut read the same label.
+    Each ``block x block`` core is read with ``margin`` pixels of context (clipped to
+    the scene) from the stitched labels (``0`` = nodata) and the stretched image;
+    Felzenszwalb superpixels (``params.fz_*``) are computed on that window and each
+    is painted with its majority label; the core is yielded. Felzenszwalb's segments
+    depend only on nearby pixels, so a superpixel that crosses a core's edge comes out
+    the same in both windows once the margin exceeds its reach, and both sides of the
+    cut get the same vote. SLIC is not used here even when it is the training prior:
+    its seed grid follows the window, so its superpixels change from window to window.
+    The cores do not depend on the tile size, so neither does the vote.
 
-    Memory: the label counts of pending superpixels (a few per superpixel) and the
-    pending ids of the tiles that can still overlap later ones.
+    Yields ``(core window, refined labels)``; cores without labelled pixels are skipped.
     """
-
-    def __init__(self, *, margin: int, min_shared: float = 0.5) -> None:
-        self.margin = margin
-        self.min_shared = min_shared
-        self._placed: Placed = {}
-        self._parent = np.zeros(0, np.int64)
-        self._counts: list[npt.NDArray[np.int64]] = []  # rows of (id, label, count)
-        self._scene_shape: tuple[int, int] | None = None
-
-    def vote(
-        self,
-        tile: Tile,
-        classes: npt.NDArray[np.integer],
-        superpixels: npt.NDArray[np.integer],
-        *,
-        scene_shape: tuple[int, int],
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-        """``(labels, pending)`` of the tile's core.
-
-        ``classes`` (``0`` = nodata) and ``superpixels`` (``-1`` = none) cover the read
-        window. ``labels`` holds final labels where ``pending`` is 0 and the unvoted class
-        elsewhere; ``pending`` holds ids (``1, 2, ...``) to look up in :meth:`resolve`.
-        """
-        rows, cols = tile.core_in_read
-        sp = np.where(classes > 0, superpixels, -1).astype(np.int64)
-        n_sp = int(sp.max()) + 1 if sp.size else 0
-        inside = sp >= 0
-        n_classes = int(classes.max()) + 1
-        pairs = np.bincount(
-            sp[inside] * n_classes + classes[inside], minlength=n_sp * n_classes
-        ).reshape(n_sp, n_classes)
-        majority = pairs.argmax(axis=1).astype(np.int32)
-
-        safe = np.zeros(sp.shape, bool)
-        safe[self._safe_slices(tile, scene_shape)] = True
-        in_core = np.zeros(sp.shape, bool)
-        in_core[rows, cols] = True
-        has_core = np.bincount(sp[inside & in_core], minlength=n_sp) > 0
-        leaves_safe = np.bincount(sp[inside & ~safe], minlength=n_sp) > 0
-        pending_sp = has_core & leaves_safe
-
-        first = self._parent.size + 1
-        ids = np.zeros(n_sp, np.int64)
-        ids[pending_sp] = np.arange(first, first + int(pending_sp.sum()))
-        self._parent = np.concatenate([self._parent, ids[pending_sp]])
-        pending = np.where(inside, ids[np.maximum(sp, 0)], 0)
-
-        core_sp, core_classes = sp[rows, cols], classes[rows, cols]
-        keep = (core_sp >= 0) & pending_sp[np.maximum(core_sp, 0)]
-        key, count = np.unique(
-            ids[core_sp[keep]] * n_classes + core_classes[keep], return_counts=True
-        )
-        self._counts.append(np.stack([key // n_classes, key % n_classes, count], axis=1))
-
-        for mine_at, theirs in _shared(tile, self._placed):
-            self._join(pending[mine_at], theirs)
-        _place(self._placed, tile, pending)
-
-        labels = np.where(inside, majority[np.maximum(sp, 0)], 0)[rows, cols]
-        labels = np.where(pending[rows, cols] > 0, classes[rows, cols], labels)
-        return labels.astype(np.int32), pending[rows, cols]
-
-    def resolve(self) -> npt.NDArray[np.int32]:
-        """``lookup[pending id]``: the majority label of the id's joined set (0 unused)."""
-        roots = np.array([self._find(i) for i in range(1, self._parent.size + 1)], np.int64)
-        lookup = np.zeros(self._parent.size + 1, np.int32)
-        if not self._counts or roots.size == 0:
-            return lookup
-        table = np.concatenate(self._counts)
-        root = roots[table[:, 0] - 1]
-        n_classes = int(table[:, 1].max()) + 1
-        key, inverse = np.unique(root * n_classes + table[:, 1], return_inverse=True)
-        totals = np.bincount(inverse, weights=table[:, 2])
-        order = np.lexsort((-totals, key // n_classes))  # per root, most pixels first
-        best_root, first = np.unique(key[order] // n_classes, return_index=True)
-        winner = np.zeros(self._parent.size + 1, np.int32)
-        winner[best_root] = (key[order][first] % n_classes).astype(np.int32)
-        lookup[1:] = winner[roots]
-        return lookup
-
-    def _safe_slices(self, tile: Tile, scene_shape: tuple[int, int]) -> tuple[slice, slice]:
-        """The core, shrunk by ``margin`` except along the scene's edges, in read coords."""
-        rows, cols = tile.core_in_read
-        height, width = scene_shape
-        r0, c0 = int(tile.core.row_off), int(tile.core.col_off)
-        r1, c1 = r0 + int(tile.core.height), c0 + int(tile.core.width)
-        m = self.margin
-        return (
-            slice(rows.start + (m if r0 > 0 else 0), rows.stop - (m if r1 < height else 0)),
-            slice(cols.start + (m if c0 > 0 else 0), cols.stop - (m if c1 < width else 0)),
-        )
-
-    def _join(self, mine: npt.NDArray[np.int64], theirs: npt.NDArray[np.int64]) -> None:
-        both = (mine > 0) & (theirs > 0)
-        if not both.any():
-            return
-        pair, shared = np.unique(np.stack([mine[both], theirs[both]]), axis=1, return_counts=True)
-        # Each superpixel joins the one of the other tile that holds most of its overlap
-        # pixels, when that is at least min_shared of them (both directions).
-        for side in (0, 1):
-            ids, first = np.unique(pair[side], return_index=True)
-            size = dict(
-                zip(*np.unique((mine, theirs)[side][both], return_counts=True), strict=True)
+    height, width = shape
+    felzenszwalb = params.replace(superpixels="felzenszwalb")
+    for r in range(0, height, block):
+        for c in range(0, width, block):
+            core = Window(c, r, min(block, width - c), min(block, height - r))
+            r0, c0 = max(0, r - margin), max(0, c - margin)
+            r1 = min(height, r + int(core.height) + margin)
+            c1 = min(width, c + int(core.width) + margin)
+            labels = np.asarray(read_labels(Window(c0, r0, c1 - c0, r1 - r0)), np.int64)
+            inner = (
+                slice(r - r0, r - r0 + int(core.height)),
+                slice(c - c0, c - c0 + int(core.width)),
             )
-            order = np.lexsort((-shared, pair[side]))
-            ids, first = np.unique(pair[side][order], return_index=True)
-            for i, at in zip(ids.tolist(), first.tolist(), strict=True):
-                k = order[at]
-                if shared[k] >= self.min_shared * size[i]:
-                    self._union(int(pair[0, k]), int(pair[1, k]))
-
-    def _union(self, a: int, b: int) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra != rb:
-            self._parent[max(ra, rb) - 1] = min(ra, rb)
-
-    def _find(self, i: int) -> int:
-        parent = self._parent
-        root = i
-        while parent[root - 1] != root:
-            root = int(parent[root - 1])
-        while parent[i - 1] != root:  # path compression
-            parent[i - 1], i = root, int(parent[i - 1])
-        return root
+            if not (labels[inner] > 0).any():
+                continue
+            image, valid = read_image(Window(c0, r0, c1 - c0, r1 - r0))
+            superpixels = compute_superpixels(image, felzenszwalb, valid=valid & (labels > 0))
+            refined = refine_labels(
+                torch.from_numpy(labels),
+                torch.from_numpy(superpixels.astype(np.int64)),
+                int(labels.max()) + 1,
+            )
+            yield core, refined.numpy()[inner]
 
 
 def _shared(tile: Tile, placed: Placed) -> Iterator[tuple[tuple[slice, slice], npt.NDArray[Any]]]:

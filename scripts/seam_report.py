@@ -4,12 +4,15 @@ Runs ``geoseg run`` on one scene with two tile sizes (same seed) and prints one 
 line: the ARI between the two label rasters and, for each run, the density of class
 boundaries on its tile seam lines against elsewhere (target: ratio <= 1.1), both
 against all other lines (``seam_ratio``) and against lines 8-40 px from the seams
-(``seam_ratio_local``), plus seconds and, with ``--truth``, ARI and mIoU against a
-reference map on the same grid (0 = no reference).
+(``seam_ratio_local``), plus seconds; with ``stitch.refine`` the same two ratios on
+the superpixel vote's block edges (``vote_seam_ratio``, ``vote_seam_ratio_local``);
+with ``--truth``, ARI and mIoU against a reference map on the same grid (0 = no
+reference).
 
     python scripts/seam_report.py \
         ../shared/data/sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif
     python scripts/seam_report.py SCENE --set segment.mode=tile
+    python scripts/seam_report.py SCENE --set stitch.refine=true --set stitch.refine_block=256
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def main() -> None:
             local, _, near = seam_boundary_ratio(
                 classes, row_cuts=rows, col_cuts=cols, control=SEAM_CONTROL
             )
-            run = {
+            run: dict = {
                 "tile_size": size,
                 "tiles": result.n_tiles,
                 "classes": result.n_classes,
@@ -70,6 +73,15 @@ def main() -> None:
                 "seam_ratio": round(ratio, 3),
                 "seam_ratio_local": round(local, 3),
             }
+            if config.stitch.refine:  # the vote's own block edges are seams too
+                block = config.stitch.refine_block
+                rows, cols = (np.arange(block, n, block) for n in classes.shape)
+                ratio, seam, _ = seam_boundary_ratio(classes, row_cuts=rows, col_cuts=cols)
+                local, _, _ = seam_boundary_ratio(
+                    classes, row_cuts=rows, col_cuts=cols, control=SEAM_CONTROL
+                )
+                run["vote_seam_ratio"] = round(ratio, 3)
+                run["vote_seam_ratio_local"] = round(local, 3)
             if truth is not None:
                 run["ari_vs_truth"] = round(adjusted_rand_index(classes, truth, ignore=0), 4)
                 run["miou_vs_truth"] = round(hungarian_miou(classes, truth, ignore=0), 4)

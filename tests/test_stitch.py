@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.stitch import TileAligner
+from geoseg.segment.params import PRESETS
+from geoseg.stitch import TileAligner, superpixel_vote
 from geoseg.tiling import tile_grid
 
 
@@ -83,28 +84,42 @@ def test_a_merge_in_one_tile_does_not_spread_to_its_neighbour() -> None:
     assert 1 not in np.unique(out)
 
 
-def test_seamless_vote_gives_a_superpixel_one_label_on_both_sides_of_a_cut() -> None:
-    from geoseg.stitch import SeamlessVote
+def vote(classes: np.ndarray, image: np.ndarray, *, block: int, margin: int) -> np.ndarray:
+    """:func:`superpixel_vote` over in-memory arrays, assembled."""
+    out = np.zeros(classes.shape, np.int64)
+    valid = np.ones(classes.shape, bool)
+    for window, labels in superpixel_vote(
+        lambda w: classes[w.toslices()],
+        lambda w: (image[(slice(None), *w.toslices())], valid[w.toslices()]),
+        classes.shape,
+        PRESETS["default"].replace(fz_min_size=4),
+        block=block,
+        margin=margin,
+    ):
+        out[window.toslices()] = labels
+    return out
 
-    left, right = tile_grid(10, 40, tile_size=24, overlap=8)  # cut at column 20
-    classes = np.ones((10, 40), np.int32)
-    classes[:, 10:20] = 2  # the left tile sees the stripe as mostly 2, the right tile
-    # as mostly 1; over all its pixels (10 columns of 2, 16 of 1) the majority is 1
-    superpixels = np.zeros((10, 40), np.int32)
-    superpixels[:, 10:36] = 1  # one superpixel across the cut
-    superpixels[:, 36:] = 2
-    vote = SeamlessVote(margin=4)
-    out = np.zeros((10, 40), np.int32)
-    pending = np.zeros((10, 40), np.int64)
-    for tile in (left, right):
-        read = tile.read.toslices()
-        own = superpixels[read] + 10 * tile.col  # each tile numbers its own superpixels
-        labels, ids = vote.vote(tile, classes[read], own, scene_shape=(10, 40))
-        out[tile.core.toslices()] = labels
-        pending[tile.core.toslices()] = ids
-    lookup = vote.resolve()
-    final = np.where(pending > 0, lookup[pending], out)
-    assert (final[:, 10:36] == 1).all()  # one label across the cut
-    assert (final[:, :10] == 1).all()
-    assert (final[:, 36:] == 1).all()
-    assert len(np.unique(pending[:, 10:36])) >= 2  # numbered per tile, joined by the vote
+
+def test_superpixel_vote_reads_past_the_block_so_no_seam_appears() -> None:
+    image = np.full((1, 10, 40), 0.1, np.float32)
+    image[:, :, 10:36] = 0.6  # one flat superpixel across the block edge at column 20
+    image[:, :, 36:] = 0.9
+    classes = np.ones((10, 40), np.int64)
+    classes[:, 10:20] = 2  # the left block alone sees the stripe as 2, the right as 1;
+    # over all its pixels (10 columns of 2, 16 of 1) the majority is 1
+    seam = vote(classes, image, block=20, margin=0)
+    assert (seam[:, 12:20] == 2).all() and (seam[:, 20:34] == 1).all()  # a seam at 20
+    joined = vote(classes, image, block=20, margin=16)
+    assert (joined[:, 12:34] == 1).all()  # (the smoothed edge columns vote on their own)
+    np.testing.assert_array_equal(joined, vote(classes, image, block=64, margin=0))
+
+
+def test_superpixel_vote_removes_speckle_block_by_block() -> None:
+    truth, image = scene()
+    rng = np.random.default_rng(2)
+    speckle = rng.random(truth.shape) < 0.15
+    noisy = np.where(speckle, rng.integers(1, 5, truth.shape), truth)
+    whole = vote(noisy, image, block=128, margin=0)
+    np.testing.assert_array_equal(whole, truth)
+    for block in (16, 25):
+        np.testing.assert_array_equal(vote(noisy, image, block=block, margin=24), whole)

@@ -79,6 +79,40 @@ def test_block_size_does_not_change_the_result() -> None:
     assert whole.geometry.geom_equals(split.geometry).all()
 
 
+def comb(rows: int, cols: int) -> np.ndarray:
+    """Class 1: teeth hanging from a bar at the bottom and a spiral-like hook; class 2
+    fills the rest. Pieces of one segment meet only blocks later."""
+    labels = np.full((rows, cols), 2, np.uint8)
+    labels[:, 1::4] = 1  # teeth, one segment only through the bottom bar
+    labels[-2:, :] = 1
+    labels[2, 3:] = 1  # a hook joining a tooth from the right, far above the bar
+    labels[2:6, -1] = 1
+    return labels
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 5, 16])
+@pytest.mark.parametrize("min_pixels", [0, 6])
+def test_streamed_blocks_equal_the_whole_raster(block_size: int, min_pixels: int) -> None:
+    cases = [comb(23, 29), random_labels(41, 37, nodata=True, seed=8, speckle=0.1)]
+    for labels in cases:
+        bands = np.random.default_rng(9).normal(100, 10, (1, *labels.shape))
+        whole = vectorize_array(labels, GRID, UTM, bands=bands, min_pixels=min_pixels)
+        split = vectorize_array(
+            labels, GRID, UTM, bands=bands, min_pixels=min_pixels, block_size=block_size
+        )
+        assert len(whole) == len(split)
+        for column in ("segment_id", "class_id", "n_pixels"):
+            np.testing.assert_array_equal(whole[column], split[column])
+        np.testing.assert_allclose(whole.b1_mean, split.b1_mean)
+        assert whole.geometry.geom_equals(split.geometry).all()
+        np.testing.assert_array_equal(  # no vertex left in the middle of a block edge
+            shapely.get_num_coordinates(whole.geometry.values),
+            shapely.get_num_coordinates(split.geometry.values),
+        )
+    teeth = vectorize_array(cases[0], GRID, UTM, block_size=block_size)
+    assert (teeth.class_id == 1).sum() == 1  # every tooth is one segment with the bar
+
+
 def test_attributes_against_an_independent_computation() -> None:
     labels = random_labels(60, 70, nodata=True, seed=2)
     bands = np.random.default_rng(3).normal(500, 40, (3, 60, 70))

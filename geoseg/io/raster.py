@@ -9,10 +9,11 @@ an interrupted run never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ from rasterio.windows import Window
 from geoseg.errors import ConfigError, InputError, OutputError, RasterReadError
 from geoseg.types import SceneInfo
 
+Refine = Callable[
+    [Callable[[Window], npt.NDArray[np.integer]]],
+    Iterator[tuple[Window, npt.NDArray[np.integer]]],
+]
+"""``refine(read)``: a whole-raster step over raw class ids (see ``LabelWriter.close``)."""
+
 __all__ = [
     "LABEL_SUFFIXES",
     "PICTURE_SUFFIXES",
@@ -44,6 +51,7 @@ __all__ = [
     "gdal_cache",
     "read_image",
     "read_label_pair",
+    "window_cache_mb",
     "write_gif",
     "write_image",
     "write_labels",
@@ -270,6 +278,28 @@ def gdal_cache(megabytes: int) -> Any:
     return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20)
 
 
+def window_cache_mb(paths: Sequence[str | os.PathLike[str]], window: int) -> int:
+    """GDAL block cache (MB) that holds, twice over, every block of ``paths`` that one
+    row of ``window x window`` reads touches: a few tiles for a tiled file, full-width
+    strips for a striped one. Reading each block once, as vectorizing does, needs no
+    more; a bigger cache only holds memory.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "striped.tif"
+    >>> striped = dict(driver="GTiff", width=20000, height=4000, count=1, dtype="uint16")
+    >>> rasterio.open(path, "w", **striped).close()  # one row per strip
+    >>> window_cache_mb([path], 1024)  # 2 x 1025 rows of 20000 uint16
+    79
+    """
+    total = 0
+    for path in paths:
+        with rasterio.open(path) as src:
+            rows, cols = src.block_shapes[0]
+            itemsize = max(np.dtype(dtype).itemsize for dtype in src.dtypes)
+            total += (window + rows) * min(src.width, window + cols) * src.count * itemsize
+    return max(16, math.ceil(2 * total / 2**20))
+
+
 def check_output(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
     """Fail before any work if ``path`` cannot be written: its directory is missing or
     not writable, or (when ``suffixes`` are given) its extension is not among them."""
@@ -412,9 +442,9 @@ class LabelWriter:
 
     Windows of raw class ids (``0`` = nodata, ``1..65535``) go into a tiled scratch
     GeoTIFF beside ``path`` (unwritten blocks read as 0) while their pixels are counted.
-    A window may also carry *pending* ids (``> 0``) whose class is only known at the end
-    (a lookup table given to :meth:`close`); they go to a second scratch file.
-    :meth:`close` renumbers the classes ``1..K`` by decreasing pixel count (``classes``
+    :meth:`close` may first pass them through a whole-raster step (``refine``, e.g. the
+    superpixel vote, which reads windows of the raw ids and yields new ones), then it
+    renumbers the classes ``1..K`` by decreasing pixel count (``classes``
     then lists the raw id of each), in uint8 when ``K < 256`` and uint16 otherwise, and
     GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
     temporary name that is renamed to ``path``. Leaving the context on an error removes
@@ -431,7 +461,7 @@ class LabelWriter:
         self._counts = np.zeros(1, np.int64)
         self._scratch = {
             name: self.path.with_name(f".{self.path.stem}.{name}-{os.getpid()}.tif")
-            for name in ("raw", "pending", "final")
+            for name in ("raw", "refined", "final")
         }
         self._profile = {
             "driver": "GTiff",
@@ -449,7 +479,6 @@ class LabelWriter:
             "sparse_ok": True,
         }
         self._dst = self._open("raw")
-        self._pending: Any = None
 
     def __enter__(self) -> LabelWriter:
         return self
@@ -458,48 +487,43 @@ class LabelWriter:
         if exc_type is None:
             self.close()
         else:
-            self._close_scratch()
+            self._dst.close()
             self._cleanup()
 
-    def write(
-        self,
-        window: Window,
-        labels: npt.NDArray[np.integer],
-        pending: npt.NDArray[np.integer] | None = None,
-    ) -> None:
-        """Write raw class ids ``labels (rows, cols)`` (0 = nodata) into ``window``;
-        where ``pending > 0`` the class is looked up at :meth:`close` instead."""
+    def write(self, window: Window, labels: npt.NDArray[np.integer]) -> None:
+        """Write raw class ids ``labels (rows, cols)`` (0 = nodata) into ``window``."""
         if not np.issubdtype(labels.dtype, np.integer):
             raise InputError(f"class ids must be integers; got {labels.dtype}")
         if labels.size and (labels.min() < 0 or labels.max() > 65535):
             raise InputError(f"class ids must lie in 0..65535; got {labels.min()}..{labels.max()}")
-        known = labels if pending is None else labels[pending == 0]
-        self._count(known)
+        self._count(labels)
         self._dst.write(labels.astype(np.uint16), 1, window=window)
-        if pending is not None and (pending > 0).any():
-            if self._pending is None:
-                self._pending = self._open("pending", dtype="uint32")
-            self._pending.write(pending.astype(np.uint32), 1, window=window)
 
-    def close(self, lookup: npt.NDArray[np.integer] | None = None) -> None:
-        """Resolve pending ids through ``lookup``, renumber by area, convert to a COG
-        under ``path`` and remove the scratch files."""
+    def close(self, refine: Refine | None = None) -> None:
+        """Pass the raw ids through ``refine`` (if given), renumber by area, convert to
+        a COG under ``path`` and remove the scratch files.
+
+        ``refine(read)`` gets ``read(window) -> raw ids`` and yields ``(window, ids)``
+        covering every labelled pixel; the counts are taken again from what it yields.
+        """
         if self._dst.closed:
             return
-        has_pending = self._pending is not None
-        self._close_scratch()
-        if has_pending and lookup is None:
-            self._cleanup()
-            raise InputError("pending ids were written; close() needs their lookup table")
+        self._dst.close()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                if has_pending:
-                    with rasterio.open(self._scratch["pending"]) as src:
-                        for _, window in src.block_windows(1):
-                            ids = src.read(1, window=window)
-                            self._count(np.asarray(lookup)[ids[ids > 0]])
-                self._renumber(lookup if has_pending else None)
+                source = self._scratch["raw"]
+                if refine is not None:
+                    self._counts = np.zeros(1, np.int64)
+                    with (
+                        rasterio.open(self._scratch["raw"]) as raw,
+                        self._open("refined") as dst,
+                    ):
+                        for window, labels in refine(lambda w: raw.read(1, window=w)):
+                            self._count(labels)
+                            dst.write(labels.astype(np.uint16), 1, window=window)
+                    source = self._scratch["refined"]
+                self._renumber(source)
                 with atomic_path(self.path) as tmp:
                     rio_copy(
                         self._scratch["final"],
@@ -512,7 +536,7 @@ class LabelWriter:
         finally:
             self._cleanup()
 
-    def _renumber(self, lookup: npt.NDArray[np.integer] | None) -> None:
+    def _renumber(self, source: Path) -> None:
         if self.renumber:
             order = np.argsort(-self._counts[1:], kind="stable") + 1
             order = order[self._counts[order] > 0]
@@ -523,20 +547,9 @@ class LabelWriter:
             renumber = np.arange(self._counts.size).astype(np.uint16)
         self.classes = order.tolist()
         dtype = "uint8" if renumber.max(initial=0) < 256 else "uint16"
-        with contextlib.ExitStack() as stack:
-            src = stack.enter_context(rasterio.open(self._scratch["raw"]))
-            ids = (
-                stack.enter_context(rasterio.open(self._scratch["pending"]))
-                if lookup is not None
-                else None
-            )
-            dst = stack.enter_context(self._open("final", dtype=dtype))
+        with rasterio.open(source) as src, self._open("final", dtype=dtype) as dst:
             for _, window in src.block_windows(1):
-                raw = src.read(1, window=window)
-                if ids is not None and lookup is not None:
-                    pending = ids.read(1, window=window)
-                    raw = np.where(pending > 0, np.asarray(lookup)[pending], raw)
-                dst.write(renumber[raw].astype(dtype), 1, window=window)
+                dst.write(renumber[src.read(1, window=window)].astype(dtype), 1, window=window)
 
     def _count(self, labels: npt.NDArray[np.integer]) -> None:
         counts = np.bincount(labels.ravel(), minlength=self._counts.size)
@@ -547,12 +560,6 @@ class LabelWriter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(self._scratch[name], "w", **{**self._profile, "dtype": dtype})
-
-    def _close_scratch(self) -> None:
-        self._dst.close()
-        if self._pending is not None:
-            self._pending.close()
-            self._pending = None
 
     def _cleanup(self) -> None:
         for scratch in self._scratch.values():
