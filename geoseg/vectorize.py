@@ -69,6 +69,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 20_000
 """Most segments per yielded GeoDataFrame."""
+BATCH_VERTICES = 1_000_000
+"""About the most vertices per yielded GeoDataFrame (a bigger segment comes alone)."""
 
 ReadLabels = Callable[[Window], npt.NDArray[np.integer]]
 """``read_labels(window)``: class ids ``(rows, cols)`` of a window, 0 = nodata."""
@@ -114,8 +116,9 @@ def vectorize(
         with no neighbour (an island in nodata) stays.
     simplify
         Douglas-Peucker tolerance in pixels (0: exact pixel edges). Neighbours keep
-        shared edges: each batch (at most :data:`BATCH` segments) is simplified as a
-        coverage and edges shared with other batches stay exact.
+        shared edges: each batch (at most :data:`BATCH` segments and about
+        :data:`BATCH_VERTICES` vertices) is simplified as a coverage and edges shared
+        with other batches stay exact.
     block_size
         Side of the blocks read at a time.
     write_classes
@@ -165,6 +168,7 @@ def vectorize(
         spills.append(spill)
         area, perimeter = _measures(crs)
         pieces: dict[int, list[shapely.Geometry]] = {}
+        vertices = np.zeros(spill.size, np.int64)  # of each segment's pieces so far
         block_index = 0
         start = 0
         for block_row, windows in enumerate(blocks):
@@ -176,12 +180,12 @@ def vectorize(
                     write_classes(window, np.where(ids > 0, classes[ids - 1], 0))
                 offset = Affine.translation(window.col_off, window.row_off)
                 polygons, values = _polygonize(ids.astype(np.int32), offset)
+                np.add.at(vertices, values - 1, shapely.get_num_coordinates(polygons))
                 for polygon, value in zip(polygons, values.tolist(), strict=True):
                     pieces.setdefault(int(value) - 1, []).append(polygon)
                 tick()
             stop = int(row_end[block_row])  # segments start..stop-1 end in this row
-            for low in range(start, stop, BATCH):  # bounded batches
-                high = min(low + BATCH, stop)
+            for low, high in _batches(vertices[start:stop], start):
                 parts = [pieces.pop(s) for s in range(low, high)]
                 geoms = np.array([_join(part) for part in parts], dtype=object)
                 joined = np.array([len(part) > 1 for part in parts], bool)
@@ -255,6 +259,24 @@ def area_factor(crs: CRS | None) -> float:
         return 1.0
     axis = pyproj.CRS.from_user_input(crs.to_wkt()).axis_info
     return float(axis[0].unit_conversion_factor) if axis else 1.0
+
+
+def _batches(vertices: npt.NDArray[np.int64], offset: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``[low, high)`` (shifted by ``offset``) of at most
+    :data:`BATCH` segments and about :data:`BATCH_VERTICES` vertices, so a batch's
+    geometries and their copies stay bounded however the segments are shaped.
+
+    >>> _batches(np.array([400_000, 400_000, 400_000, 3_000_000, 5]), 10)
+    [(10, 12), (12, 13), (13, 14), (14, 15)]
+    """
+    cumulative = np.concatenate([[0], np.cumsum(vertices)])
+    bounds, low = [], 0
+    while low < vertices.size:
+        high = int(np.searchsorted(cumulative, cumulative[low] + BATCH_VERTICES, "right")) - 1
+        high = min(max(high, low + 1), low + BATCH, vertices.size)
+        bounds.append((low + offset, high + offset))
+        low = high
+    return bounds
 
 
 def _polygonize(

@@ -4,10 +4,11 @@ Runs ``geoseg run`` on one scene with two tile sizes (same seed) and prints one 
 line: the ARI between the two label rasters and, for each run, the density of class
 boundaries on its tile seam lines against elsewhere (target: ratio <= 1.1), both
 against all other lines (``seam_ratio``) and against lines 8-40 px from the seams
-(``seam_ratio_local``), plus seconds; with ``stitch.refine`` the same two ratios on
-the superpixel vote's block edges (``vote_seam_ratio``, ``vote_seam_ratio_local``);
-with ``--truth``, ARI and mIoU against a reference map on the same grid (0 = no
-reference).
+(``seam_ratio_local``) and, as a control, on the other run's labels where those lines
+are not seams (``seam_ratio_on_other_run``), plus seconds; with ``stitch.refine`` the
+same two ratios on the superpixel vote's block edges (``vote_seam_ratio``,
+``vote_seam_ratio_local``); with ``--truth``, ARI and mIoU against a reference map on
+the same grid (0 = no reference).
 
     python scripts/seam_report.py \
         ../shared/data/sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif
@@ -36,18 +37,20 @@ from geoseg.tiling import seam_cuts
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scene")
-    parser.add_argument("--tile-sizes", default="256,1024")
+    parser.add_argument("--tile-sizes", default="256,1024", help="exactly two")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--truth", type=Path, help="reference classes on the scene's grid")
     args = parser.parse_args()
 
     sizes = [int(v) for v in args.tile_sizes.split(",")]
+    if len(sizes) != 2:
+        parser.error("--tile-sizes takes exactly two sizes, e.g. 256,1024")
     report: dict = {"scene": Path(args.scene).name, "set": args.overrides, "runs": []}
     truth = None
     if args.truth:
         with rasterio.open(args.truth) as src:
             truth = src.read(1).astype(np.int64)
-    labels = []
+    labels, cuts = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             config = resolve_config(overrides=[*args.overrides, f"tiling.tile_size={size}"])
@@ -75,10 +78,10 @@ def main() -> None:
             }
             if config.stitch.refine:  # the vote's own block edges are seams too
                 block = config.stitch.refine_block
-                rows, cols = (np.arange(block, n, block) for n in classes.shape)
-                ratio, seam, _ = seam_boundary_ratio(classes, row_cuts=rows, col_cuts=cols)
+                vote_rows, vote_cols = (np.arange(block, n, block) for n in classes.shape)
+                ratio, _, _ = seam_boundary_ratio(classes, row_cuts=vote_rows, col_cuts=vote_cols)
                 local, _, _ = seam_boundary_ratio(
-                    classes, row_cuts=rows, col_cuts=cols, control=SEAM_CONTROL
+                    classes, row_cuts=vote_rows, col_cuts=vote_cols, control=SEAM_CONTROL
                 )
                 run["vote_seam_ratio"] = round(ratio, 3)
                 run["vote_seam_ratio_local"] = round(local, 3)
@@ -87,6 +90,12 @@ def main() -> None:
                 run["miou_vs_truth"] = round(hungarian_miou(classes, truth, ignore=0), 4)
             report["runs"].append(run)
             labels.append(classes)
+            cuts.append((rows, cols))
+    # Control: each run's seam lines measured on the other run's labels, where they are
+    # not seams. A ratio above 1 there belongs to the map, not to the tiling.
+    for run, (rows, cols), other_labels in zip(report["runs"], cuts, labels[::-1], strict=True):
+        ratio, _, _ = seam_boundary_ratio(other_labels, row_cuts=rows, col_cuts=cols)
+        run["seam_ratio_on_other_run"] = round(ratio, 3)
     report["ari_between_tile_sizes"] = round(
         adjusted_rand_index(labels[0], np.where(labels[0] >= 0, labels[1], -1)), 5
     )

@@ -64,13 +64,17 @@ def test_tile_size_does_not_change_labels(scene, tmp_path: Path) -> None:
     assert (a == b).mean() > 0.9999
 
 
-def test_superpixel_vote_is_the_same_whatever_the_tile_size(scene, tmp_path: Path) -> None:
+def test_superpixel_vote_is_the_same_whatever_the_tile_or_block_size(scene, tmp_path: Path) -> None:
     path, truth = scene
     vote = ("stitch.refine=true", "stitch.refine_block=64", "stitch.refine_margin=48")
     plain = read_labels(run_scene(path, tmp_path / "plain", config()).labels)
     small = read_labels(run_scene(path, tmp_path / "a", config(*vote)).labels)
     big = read_labels(run_scene(path, tmp_path / "b", config(*vote, "tiling.tile_size=256")).labels)
+    other = read_labels(
+        run_scene(path, tmp_path / "c", config(*vote, "stitch.refine_block=96")).labels
+    )
     assert (small == big).mean() > 0.9999
+    assert (small == other).mean() > 0.9999  # where the vote's blocks end does not show
     assert adjusted_rand_index(small, truth, ignore=0) >= 0.9
     np.testing.assert_array_equal(small == 0, truth == 0)
     boundaries = [np.count_nonzero(np.diff(a.astype(int), axis=1)) for a in (plain, small)]

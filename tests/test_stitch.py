@@ -108,7 +108,8 @@ def test_superpixel_vote_reads_past_the_block_so_no_seam_appears() -> None:
     classes[:, 10:20] = 2  # the left block alone sees the stripe as 2, the right as 1;
     # over all its pixels (10 columns of 2, 16 of 1) the majority is 1
     seam = vote(classes, image, block=20, margin=0)
-    assert (seam[:, 12:20] == 2).all() and (seam[:, 20:34] == 1).all()  # a seam at 20
+    assert (seam[:, 12:20] == 2).all()  # a seam at 20
+    assert (seam[:, 20:34] == 1).all()
     joined = vote(classes, image, block=20, margin=16)
     assert (joined[:, 12:34] == 1).all()  # (the smoothed edge columns vote on their own)
     np.testing.assert_array_equal(joined, vote(classes, image, block=64, margin=0))
