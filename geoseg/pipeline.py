@@ -553,17 +553,7 @@ def vectorize_labels(
     ``"classes"`` when the label raster was rewritten).
     """
     config = config if config is not None else Config()
-    with gdal_cache(config.runtime.gdal_cache_mb):
-        return _vectorize_labels(Path(labels_path), Path(vector_path), config, scene, metadata)
-
-
-def _vectorize_labels(
-    labels_path: Path,
-    vector_path: Path,
-    config: Config,
-    scene: str | Path | None,
-    metadata: dict[str, str] | None,
-) -> dict[str, Any]:
+    labels_path, vector_path = Path(labels_path), Path(vector_path)
     vec = config.vectorize
     rewrite: list[LabelWriter] = []
     with contextlib.ExitStack() as stack:

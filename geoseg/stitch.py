@@ -212,14 +212,15 @@ def superpixel_vote(
             r0, c0 = max(0, r - margin), max(0, c - margin)
             r1 = min(height, r + int(core.height) + margin)
             c1 = min(width, c + int(core.width) + margin)
-            labels = np.asarray(read_labels(Window(c0, r0, c1 - c0, r1 - r0)), np.int64)
+            window = Window(c0, r0, c1 - c0, r1 - r0)
+            labels = np.asarray(read_labels(window), np.int64)
             inner = (
                 slice(r - r0, r - r0 + int(core.height)),
                 slice(c - c0, c - c0 + int(core.width)),
             )
             if not (labels[inner] > 0).any():
                 continue
-            image, valid = read_image(Window(c0, r0, c1 - c0, r1 - r0))
+            image, valid = read_image(window)
             superpixels = compute_superpixels(image, felzenszwalb, valid=valid & (labels > 0))
             refined = refine_labels(
                 torch.from_numpy(labels),

@@ -443,14 +443,7 @@ def _pass_one(
             tick()
         table = np.concatenate(tables)
         comp, n_comp = _components(np.concatenate(joins), table.size)
-        merged = np.zeros(n_comp, spill.dtype)
-        merged["count"] = np.bincount(comp, table["count"], n_comp)
-        merged["cls"][comp] = table["cls"]
-        merged["first"] = np.iinfo(np.int64).max
-        np.minimum.at(merged["first"], comp, table["first"])
-        for b in range(n_bands):
-            merged["sums"][:, b] = np.bincount(comp, table["sums"][:, b], n_comp)
-            merged["squares"][:, b] = np.bincount(comp, table["squares"][:, b], n_comp)
+        merged = _sum_rows(table, comp, n_comp)
         node_ids = np.concatenate([open_rep, np.arange(row_first, next_id)])
         rep = np.full(n_comp, np.iinfo(np.int64).max)
         np.minimum.at(rep, comp, node_ids)
@@ -495,6 +488,22 @@ def _pass_one(
         shift=np.zeros(n_bands) if shift is None else shift,
         edges=edges,
     )
+
+
+def _sum_rows(
+    rows: npt.NDArray[np.void], group: npt.NDArray[np.int64], n: int
+) -> npt.NDArray[np.void]:
+    """Spill rows summed per group ``0..n-1``: counts, band sums and squares added, the
+    first pixel the lowest, the class that of any member (one class per group)."""
+    out = np.zeros(n, rows.dtype)
+    out["count"] = np.bincount(group, rows["count"], n)
+    out["cls"][group] = rows["cls"]
+    out["first"] = np.iinfo(np.int64).max
+    np.minimum.at(out["first"], group, rows["first"])
+    for b in range(rows["sums"].shape[1]):
+        out["sums"][:, b] = np.bincount(group, rows["sums"][:, b], n)
+        out["squares"][:, b] = np.bincount(group, rows["squares"][:, b], n)
+    return out
 
 
 def _touching(
@@ -597,14 +606,8 @@ def _merge_small(
     order = np.lexsort((np.arange(n_groups), group_row))
     rank = np.empty(n_groups, np.int64)
     rank[order] = np.arange(n_groups)
-    merged = np.zeros(n_groups, table.dtype)
-    merged["first"] = np.iinfo(np.int64).max
-    np.minimum.at(merged["first"], rank[group], table["first"])
-    merged["cls"][rank] = classes
-    merged["count"] = np.bincount(rank[group], table["count"], n_groups)
-    for b in range(sums.shape[1]):
-        merged["sums"][:, b] = np.bincount(rank[group], table["sums"][:, b], n_groups)
-        merged["squares"][:, b] = np.bincount(rank[group], table["squares"][:, b], n_groups)
+    merged = _sum_rows(table, rank[group], n_groups)
+    merged["cls"][rank] = classes  # the class of each group's largest member
     spill = _Spill(sums.shape[1])
     spill.append(merged)
     to_seg = np.where(first.to_seg >= 0, rank[group][np.maximum(first.to_seg, 0)], -1)
