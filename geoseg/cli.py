@@ -140,6 +140,13 @@ MaxIterationsOption = Annotated[
     int | None, typer.Option(help="Override the preset's iteration limit.")
 ]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+ClassesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--classes",
+        help="End with exactly this many classes (segment.n_classes; default: automatic).",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
 SnapshotsOption = Annotated[
@@ -150,11 +157,13 @@ SnapshotsOption = Annotated[
 ]
 
 
-def _params(preset: str, max_iterations: int | None) -> SegmentParams:
-    """The named preset, with the iteration limit overridden when given."""
+def _params(preset: str, max_iterations: int | None, classes: int | None) -> SegmentParams:
+    """The named preset, with the iteration limit and class count overridden when given."""
     params = get_preset(preset)
     if max_iterations is not None:
         params = params.replace(max_iterations=max_iterations)
+    if classes is not None:
+        params = params.replace(n_classes=classes)
     return params
 
 
@@ -171,6 +180,7 @@ def segment_command(
         typer.Option(help="Also write the labels (1..K, 0 = nodata) as .tif or .png."),
     ] = None,
     max_iterations: MaxIterationsOption = None,
+    classes: ClassesOption = None,
     device: DeviceOption = "auto",
     snapshots: SnapshotsOption = None,
     gif: Annotated[
@@ -183,7 +193,7 @@ def segment_command(
     """Segment a plain picture and write its mean-colour rendering (and labels)."""
     _setup_logging(verbose, quiet)
     with _cli_errors():
-        params = _params(preset, max_iterations)
+        params = _params(preset, max_iterations, classes)
         check_output(output, PICTURE_SUFFIXES)
         if labels is not None:
             check_output(labels, LABEL_SUFFIXES)
@@ -295,6 +305,7 @@ def run_command(
     tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     max_iterations: MaxIterationsOption = None,
+    classes: ClassesOption = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     vector: Annotated[
         Path | None,
@@ -320,7 +331,12 @@ def run_command(
     """
     _setup_logging(verbose, quiet)
     shortcuts: dict[str, dict[str, object]] = {
-        "segment": {"preset": preset, "mode": mode, "max_iterations": max_iterations},
+        "segment": {
+            "preset": preset,
+            "mode": mode,
+            "max_iterations": max_iterations,
+            "n_classes": classes,
+        },
         "input": {"bands": _int_list(bands), "nodata": nodata},
         "tiling": {"tile_size": tile_size, "overlap": overlap},
         "runtime": {"seed": seed, "device": device},

@@ -130,8 +130,6 @@ class _SegmentBase(_Section):
         "every tile (class ids mean the same everywhere). tile: each tile trained on its "
         "own as in the paper, then aligned to scene classes by the stitcher.",
     )
-    n_crops: int = Field(default=8, ge=1, description="Training crops (scene mode).")
-    crop_size: int = Field(default=256, ge=16, description="Side of a training crop, pixels.")
 
     @model_validator(mode="before")
     @classmethod
@@ -226,10 +224,11 @@ class VectorizeSection(_Section):
     """Label raster -> polygons (``geoseg.vectorize``)."""
 
     min_area: float = Field(
-        default=0.0,
+        default=16.0,
         ge=0,
         description="Segments smaller than this (in min_area_unit) are merged into their "
-        "most similar neighbour before vectorizing, and labels.tif follows; 0: keep all.",
+        "most similar neighbour before vectorizing, and labels.tif follows (the default, "
+        "a 4x4-pixel minimum mapping unit, leaves no speckle); 0: keep all.",
     )
     min_area_unit: Literal["pixels", "m2"] = Field(
         default="pixels", description="Unit of min_area: pixels or m2 (square metres)."

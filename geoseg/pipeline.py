@@ -55,7 +55,8 @@ from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import TrainingAnimation, display_rgb, quicklook
 from geoseg.report import REPORT, write_report
-from geoseg.segment import fill_nodata, fit, predict, segment, training_views
+from geoseg.segment import SegmentParams, fill_nodata, fit, predict, segment, training_views
+from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner, superpixel_vote
 from geoseg.tiling import Tile, sample_crops, seam_cuts, tile_grid
@@ -146,12 +147,13 @@ def _run_scene(
 
         read = stretched_reader(reader, (low, high, fill))
         t0 = time.perf_counter()
+        final_merge: Callable[[], npt.NDArray[np.int64] | None] = lambda: None  # noqa: E731
         if config.segment.mode == "scene":
             label_tile, record["training"] = _scene_labeler(
                 config, read, small_valid, info, scratch, outdir
             )
         else:
-            label_tile, record["training"] = _tile_labeler(config, scratch, outdir)
+            label_tile, record["training"], final_merge = _tile_labeler(config, scratch, outdir)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -192,9 +194,9 @@ def _run_scene(
                     writer.write(tile.core, label_tile(tile, image, valid)[rows, cols])
                 if progress is not None:
                     progress(done, len(tiles))
-            writer.close(refine)
+            writer.close(refine, merge=final_merge())
         timings["predict"] = time.perf_counter() - t0
-        n_classes = len(writer.classes)
+        n_classes, source_ids = len(writer.classes), writer.classes
 
         vector_path = None
         if config.output.vector is not None:
@@ -211,6 +213,10 @@ def _run_scene(
                 labels_path, vector_path, config, scene=scene, metadata=provenance
             )
             n_classes = record["vector"].pop("classes", n_classes)
+            renumber = record["vector"].pop("renumber", None)
+            if renumber is not None:  # merging renumbered the classes by area
+                moved = dict(zip(renumber[1:], source_ids, strict=False))
+                source_ids = [moved[k] for k in range(1, n_classes + 1)]
             timings["vectorize"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -235,7 +241,7 @@ def _run_scene(
             },
             "classes": {
                 "count": n_classes,
-                "source_ids": writer.classes,
+                "source_ids": source_ids,
                 "source": "network output channel + 1"
                 if config.segment.mode == "scene"
                 else "scene class of the tile aligner",
@@ -371,12 +377,13 @@ def training_crops(
     config: Config, small_valid: npt.NDArray[np.bool_], info: SceneInfo
 ) -> list[Window]:
     """Scene mode's training crops, spread over the valid area (seeded)."""
+    params = config.segment.params()
     return sample_crops(
         small_valid,
         height=info.height,
         width=info.width,
-        crop_size=config.segment.crop_size,
-        n_crops=config.segment.n_crops,
+        crop_size=params.crop_size,
+        n_crops=params.n_crops,
         seed=config.runtime.seed,
     )
 
@@ -406,30 +413,53 @@ def _scene_labeler(
         )
         if animation is not None:
             write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
+        table = _crop_merge(fitted.model, fitted.device, images, valids, params)
         saved = {
             "model": fitted.model.to("cpu"),
             "iterations": fitted.n_iterations,
             "labels_at_stop": fitted.n_labels,
+            "merge": None if table is None else table.tolist(),
         }
         scratch.save_model(saved)
     device = resolve_device(config.runtime.device)
     model = saved["model"].to(device)
+    classes = functools.partial(
+        _predict_classes, model, device, table=saved["merge"], sigma=params.smooth_sigma
+    )
 
     def label(tile: Tile, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> Any:
-        return scratch.tile(tile, lambda: _predict_classes(model, device, image, valid))[0]
+        return scratch.tile(tile, lambda: classes(image, valid))[0]
 
     summary = {
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
         "iterations": saved["iterations"],
         "labels_at_stop": saved["labels_at_stop"],
+        "merge": saved["merge"],
     }
     return label, summary
 
 
+def _crop_merge(
+    model: torch.nn.Module,
+    device: torch.device,
+    images: Sequence[npt.NDArray[np.float32]],
+    valids: Sequence[npt.NDArray[np.bool_]],
+    params: SegmentParams,
+) -> npt.NDArray[np.int64] | None:
+    """Scene mode's class merge table, from the trained network's classes on the
+    full-resolution training crops (one decision for the whole scene)."""
+    if params.n_classes is None and params.merge_share <= 0:
+        return None
+    logits = torch.stack([predict(model, image, device=device) for image in images])
+    return merge_for(logits, np.stack(images), np.stack(valids), params)
+
+
 def _tile_labeler(
     config: Config, scratch: _Scratch, outdir: Path
-) -> tuple[TileLabeler, dict[str, Any]]:
-    """Tile mode: every tile trained on its own, then aligned to scene classes."""
+) -> tuple[TileLabeler, dict[str, Any], Callable[[], npt.NDArray[np.int64] | None]]:
+    """Tile mode: every tile trained on its own, then aligned to scene classes; with
+    ``segment.n_classes`` the scene classes are finally merged to that many (the third
+    item gives that table once every tile is placed)."""
     aligner = TileAligner(
         min_vote_share=config.stitch.min_vote_share,
         max_vote_distance=config.stitch.max_vote_distance,
@@ -449,7 +479,12 @@ def _tile_labeler(
         iterations.append(n)
         return aligner.align(tile, labels, image)
 
-    return label, {"tiles_trained": iterations}
+    n_classes = config.segment.params().n_classes
+
+    def final_merge() -> npt.NDArray[np.int64] | None:
+        return None if n_classes is None else aligner.merge_to(n_classes)
+
+    return label, {"tiles_trained": iterations}, final_merge
 
 
 def _predict_classes(
@@ -457,9 +492,14 @@ def _predict_classes(
     device: torch.device,
     image: npt.NDArray[np.float32],
     valid: npt.NDArray[np.bool_],
+    *,
+    table: Sequence[int] | None = None,
+    sigma: float = 0.0,
 ) -> tuple[npt.NDArray[np.int32], int]:
-    """Scene mode: class ids (network output channel + 1, 0 = nodata) of one tile."""
-    labels = predict(model, image, device=device).argmax(0)
+    """Scene mode: class ids (network output channel + 1, 0 = nodata) of one tile,
+    after the scene's class merge ``table`` and smoothing."""
+    logits = predict(model, image, device=device)
+    labels = classify(logits, table=None if table is None else np.asarray(table), sigma=sigma)
     classes = labels.cpu().numpy().astype(np.int32) + 1
     classes[~valid] = 0
     return classes, 0
@@ -510,12 +550,21 @@ def _label_tiles_into_scratch(
 ) -> int:
     """A Dask task: label tiles exactly as the run would and save them in its scratch."""
     scratch = _Scratch(outdir, scene, config)
-    model, device = None, resolve_device(config.runtime.device)
+    compute: Callable[..., tuple[npt.NDArray[np.int32], int]] = functools.partial(
+        _segment_tile, config
+    )
     if config.segment.mode == "scene":
         saved = scratch.load_model()
         if saved is None:
             raise OutputError(f"{scratch.dir}: the trained network is not visible to this worker")
-        model = saved["model"].to(device)
+        device = resolve_device(config.runtime.device)
+        compute = functools.partial(
+            _predict_classes,
+            saved["model"].to(device),
+            device,
+            table=saved["merge"],
+            sigma=config.segment.params().smooth_sigma,
+        )
     done = 0
     inp = config.input
     with (
@@ -528,10 +577,7 @@ def _label_tiles_into_scratch(
             rows, cols = tile.core_in_read
             if not valid[rows, cols].any():
                 continue
-            if model is not None:
-                scratch.tile(tile, functools.partial(_predict_classes, model, device, image, valid))
-            else:
-                scratch.tile(tile, functools.partial(_segment_tile, config, image, valid))
+            scratch.tile(tile, functools.partial(compute, image, valid))
             done += 1
     return done
 
@@ -549,13 +595,15 @@ def vectorize_labels(
     With ``scene`` (same grid) every polygon gets its bands' mean and standard
     deviation (``config.input.bands``) and small regions merge into their most similar
     neighbour; with ``vectorize.min_area`` the merged regions are written back into
-    the label raster so both agree. Returns ``{"path", "features"}`` (plus
-    ``"classes"`` when the label raster was rewritten).
+    the label raster so both agree (class ids again ``1..K`` by decreasing area).
+    Returns ``{"path", "features"}`` plus, when the label raster was rewritten,
+    ``"classes"`` (their count) and ``"renumber"`` (old class id -> new id).
     """
     config = config if config is not None else Config()
     labels_path, vector_path = Path(labels_path), Path(vector_path)
     vec = config.vectorize
     rewrite: list[LabelWriter] = []
+    renumbered: list[npt.NDArray[np.int64]] = []
     with contextlib.ExitStack() as stack:
         labels = stack.enter_context(SceneReader(labels_path, bands=[1]))
         info = labels.info
@@ -598,11 +646,14 @@ def vectorize_labels(
             simplify=vec.simplify,
             block_size=vec.block_size,
             write_classes=write_classes,
+            on_renumber=renumbered.append,
         ):
             out.write(batch)
     summary: dict[str, Any] = {"path": str(vector_path), "features": out.count}
     if rewrite:
         summary["classes"] = len(rewrite[0].classes)
+    if renumbered:
+        summary["renumber"] = renumbered[0].tolist()
     return summary
 
 

@@ -34,6 +34,7 @@ import torch
 from rasterio.windows import Window
 
 from geoseg.errors import InputError
+from geoseg.segment.merge import merge_table
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
 from geoseg.tiling import Tile
@@ -84,6 +85,15 @@ class TileAligner:
     def n_classes(self) -> int:
         """Scene classes created so far."""
         return int(self._counts.size)
+
+    def merge_to(self, n_classes: int) -> npt.NDArray[np.int64]:
+        """Table ``scene class -> scene class`` joining the classes seen so far into
+        ``n_classes`` by Ward's criterion on their codebook means (index 0, nodata,
+        stays 0)."""
+        counts = np.rint(self._counts).astype(np.int64)
+        means = self._sums / np.maximum(self._counts, 1)[:, None]
+        table = merge_table(counts, means, n_classes=n_classes)
+        return np.concatenate([[0], table + 1])
 
     def align(
         self,

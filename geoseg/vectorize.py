@@ -93,6 +93,7 @@ def vectorize(
     simplify: float = 0.0,
     block_size: int = 1024,
     write_classes: WriteClasses | None = None,
+    on_renumber: Callable[[npt.NDArray[np.int64]], None] | None = None,
     progress: Progress | None = None,
 ) -> Iterator[gpd.GeoDataFrame]:
     """Polygons of a label raster, one per 4-connected region of one class, in batches.
@@ -124,6 +125,10 @@ def vectorize(
     write_classes
         Called with every block's class ids when merging changed any (to rewrite the
         label raster so it matches the polygons).
+    on_renumber
+        Called once, when merging changed any class, with the table ``old class id ->
+        new id``: classes that lost or gained pixels are numbered ``1..K`` by decreasing
+        area again (``0``: a class that vanished).
     progress
         ``progress(done, total)`` over both passes' blocks.
 
@@ -162,10 +167,12 @@ def vectorize(
     )
     spills = [first.spill]
     try:
-        spill, to_seg, row_end, classes = _merge_small(
+        spill, to_seg, row_end, classes, renumber = _merge_small(
             first, min_pixels, has_bands=read_bands is not None
         )
         spills.append(spill)
+        if renumber is not None and on_renumber is not None:
+            on_renumber(renumber)
         area, perimeter = _measures(crs)
         pieces: dict[int, list[shapely.Geometry]] = {}
         vertices = np.zeros(spill.size, np.int64)  # of each segment's pieces so far
@@ -541,10 +548,17 @@ def _pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np
 
 def _merge_small(
     first: _Pass1, min_pixels: int, *, has_bands: bool
-) -> tuple[_Spill, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
-    """``(spill, to_seg, row_end, classes)`` after merging segments below
+) -> tuple[
+    _Spill,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64] | None,
+    npt.NDArray[np.int64] | None,
+]:
+    """``(spill, to_seg, row_end, classes, renumber)`` after merging segments below
     ``min_pixels`` into their most similar neighbour; ``classes`` (class of each
-    segment) is ``None`` when no pixel changed class.
+    segment) and ``renumber`` (old class id -> new id: the classes again ``1..K`` by
+    decreasing area) are ``None`` when no pixel changed class.
 
     Each round, every segment below ``min_pixels`` with a neighbour picks its most
     similar neighbour; the chosen pairs are joined (a group takes the class of its
@@ -553,7 +567,7 @@ def _merge_small(
     by the row of blocks that completes them, into a new spill.
     """
     if min_pixels <= 0 or not first.edges.size:
-        return first.spill, first.to_seg, first.row_end, None
+        return first.spill, first.to_seg, first.row_end, None, None
     table = first.spill.read(0, first.spill.size)
     n = table.size
     group = np.arange(n)  # current segment of each original one
@@ -598,7 +612,7 @@ def _merge_small(
             classes = joined_classes
     n_groups = counts.size
     if n_groups == n:
-        return first.spill, first.to_seg, first.row_end, None
+        return first.spill, first.to_seg, first.row_end, None, None
     # a group ends in the last row of blocks of any of its members
     seg_row = np.searchsorted(first.row_end, np.arange(n), side="right")
     group_row = np.zeros(n_groups, np.int64)
@@ -608,14 +622,35 @@ def _merge_small(
     rank[order] = np.arange(n_groups)
     merged = _sum_rows(table, rank[group], n_groups)
     merged["cls"][rank] = classes  # the class of each group's largest member
+    changed = bool(np.any(classes[group] != table["cls"]))
+    renumber = None
+    if changed:
+        logger.info("small-region merging changed the class of some pixels")
+        renumber = _by_area(merged["cls"], merged["count"])
+        merged["cls"] = renumber[merged["cls"]]
     spill = _Spill(sums.shape[1])
     spill.append(merged)
     to_seg = np.where(first.to_seg >= 0, rank[group][np.maximum(first.to_seg, 0)], -1)
     row_end = np.cumsum(np.bincount(group_row, minlength=first.row_end.size))
-    changed = bool(np.any(classes[group] != table["cls"]))
-    if changed:
-        logger.info("small-region merging changed the class of some pixels")
-    return spill, to_seg, row_end, merged["cls"] if changed else None
+    return spill, to_seg, row_end, merged["cls"] if changed else None, renumber
+
+
+def _by_area(
+    classes: npt.NDArray[np.integer], counts: npt.NDArray[np.integer]
+) -> npt.NDArray[np.int64]:
+    """Table ``old class id -> new id`` numbering the classes of segments ``1..K`` by
+    decreasing pixel count (ties: the lower id first), as the label raster numbers them,
+    after merging changed the counts; absent ids map to 0.
+
+    >>> _by_area(np.array([3, 5, 3, 9]), np.array([1, 10, 1, 2])).tolist()
+    [0, 0, 0, 2, 0, 1, 0, 0, 0, 3]
+    """
+    area = np.bincount(classes, counts)
+    present = np.flatnonzero(area > 0)
+    order = present[np.lexsort((present, -area[present]))]
+    renumber = np.zeros(area.size, np.int64)
+    renumber[order] = np.arange(1, order.size + 1)
+    return renumber
 
 
 def _components(pairs: npt.NDArray[np.int64], n: int) -> tuple[npt.NDArray[np.int64], int]:

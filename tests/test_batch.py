@@ -24,8 +24,8 @@ from geoseg.io.raster import write_image
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 
 FAST = {
-    "segment": {"n_crops": 3, "crop_size": 96, "max_iterations": 6},
-    "tiling": {"tile_size": 64, "overlap": 8},
+    "segment": {"n_crops": 3, "crop_size": 48, "max_iterations": 6},
+    "tiling": {"tile_size": 64, "overlap": 16},
     "output": {"dir": "out/{stem}"},
 }
 
@@ -204,7 +204,7 @@ def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: st
     scene = write_scene(tmp_path / "scene.tif", 7, rows=150, cols=200)
     settings = [
         "segment.n_crops=3",
-        "segment.crop_size=96",
+        "segment.crop_size=48",
         "segment.max_iterations=6",
         "tiling.tile_size=64",
         "tiling.overlap=16",

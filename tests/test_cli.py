@@ -49,9 +49,9 @@ def test_sample_writes_georeferenced_uint16(sample_tif: tuple[Path, Path]) -> No
 def test_segment_writes_rendering_and_labels(sample_tif: tuple[Path, Path], tmp_path: Path) -> None:
     scene, truth = sample_tif
     out, labels = tmp_path / "render.png", tmp_path / "labels.tif"
-    result = runner.invoke(
-        app, ["segment", str(scene), "-o", str(out), "--labels", str(labels), "-q"]
-    )
+    # on this 64x80 picture the network splits one of the 3 classes: --classes joins it
+    args = ["segment", str(scene), "-o", str(out), "--labels", str(labels), "--classes", "3"]
+    result = runner.invoke(app, [*args, "-q"])
     assert result.exit_code == 0, result.output
     with Image.open(out) as picture:
         assert picture.size == (80, 64)
@@ -61,6 +61,7 @@ def test_segment_writes_rendering_and_labels(sample_tif: tuple[Path, Path], tmp_
         assert got.transform == ref.transform
         pred = got.read(1)
         assert pred.min() >= 1  # 1..K, 0 reserved for nodata
+        assert pred.max() == 3
         assert adjusted_rand_index(pred, ref.read(1)) >= 0.9
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "labels.tif",

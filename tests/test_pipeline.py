@@ -20,7 +20,7 @@ from geoseg.pipeline import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from tests.conftest import shared
 
-FAST = ("segment.n_crops=6", "segment.crop_size=128", "tiling.tile_size=64", "tiling.overlap=8")
+FAST = ("segment.n_crops=6", "segment.crop_size=64", "tiling.tile_size=64", "tiling.overlap=16")
 
 
 def config(*overrides: str) -> Config:
@@ -50,7 +50,7 @@ def read_labels(path: Path) -> np.ndarray:
 def test_classes_match_truth_across_many_tiles(scene, tmp_path: Path) -> None:
     path, truth = scene
     result = run_scene(path, tmp_path / "out", config())
-    assert result.n_tiles == 4 * 5
+    assert result.n_tiles == 4 * 6
     labels = read_labels(result.labels)
     np.testing.assert_array_equal(labels == 0, truth == 0)
     assert adjusted_rand_index(labels, truth, ignore=0) >= 0.9
@@ -114,7 +114,7 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
 
 
 def test_overlap_below_receptive_field_is_refused(scene, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(5 px\)"):
+    with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(15 px\)"):
         config("tiling.overlap=2")
 
 
@@ -316,3 +316,67 @@ def test_snapshots_write_a_training_animation(scene, tmp_path: Path, mode: str) 
             frames.append(np.asarray(gif.convert("RGB")))
     assert not np.array_equal(frames[0], frames[3])  # the labels change while training
     assert "training.gif" in yaml.safe_load(result.record.read_text())["outputs"]
+
+
+def agreeing_classes(result) -> np.ndarray:
+    """labels.tif, the vector layer and run.yaml name the same classes, 1..K by
+    decreasing area; returns the labels."""
+    burnt, labels = burn(result.vector, result.labels)
+    np.testing.assert_array_equal(burnt, labels)
+    counts = np.bincount(labels.ravel())[1:]
+    assert counts.size == result.n_classes
+    assert (counts > 0).all()
+    assert (np.diff(counts) <= 0).all()
+    record = yaml.safe_load(result.record.read_text())
+    assert record["classes"]["count"] == result.n_classes
+    assert len(record["classes"]["source_ids"]) == result.n_classes
+    assert len(set(record["classes"]["source_ids"])) == result.n_classes
+    return labels
+
+
+@pytest.mark.parametrize("k", [3, 1])
+def test_classes_merges_to_exactly_k_at_any_tile_size(scene, tmp_path: Path, k: int) -> None:
+    path, truth = scene
+    merged = config(f"segment.n_classes={k}", "vectorize.min_area=30")
+    result = run_scene(path, tmp_path / "a", merged)
+    assert result.n_classes == k
+    labels = agreeing_classes(result)
+    big = run_scene(path, tmp_path / "b", config(f"segment.n_classes={k}", "tiling.tile_size=256"))
+    assert big.n_classes == k
+    plain = run_scene(path, tmp_path / "c", config(f"segment.n_classes={k}"))
+    assert (read_labels(big.labels) == read_labels(plain.labels)).mean() > 0.9999
+    record = yaml.safe_load(result.record.read_text())
+    table = record["training"]["merge"]  # network channel -> merged channel
+    assert all(table[raw - 1] == raw - 1 for raw in record["classes"]["source_ids"])
+    if k == 3:  # two of the four true classes joined: the others are still found
+        assert adjusted_rand_index(labels, truth, ignore=0) >= 0.6
+
+
+def test_more_classes_asked_than_found_keeps_the_network_classes(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    free = run_scene(path, tmp_path / "a", config())
+    many = run_scene(path, tmp_path / "b", config("segment.n_classes=32"))
+    np.testing.assert_array_equal(read_labels(free.labels), read_labels(many.labels))
+
+
+def test_tile_mode_merges_scene_classes_to_k(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    settings = ("segment.mode=tile", "tiling.tile_size=128", "tiling.overlap=32")
+    result = run_scene(path, tmp_path / "out", config(*settings, "segment.n_classes=2"))
+    assert result.n_classes == 2
+    agreeing_classes(result)
+
+
+def test_min_area_merging_keeps_classes_ordered_by_area(scene, tmp_path: Path) -> None:
+    path, _ = scene
+    agreeing_classes(run_scene(path, tmp_path / "out", config("vectorize.min_area=200")))
+
+
+@pytest.mark.parametrize("k", ["0", "-1", "33"])
+def test_cli_invalid_class_count_is_one_line(scene, tmp_path: Path, k: str) -> None:
+    path, _ = scene
+    out = CliRunner().invoke(app, ["run", str(path), "--classes", k, "-o", str(tmp_path / "o")])
+    assert out.exit_code == 1
+    assert f"segment.n_classes={k} must lie in 1..n_channels (32)" in out.output
+    assert len(out.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -16,7 +16,7 @@ from geoseg.pipeline import run_scene
 from geoseg.plan import TILE_SIZES, plan_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 
-FAST = ["segment.n_crops=3", "segment.crop_size=96", "segment.max_iterations=6"]
+FAST = ["segment.n_crops=3", "segment.crop_size=48", "segment.max_iterations=6"]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from geoseg.tiling import seam_cuts
 from tests.conftest import ci_tool
 from tests.test_pipeline import config
 
-HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 8  # tests.test_pipeline's scene and FAST tiles
+HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene and FAST tiles
 
 
 @dataclass(frozen=True)

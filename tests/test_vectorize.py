@@ -240,3 +240,24 @@ def test_all_nodata_gives_an_empty_frame() -> None:
     gdf = vectorize_array(np.zeros((5, 5), np.uint8), GRID, UTM)
     assert len(gdf) == 0
     assert "segment_id" in gdf.columns
+
+
+def test_merging_keeps_class_ids_ordered_by_area() -> None:
+    # class 1 leads by area only through 30 one-pixel specks inside class 2's region
+    labels = np.full((20, 20), 2, np.uint8)
+    labels[:, 11:] = 1  # 180 px
+    labels[0::2, 0:6:2] = 1  # 30 isolated specks: class 1 has 210 px, class 2 190
+    rewritten = np.zeros_like(labels)
+
+    def write(window: Window, classes: np.ndarray) -> None:
+        r, c = int(window.row_off), int(window.col_off)
+        rewritten[r : r + classes.shape[0], c : c + classes.shape[1]] = classes
+
+    batches = vectorize(
+        lambda w: labels[w.toslices()], labels.shape, GRID, UTM, min_pixels=2, write_classes=write
+    )
+    gdf = __import__("pandas").concat(list(batches))
+    # after the specks join class 2 it holds 220 px against 180: it becomes class 1
+    assert (rewritten[:, :11] == 1).all()
+    assert (rewritten[:, 11:] == 2).all()
+    assert sorted(zip(gdf.class_id, gdf.n_pixels, strict=True)) == [(1, 220), (2, 180)]

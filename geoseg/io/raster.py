@@ -499,12 +499,16 @@ class LabelWriter:
         self._count(labels)
         self._dst.write(labels.astype(np.uint16), 1, window=window)
 
-    def close(self, refine: Refine | None = None) -> None:
+    def close(
+        self, refine: Refine | None = None, *, merge: npt.NDArray[np.integer] | None = None
+    ) -> None:
         """Pass the raw ids through ``refine`` (if given), renumber by area, convert to
         a COG under ``path`` and remove the scratch files.
 
         ``refine(read)`` gets ``read(window) -> raw ids`` and yields ``(window, ids)``
         covering every labelled pixel; the counts are taken again from what it yields.
+        ``merge[raw id]`` (raw ids it does not cover stay) maps raw ids onto others
+        before renumbering, e.g. to join classes.
         """
         if self._dst.closed:
             return
@@ -523,7 +527,7 @@ class LabelWriter:
                             self._count(labels)
                             dst.write(labels.astype(np.uint16), 1, window=window)
                     source = self._scratch["refined"]
-                self._renumber(source)
+                self._renumber(source, merge)
                 with atomic_path(self.path) as tmp:
                     rio_copy(
                         self._scratch["final"],
@@ -536,16 +540,21 @@ class LabelWriter:
         finally:
             self._cleanup()
 
-    def _renumber(self, source: Path) -> None:
+    def _renumber(self, source: Path, merge: npt.NDArray[np.integer] | None) -> None:
+        lut = np.arange(max(self._counts.size, 0 if merge is None else len(merge)))
+        if merge is not None:
+            lut[: len(merge)] = merge
+        counts = np.bincount(lut[: self._counts.size], self._counts, lut.size).astype(np.int64)
         if self.renumber:
-            order = np.argsort(-self._counts[1:], kind="stable") + 1
-            order = order[self._counts[order] > 0]
-            renumber = np.zeros(self._counts.size, np.uint16)
+            order = np.argsort(-counts[1:], kind="stable") + 1
+            order = order[counts[order] > 0]
+            renumber = np.zeros(counts.size, np.uint16)
             renumber[order] = np.arange(1, order.size + 1)
         else:
-            order = np.flatnonzero(self._counts[1:]) + 1
-            renumber = np.arange(self._counts.size).astype(np.uint16)
+            order = np.flatnonzero(counts[1:]) + 1
+            renumber = np.arange(counts.size).astype(np.uint16)
         self.classes = order.tolist()
+        renumber = renumber[lut]
         dtype = "uint8" if renumber.max(initial=0) < 256 else "uint16"
         with rasterio.open(source) as src, self._open("final", dtype=dtype) as dst:
             for _, window in src.block_windows(1):

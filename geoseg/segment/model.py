@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from geoseg.segment.merge import smooth_radius
 from geoseg.segment.params import SegmentParams
 
 __all__ = ["build_model", "conv_flops", "receptive_field"]
@@ -44,9 +45,10 @@ def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
 
 
 def receptive_field(params: SegmentParams) -> int:
-    """Side in pixels of the window that one output pixel sees (tiling overlap floor)."""
+    """Side in pixels of the window that one output pixel sees (tiling overlap floor):
+    the network's 3x3 convolutions plus the reach of the probability smoothing."""
     n_3x3 = params.n_conv if params.network == "paper" else 2
-    return 1 + 2 * n_3x3
+    return 1 + 2 * (n_3x3 + smooth_radius(params.smooth_sigma))
 
 
 def conv_flops(model: nn.Module, rows: int, cols: int) -> int:

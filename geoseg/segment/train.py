@@ -27,6 +27,7 @@ from torch import nn
 
 from geoseg.errors import ConfigError, InputError
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
+from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.model import build_model
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
@@ -75,9 +76,10 @@ class Segmentation:
     Attributes
     ----------
     labels
-        ``(H, W) int32`` class ids (output channels of the network), ``-1`` at nodata.
-        With ``refine_output`` they are the superpixel majority vote of the argmax, so
-        they may differ from ``scores.argmax(0)`` inside a superpixel.
+        ``(H, W) int32`` class ids (output channels of the network), ``-1`` at nodata:
+        the argmax after class merging and smoothing (``n_classes``, ``merge_share``,
+        ``smooth_sigma``) and, with ``refine_output``, the superpixel majority vote, so
+        they may differ from ``scores.argmax(0)``.
     scores
         ``(C, H, W) float32`` per-pixel class probabilities (softmax), 0 at nodata.
     n_iterations
@@ -320,7 +322,8 @@ def segment(
 
     t0 = time.perf_counter()
     logits = predict(fitted.model, filled, device=fitted.device)
-    labels_t = logits.argmax(dim=0)
+    table = merge_for(logits[None], filled[None], valid[None], params)
+    labels_t = classify(logits, table=table, sigma=params.smooth_sigma)
     timings["predict"] = time.perf_counter() - t0
     if params.refine_output and params.superpixels != "none":
         t0 = time.perf_counter()

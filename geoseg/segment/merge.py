@@ -1,0 +1,214 @@
+"""From class scores to final classes: merging on prototypes and spatial smoothing.
+
+After training, each network class has a prototype: its pixel count and the mean of its
+pixels' class probabilities over the training views (on the labelled benchmark this
+beat band means: mean ARI 0.316 against 0.290 when merging to the true class count).
+Classes are joined two at a time by Ward's criterion, the pair whose union raises the
+within-class sum of squares least, until ``n_classes`` remain, or (automatic choice)
+while that rise stays below a share of the total sum of squares. The result is a lookup
+table from network channel to merged class, decided once per scene, so every tile
+applies the same one.
+
+:func:`classify` applies such a table to a tile's argmax and optionally smooths the
+result with a Gaussian-weighted majority filter (a spatial prior against speckle whose
+reach is part of the receptive field).
+
+Ward's rule is written here by hand (a 32x32 cost matrix): scipy's ``linkage`` and
+scikit-learn's ``AgglomerativeClustering`` take raw observations, not weighted
+centroids.
+
+    >>> import numpy as np
+    >>> counts = np.array([100, 90, 0, 10])
+    >>> means = np.array([[0.1], [0.12], [0.5], [0.9]])
+    >>> merge_table(counts, means, n_classes=2).tolist()
+    [0, 0, 2, 3]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+
+from geoseg.errors import InputError
+from geoseg.segment.params import SegmentParams
+
+__all__ = ["class_prototypes", "classify", "merge_for", "merge_table", "smooth_radius"]
+
+
+def merge_for(
+    logits: torch.Tensor,
+    images: npt.NDArray[np.floating],
+    valid: npt.NDArray[np.bool_],
+    params: SegmentParams,
+) -> npt.NDArray[np.int64] | None:
+    """The merge table ``params`` ask for (``n_classes`` or ``merge_share``) from the
+    trained network's class logits ``(N, C, H, W)`` on its views ``images (N, B, H, W)``
+    with ``valid (N, H, W)``; ``None`` when no merging is asked for.
+
+    A class's prototype joins two descriptions, each divided by the square root of its
+    total sum of squares so that both weigh alike: the mean of its pixels' class
+    probabilities (classes the network itself confuses join first) and the mean of their
+    band values (classes that look alike join first; on its own the first fails when the
+    network is confident, since confident classes are then all equally far apart).
+    """
+    if params.n_classes is None and params.merge_share <= 0:
+        return None
+    with torch.no_grad():
+        probs = torch.softmax(logits.float(), dim=1)
+        labels = np.where(valid, probs.argmax(dim=1).cpu().numpy(), -1)
+        probs_np = probs.cpu().numpy()
+    counts, prob_means, prob_total = class_prototypes(labels, probs_np, params.n_channels)
+    _, band_means, band_total = class_prototypes(labels, images, params.n_channels)
+    means = np.concatenate(
+        [
+            prob_means / math.sqrt(max(prob_total, 1e-12)),
+            band_means / math.sqrt(max(band_total, 1e-12)),
+        ],
+        axis=1,
+    )
+    return merge_table(
+        counts, means, n_classes=params.n_classes, total_ss=2.0, max_share=params.merge_share
+    )
+
+
+def smooth_radius(sigma: float) -> int:
+    """Pixels the Gaussian of :func:`classify` reaches on each side (``ceil(3 sigma)``).
+
+    >>> smooth_radius(0.0), smooth_radius(1.5)
+    (0, 5)
+    """
+    return math.ceil(3 * sigma) if sigma > 0 else 0
+
+
+def classify(
+    logits: torch.Tensor,
+    *,
+    table: npt.NDArray[np.integer] | None = None,
+    sigma: float = 0.0,
+) -> torch.Tensor:
+    """Class ids ``(H, W) int64`` of class logits ``(C, H, W)``.
+
+    The argmax, mapped through ``table`` (class -> merged class, :func:`merge_table`)
+    when given. With ``sigma > 0`` each pixel then takes the class of highest
+    Gaussian-weighted share among its neighbours (a weighted majority filter, edges
+    replicated, truncated at :func:`smooth_radius`; ties go to the lowest id). The ids
+    stay network channels.
+
+    >>> logits = torch.tensor([[[2.0, 0.0]], [[1.9, 0.0]], [[0.0, 3.0]]])
+    >>> classify(logits).tolist(), classify(logits, table=np.array([2, 2, 2])).tolist()
+    ([[0, 2]], [[2, 2]])
+    """
+    labels = logits.argmax(dim=0)
+    if table is not None:
+        labels = torch.as_tensor(np.asarray(table), device=labels.device)[labels]
+    radius = smooth_radius(sigma)
+    if not radius:
+        return labels
+    ids, inverse = torch.unique(labels, return_inverse=True)
+    n = ids.numel()
+    votes = F.one_hot(inverse, n).permute(2, 0, 1).to(logits.dtype)[None]  # (1, n, H, W)
+    x = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).repeat(n, 1, 1)  # (n, 1, k)
+    votes = F.pad(votes, (radius, radius, radius, radius), mode="replicate")
+    votes = F.conv2d(votes, kernel[:, :, None, :], groups=n)  # along columns
+    votes = F.conv2d(votes, kernel[:, :, :, None], groups=n)[0]  # along rows
+    return ids[votes.argmax(dim=0)]
+
+
+def class_prototypes(
+    labels: npt.NDArray[np.integer],
+    images: npt.NDArray[np.floating],
+    n_labels: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]:
+    """Per-class pixel counts, band means and the total sum of squares.
+
+    Parameters
+    ----------
+    labels
+        ``(N, H, W)`` class ids in ``0..n_labels-1``; negative ids (nodata) are left out.
+    images
+        ``(N, B, H, W)`` band values of the same pixels.
+    n_labels
+        Number of possible classes (the network's output channels).
+
+    Returns
+    -------
+    counts (n_labels,), means (n_labels, B) (0 for absent classes), total sum of squares
+    of the counted pixels about their mean.
+    """
+    if labels.ndim != 3 or images.ndim != 4 or images.shape[:1] + images.shape[2:] != labels.shape:
+        raise InputError(f"labels {labels.shape} and images {images.shape} do not match")
+    inside = labels >= 0
+    ids = labels[inside].astype(np.int64)
+    values = np.moveaxis(images, 1, -1)[inside].astype(np.float64)  # (pixels, B)
+    counts = np.bincount(ids, minlength=n_labels)[:n_labels]
+    sums = np.stack(
+        [
+            np.bincount(ids, weights=values[:, b], minlength=n_labels)
+            for b in range(values.shape[1])
+        ],
+        axis=1,
+    )
+    means = sums / np.maximum(counts, 1)[:, None]
+    total = float(((values - values.mean(axis=0)) ** 2).sum()) if values.size else 0.0
+    return counts, means, total
+
+
+def merge_table(
+    counts: npt.NDArray[np.integer],
+    means: npt.NDArray[np.floating],
+    *,
+    n_classes: int | None = None,
+    total_ss: float | None = None,
+    max_share: float = 0.0,
+) -> npt.NDArray[np.int64]:
+    """Lookup table ``class -> merged class`` by Ward agglomeration of class prototypes.
+
+    A merged class takes the id of its member with the most pixels (ties: the lowest
+    id); absent classes (count 0) map to themselves.
+
+    Parameters
+    ----------
+    counts, means
+        Pixels ``(C,)`` and band means ``(C, B)`` of each class (:func:`class_prototypes`).
+    n_classes
+        Merge until this many present classes remain (fewer are never made).
+    total_ss, max_share
+        Without ``n_classes``: keep merging while the cheapest merge raises the
+        within-class sum of squares by less than ``max_share * total_ss``.
+    """
+    counts = np.asarray(counts, np.int64)
+    means = np.asarray(means, np.float64)
+    if n_classes is not None and n_classes < 1:
+        raise InputError(f"n_classes={n_classes} must be >= 1")
+    table = np.arange(counts.size)
+    present = [int(c) for c in np.flatnonzero(counts > 0)]
+    n = {c: float(counts[c]) for c in present}
+    mu = {c: means[c].copy() for c in present}
+    limit = max_share * (total_ss or 0.0)
+    while len(present) > 1:
+        if n_classes is not None and len(present) <= n_classes:
+            break
+        best = None
+        for i, a in enumerate(present):
+            for b in present[i + 1 :]:
+                cost = n[a] * n[b] / (n[a] + n[b]) * float(((mu[a] - mu[b]) ** 2).sum())
+                if best is None or cost < best[0]:
+                    best = (cost, a, b)
+        assert best is not None
+        cost, a, b = best
+        if n_classes is None and cost >= limit:
+            break
+        # a group is named after its member with the most pixels (ties: the lowest id)
+        keep, drop = (a, b) if (counts[a], -a) >= (counts[b], -b) else (b, a)
+        mu[keep] = (n[keep] * mu[keep] + n[drop] * mu[drop]) / (n[keep] + n[drop])
+        n[keep] += n.pop(drop)
+        del mu[drop]
+        present.remove(drop)
+        table[table == drop] = keep
+    return table

@@ -1,0 +1,226 @@
+"""Quality benchmark: geoseg against the fork preset and per-pixel k-means on real labels.
+
+Every image/label pair in ``../shared/data/labelled_dev/`` plus the NC Landsat scene
+against landclass96 is segmented by ``geoseg run`` (a subprocess: the seconds are the
+wall time of the command from the shell, start-up included) with
+
+* ``default``: the defaults;
+* ``classes``: the defaults with ``--classes K`` (K = classes present in the labels);
+* ``fork``: ``--preset fork``;
+* ``kmeans``: scikit-learn's KMeans (k = K, ``random_state=0``) on the valid pixels'
+  band values (in-process; its seconds are the fit alone).
+
+Each labels.tif is scored against the hand labels (label 0 ignored) with ARI, NMI,
+Hungarian mIoU and boundary F1 (2 px). Prints one JSON line per (image, method), then
+a speed line (default against fork on a 481x321 window of the Landsat 7 scene, wall time
+of both commands in the same run) and a summary line: per method the means, and the
+issue's checks (default >= fork and k-means on every image, ``--classes K`` ahead of
+both by >= 0.05 mean ARI, default >= 5x faster than fork).
+
+    python scripts/bench_quality.py                       # everything (about 30 min)
+    python scripts/bench_quality.py --methods default,kmeans --images dubai_coast
+    python scripts/bench_quality.py --methods default,default_min_area_0 --no-speed
+    python scripts/bench_quality.py --methods fork,kmeans --no-speed > a.jsonl  # in parts
+    python scripts/bench_quality.py --methods default,classes > b.jsonl
+    python scripts/bench_quality.py --summarize a.jsonl b.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from sklearn.cluster import KMeans
+
+from geoseg.evaluate import evaluate_maps
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+METHODS = ("default", "classes", "fork", "kmeans")
+RUN_ARGS = {
+    "default": [],
+    "classes": ["--classes", "{K}"],
+    "fork": ["--preset", "fork"],
+    # not run unless asked for: the defaults without small-region merging
+    "default_min_area_0": ["--min-area", "0"],
+}
+
+
+def pairs(data: Path) -> list[tuple[str, Path, Path]]:
+    """(name, image, labels) of every labelled_dev pair plus the NC Landsat scene."""
+    found = [
+        (d.name, d / "image.tif", d / "labels.tif")
+        for d in sorted((data / "labelled_dev").iterdir())
+        if (d / "labels.tif").exists()
+    ]
+    nc = data / "nc_landsat7_landclass96"
+    found.append(
+        (
+            "nc_landsat7",
+            nc / "lsat7_2000_B1-B5_28m5_uint8.tif",
+            nc / "landclass96_on_lsat7_grid_labels.tif",
+        )
+    )
+    return found
+
+
+def geoseg_run(image: Path, outdir: Path, extra: list[str]) -> tuple[np.ndarray, float, dict]:
+    """Labels (nodata -1), wall seconds and run.yaml of one ``geoseg run`` command."""
+    import yaml
+
+    command = [sys.executable, "-m", "geoseg", "run", str(image), "-o", str(outdir), "-q"]
+    start = time.perf_counter()
+    subprocess.run([*command, *extra], check=True)
+    seconds = time.perf_counter() - start
+    with rasterio.open(outdir / "labels.tif") as src:
+        labels = src.read(1).astype(np.int64)
+    record = yaml.safe_load((outdir / "run.yaml").read_text())
+    return np.where(labels > 0, labels, -1), seconds, record
+
+
+def kmeans_labels(image: Path, k: int) -> tuple[np.ndarray, float]:
+    with rasterio.open(image) as src:
+        data = src.read().astype(np.float32)
+        valid = src.dataset_mask() > 0
+    start = time.perf_counter()
+    fitted = KMeans(n_clusters=k, n_init=3, random_state=0).fit(data[:, valid].T)
+    seconds = time.perf_counter() - start
+    labels = np.full(valid.shape, -1, np.int64)
+    labels[valid] = fitted.labels_
+    return labels, seconds
+
+
+def score(pred: np.ndarray, truth: np.ndarray) -> dict:
+    report = evaluate_maps(pred, truth, ignore=0)
+    keys = ("ari", "nmi", "miou", "boundary_f1")
+    return {k: round(report[k], 4) for k in keys} | {"classes": report["pred_classes"]}
+
+
+def speed(work: Path) -> dict:
+    """Wall time of default and fork on the same 481x321 picture, in this run."""
+    source = DATA / "landsat7_rasterio_rgb" / "RGB.byte.tif"
+    picture = work / "picture_481x321.tif"
+    with rasterio.open(source) as src:
+        window = Window(150, 200, 481, 321)
+        profile = src.profile | {
+            "width": 481,
+            "height": 321,
+            "transform": src.window_transform(window),
+        }
+        data = src.read(window=window)
+    with rasterio.open(picture, "w", **profile) as dst:
+        dst.write(data)
+    seconds = {}
+    for method in ("default", "fork"):
+        _, seconds[method], _ = geoseg_run(picture, work / f"speed_{method}", RUN_ARGS[method])
+    return {
+        "speed": "481x321 RGB.byte.tif window (150, 200), geoseg run wall time",
+        "default_s": round(seconds["default"], 2),
+        "fork_s": round(seconds["fork"], 2),
+        "fork_over_default": round(seconds["fork"] / seconds["default"], 2),
+    }
+
+
+def summary(rows: list[dict], speed_row: dict | None) -> dict:
+    by: dict[str, list[dict]] = {}
+    for row in rows:
+        by.setdefault(row["method"], []).append(row)
+    out: dict = {"summary": {}}
+    for method, group in by.items():
+        out["summary"][method] = {
+            k: round(float(np.mean([r[k] for r in group])), 4)
+            for k in ("ari", "nmi", "miou", "boundary_f1", "classes", "seconds")
+        } | {"images": len(group)}
+    table = {(r["image"], r["method"]): r for r in rows}
+    images = sorted({r["image"] for r in rows})
+    checks: dict = {}
+    if {"default", "fork", "kmeans"} <= set(by):
+        losses = [
+            f"{image}: {metric} {table[image, 'default'][metric]} < {other} "
+            f"{table[image, other][metric]}"
+            for image in images
+            for other in ("fork", "kmeans")
+            for metric in ("ari", "miou")
+            if table[image, "default"][metric] < table[image, other][metric]
+        ]
+        checks["default_never_below_fork_and_kmeans"] = not losses
+        checks["default_losses"] = losses
+    if {"classes", "fork", "kmeans"} <= set(by):
+        s = out["summary"]
+        margin = s["classes"]["ari"] - max(s["fork"]["ari"], s["kmeans"]["ari"])
+        checks["classes_mean_ari_margin"] = round(margin, 4)
+        checks["classes_margin_at_least_0.05"] = margin >= 0.05
+    if speed_row is not None:
+        checks["default_5x_faster_than_fork"] = speed_row["fork_over_default"] >= 5
+    out["checks"] = checks
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--images", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the 481x321 timing")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        metavar="JSONL",
+        help="only print the summary of the lines these earlier outputs hold",
+    )
+    args = parser.parse_args()
+    if args.summarize:
+        lines = [json.loads(x) for f in args.summarize for x in f.read_text().splitlines() if x]
+        speed_rows = [x for x in lines if "speed" in x]
+        rows = [x for x in lines if "method" in x]
+        print(json.dumps(summary(rows, speed_rows[-1] if speed_rows else None)))
+        return
+    methods = [m for m in args.methods.split(",") if m]
+    known = {*METHODS, *RUN_ARGS}
+    unknown = set(methods) - known
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(sorted(known))}")
+    wanted = {n for n in args.images.split(",") if n}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
+        work = Path(tmp)
+        for name, image, labels in pairs(args.data):
+            if wanted and name not in wanted:
+                continue
+            with rasterio.open(labels) as src:
+                truth = src.read(1).astype(np.int64)
+            k = int(np.unique(truth[truth > 0]).size)
+            for method in methods:
+                extra: dict = {}
+                if method == "kmeans":
+                    pred, seconds = kmeans_labels(image, k)
+                else:
+                    argv = [a.replace("{K}", str(k)) for a in RUN_ARGS[method]]
+                    pred, seconds, record = geoseg_run(image, work / name / method, argv)
+                    extra = {
+                        "iterations": record["training"]["iterations"],
+                        "polygons": record.get("vector", {}).get("features"),
+                    }
+                row = {"image": name, "method": method, "K": k}
+                row |= score(pred, truth) | {"seconds": round(seconds, 2)} | extra
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        speed_row = None
+        if not args.no_speed:
+            speed_row = speed(work)
+            print(json.dumps(speed_row), flush=True)
+    print(json.dumps(summary(rows, speed_row)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from geoseg.errors import ConfigError, InputError
+from geoseg.evaluate import adjusted_rand_index
+from geoseg.sample import make_scene
+from geoseg.segment import PRESETS, segment
+from geoseg.segment.merge import class_prototypes, classify, merge_table, smooth_radius
+
+FAST = PRESETS["default"].replace(max_iterations=12)
+
+
+def test_ward_merges_the_cheapest_pairs_first() -> None:
+    # two tight pairs and one far class: 5 -> 3 joins within the pairs
+    counts = np.array([10, 10, 10, 10, 10])
+    means = np.array([[0.0], [0.05], [0.5], [0.52], [1.0]])
+    table = merge_table(counts, means, n_classes=3)
+    assert table.tolist() == [0, 0, 2, 2, 4]
+    assert merge_table(counts, means, n_classes=1).tolist() == [0] * 5
+
+
+def test_merged_class_takes_the_id_of_its_largest_member() -> None:
+    table = merge_table(np.array([1, 50, 0]), np.array([[0.0], [0.1], [9.0]]), n_classes=1)
+    assert table.tolist() == [1, 1, 2]  # the absent class 2 maps to itself
+
+
+def test_ward_weighs_by_pixel_count() -> None:
+    # class 1 lies midway; the small class 2 is cheaper to move than the big class 0
+    counts = np.array([1000, 10, 10])
+    means = np.array([[0.0], [0.5], [1.0]])
+    assert merge_table(counts, means, n_classes=2).tolist() == [0, 1, 1]
+
+
+def test_more_classes_asked_than_present_changes_nothing() -> None:
+    counts = np.array([5, 0, 7])
+    table = merge_table(counts, np.array([[0.0], [0.0], [1.0]]), n_classes=10)
+    assert table.tolist() == [0, 1, 2]
+
+
+def test_automatic_merge_stops_at_the_share_of_variance() -> None:
+    labels = np.repeat(np.array([0, 1, 2, 3]), 25).reshape(1, 10, 10)
+    values = np.array([0.0, 0.02, 1.0, 1.02])[labels][:, None]  # (1, 1, 10, 10)
+    counts, means, total = class_prototypes(labels, values, 4)
+    assert counts.tolist() == [25, 25, 25, 25]
+    np.testing.assert_allclose(total, 25.01)
+    # joining 0+1 or 2+3 costs 0.0002 of the total, joining the halves almost all of it
+    assert merge_table(counts, means, total_ss=total, max_share=0.01).tolist() == [0, 0, 2, 2]
+    assert merge_table(counts, means, total_ss=total, max_share=0.9).tolist() == [0, 0, 2, 2]
+    assert merge_table(counts, means, total_ss=total, max_share=1e-4).tolist() == [0, 1, 2, 3]
+
+
+def test_invalid_class_counts_are_refused() -> None:
+    with pytest.raises(InputError, match="n_classes=0 must be >= 1"):
+        merge_table(np.ones(3), np.zeros((3, 1)), n_classes=0)
+    for bad in (0, -2, 33):
+        with pytest.raises(
+            ConfigError, match=rf"segment.n_classes={bad} must lie in 1..n_channels"
+        ):
+            PRESETS["default"].replace(n_classes=bad)
+
+
+def test_classify_maps_the_argmax_through_the_table() -> None:
+    logits = torch.log(torch.tensor([[0.4, 0.9], [0.3, 0.05], [0.3, 0.05]]))[:, None, :]
+    assert classify(logits).tolist() == [[0, 0]]
+    assert classify(logits, table=np.array([1, 1, 2])).tolist() == [[1, 1]]
+
+
+def test_smoothing_removes_an_isolated_pixel_and_keeps_edges() -> None:
+    logits = torch.zeros(2, 21, 21)
+    logits[0, :, :11] = 5.0  # left part is class 0
+    logits[1, :, 11:] = 5.0  # right part is class 1
+    logits[1, 5, 5] = 10.0  # one stray pixel of class 1 inside class 0
+    plain = classify(logits)
+    smooth = classify(logits, sigma=1.0)
+    assert plain[5, 5] == 1
+    assert smooth[5, 5] == 0
+    assert (smooth[:, 11:] == 1).all()
+    assert (smooth[:, :10] == 0).all()
+    assert smooth_radius(1.0) == 3
+
+
+def test_segment_ends_with_exactly_k_classes_matching_the_truth() -> None:
+    image, truth = make_scene(rows=96, cols=96, bands=4, n_classes=4, noise=0.08, seed=2)
+    plain = segment(image, FAST.replace(min_labels=1), seed=0)
+    assert plain.n_labels > 4  # the network alone splits a class
+    merged = segment(image, FAST.replace(min_labels=1, n_classes=4), seed=0)
+    assert merged.n_labels == 4
+    assert adjusted_rand_index(merged.labels, truth) >= 0.9
+    one = segment(image, FAST.replace(n_classes=1), seed=0)
+    assert one.n_labels == 1
