@@ -10,7 +10,7 @@ from geoseg.segment import PRESETS, fill_nodata, fit, predict, training_views
 from geoseg.segment.model import receptive_field
 from geoseg.tiling import sample_crops, tile_grid
 
-PARAMS = PRESETS["default"]
+PARAMS = PRESETS["default"].replace(train_scale=0.5)  # views downscaled too
 
 
 def train_on_crops(image: np.ndarray, valid: np.ndarray, seed: int = 0):
