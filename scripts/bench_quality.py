@@ -76,6 +76,7 @@ def geoseg_run(image: Path, outdir: Path, extra: list[str]) -> tuple[np.ndarray,
     """Labels (nodata -1), wall seconds and run.yaml of one ``geoseg run`` command."""
     import yaml
 
+    outdir.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "geoseg", "run", str(image), "-o", str(outdir), "-q"]
     start = time.perf_counter()
     subprocess.run([*command, *extra], check=True)
