@@ -235,9 +235,9 @@ PRESETS: dict[str, SegmentParams] = {
     ),
 }
 # The project's own best, chosen with scripts/bench_quality.py (see README, "Presets"):
-# the fork's network and priors, Adam, 24 iterations on twice as many crops of a quarter
-# of the area at full resolution (the 3x3 filters see the scale they predict at), and a
-# Gaussian-weighted majority filter on the labels against speckle.
+# the fork's network and priors, Adam, 24 iterations on 16 crops of 128 px at full
+# resolution (the 3x3 filters see the scale they predict at), and a Gaussian-weighted
+# majority filter on the labels against speckle.
 PRESETS["default"] = PRESETS["fork"].replace(
     optimizer="adam",
     lr=0.02,
