@@ -2,11 +2,11 @@
 
 After training, each network class has a prototype: its pixel count and the means of
 its pixels' class probabilities and band values over the training views (see
-:func:`merge_for`). Classes are joined two at a time by Ward's criterion, the pair whose union raises the
-within-class sum of squares least, until ``n_classes`` remain, or (automatic choice)
-while that rise stays below a share of the total sum of squares. The result is a lookup
-table from network channel to merged class, decided once per scene, so every tile
-applies the same one.
+:func:`merge_for`). Classes are joined two at a time by Ward's criterion, the pair
+whose union raises the within-class sum of squares least, until ``n_classes`` remain,
+or (automatic choice) while that rise stays below a share of the total sum of squares.
+The result is a lookup table from network channel to merged class, decided once per
+scene, so every tile applies the same one.
 
 :func:`classify` applies such a table to a tile's argmax and optionally smooths the
 result with a Gaussian-weighted majority filter (a spatial prior against speckle whose
