@@ -448,7 +448,7 @@ def _crop_merge(
 ) -> npt.NDArray[np.int64] | None:
     """Scene mode's class merge table, from the trained network's classes on the
     full-resolution training crops (one decision for the whole scene)."""
-    if params.n_classes is None and params.merge_share <= 0:
+    if not params.merges:  # spare predicting the crops
         return None
     logits = torch.stack([predict(model, image, device=device) for image in images])
     return merge_for(logits, np.stack(images), np.stack(valids), params)

@@ -11,12 +11,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
 
 from geoseg.errors import InputError
 
-__all__ = ["SceneInfo"]
+__all__ = ["SceneInfo", "area_order"]
+
+
+def area_order(counts: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """Class ids ``1..`` with pixels, by decreasing ``counts[id]`` (ties: the lower id
+    first): the order in which label rasters number their classes ``1..K``. Id 0
+    (nodata) is left out.
+
+    >>> area_order(np.array([9, 5, 0, 7, 5])).tolist()
+    [3, 1, 4]
+    """
+    counts = np.asarray(counts)
+    order = np.argsort(-counts[1:], kind="stable") + 1
+    return order[counts[order] > 0].astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as label_regions
 
 from geoseg.errors import InputError
+from geoseg.types import area_order
 
 __all__ = ["area_factor", "pixel_area_m2", "vectorize", "vectorize_array"]
 
@@ -646,8 +647,7 @@ def _by_area(
     [0, 0, 0, 2, 0, 1, 0, 0, 0, 3]
     """
     area = np.bincount(classes, counts)
-    present = np.flatnonzero(area > 0)
-    order = present[np.lexsort((present, -area[present]))]
+    order = area_order(area)
     renumber = np.zeros(area.size, np.int64)
     renumber[order] = np.arange(1, order.size + 1)
     return renumber

@@ -31,7 +31,7 @@ from rasterio.warp import reproject
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError, OutputError, RasterReadError
-from geoseg.types import SceneInfo
+from geoseg.types import SceneInfo, area_order
 
 Refine = Callable[
     [Callable[[Window], npt.NDArray[np.integer]]],
@@ -546,8 +546,7 @@ class LabelWriter:
             lut[: len(merge)] = merge
         counts = np.bincount(lut[: self._counts.size], self._counts, lut.size).astype(np.int64)
         if self.renumber:
-            order = np.argsort(-counts[1:], kind="stable") + 1
-            order = order[counts[order] > 0]
+            order = area_order(counts)
             renumber = np.zeros(counts.size, np.uint16)
             renumber[order] = np.arange(1, order.size + 1)
         else:

@@ -54,7 +54,7 @@ def merge_for(
     band values (classes that look alike join first; on its own the first fails when the
     network is confident, since confident classes are then all equally far apart).
     """
-    if params.n_classes is None and params.merge_share <= 0:
+    if not params.merges:
         return None
     with torch.no_grad():
         probs = torch.softmax(logits.float(), dim=1)

@@ -176,6 +176,12 @@ class SegmentParams:
                 "at least one loss must be on"
             )
 
+    @property
+    def merges(self) -> bool:
+        """Whether the network's classes are merged after training (``n_classes`` or
+        ``merge_share``)."""
+        return self.n_classes is not None or self.merge_share > 0
+
     def replace(self, **changes: Any) -> SegmentParams:
         """Return a copy with some fields changed (validated again).
 
