@@ -16,9 +16,7 @@ aligns the tiles' labels to scene classes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
-import gc
 import hashlib
 import json
 import logging
@@ -55,6 +53,7 @@ from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import TrainingAnimation, display_rgb, quicklook
 from geoseg.report import REPORT, write_report
+from geoseg.runtime import hold_freed_memory, release_memory
 from geoseg.segment import SegmentParams, fill_nodata, fit, predict, segment, training_views
 from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.train import resolve_device
@@ -110,6 +109,7 @@ def run_scene(
     coordinates with a warning.
     """
     config = config if config is not None else Config()
+    hold_freed_memory()
     if distribute_tiles is None:
         distribute_tiles = config.runtime.executor == "dask"
     with gdal_cache(config.runtime.gdal_cache_mb):
@@ -200,7 +200,7 @@ def _run_scene(
 
         vector_path = None
         if config.output.vector is not None:
-            _release_memory()  # the network and tile buffers are done with
+            release_memory()  # the network and tile buffers are done with
             t0 = time.perf_counter()
             vector_path = outdir / config.output.vector  # an absolute path stays
             provenance = {
@@ -549,6 +549,7 @@ def _label_tiles_into_scratch(
     scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
     """A Dask task: label tiles exactly as the run would and save them in its scratch."""
+    hold_freed_memory()
     scratch = _Scratch(outdir, scene, config)
     compute: Callable[..., tuple[npt.NDArray[np.int32], int]] = functools.partial(
         _segment_tile, config
@@ -708,14 +709,6 @@ def _write_quicklook(
 def _animation(config: Config) -> TrainingAnimation | None:
     snapshots = config.output.snapshots
     return TrainingAnimation(snapshots) if snapshots else None
-
-
-def _release_memory() -> None:
-    """Give freed memory back to the system between stages, so the next stage's peak
-    does not stack on the last one's (glibc keeps freed blocks otherwise)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _versions() -> dict[str, str]:

@@ -24,6 +24,8 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from geoseg.errors import ConfigError, InputError
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
@@ -159,11 +161,7 @@ def fit(
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_model(images.shape[1], params).to(dev)
-    optimizer: torch.optim.Optimizer
-    if params.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
+    optimizer = _Optimizer(list(model.parameters()), params)
     x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
     valid_t = torch.from_numpy(np.ascontiguousarray(valid)).to(dev)
     all_valid = bool(valid.all())
@@ -177,7 +175,7 @@ def fit(
     refine_seconds = 0.0
     iteration = n_labels = 0
     for iteration in range(1, params.max_iterations + 1):
-        optimizer.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         scores = model(x)
         with torch.no_grad():
             target = scores.argmax(dim=1)
@@ -213,6 +211,58 @@ def fit(
         refine_seconds=refine_seconds,
         device=dev,
     )
+
+
+class _Optimizer:
+    """``params.optimizer`` through torch's functional optimizers.
+
+    ``torch.optim.adam.adam`` and ``torch.optim.sgd.sgd`` are the arithmetic of
+    ``torch.optim.Adam`` and ``SGD`` (the same weights bit for bit on the CPU), without the
+    optimizer classes, whose first use imports ``torch._dynamo``: 1.8-4 s of every
+    ``geoseg`` command's start-up.
+    """
+
+    def __init__(self, weights: list[torch.Tensor], params: SegmentParams) -> None:
+        self.weights, self.params = weights, params
+        self.momentum: list[torch.Tensor | None] = [None] * len(weights)
+        self.exp_avgs = [torch.zeros_like(w) for w in weights]
+        self.exp_avg_sqs = [torch.zeros_like(w) for w in weights]
+        self.steps = [torch.tensor(0.0) for _ in weights]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update; every weight of the network has a gradient after ``backward``."""
+        p = self.params
+        grads = [w.grad for w in self.weights if w.grad is not None]
+        assert len(grads) == len(self.weights)
+        if p.optimizer == "sgd":
+            sgd(
+                self.weights,
+                grads,
+                self.momentum,
+                weight_decay=0.0,
+                momentum=p.momentum,
+                lr=p.lr,
+                dampening=0.0,
+                nesterov=False,
+                maximize=False,
+            )  # fills self.momentum
+        else:
+            adam(
+                self.weights,
+                grads,
+                self.exp_avgs,
+                self.exp_avg_sqs,
+                [],
+                self.steps,
+                amsgrad=False,
+                beta1=0.9,
+                beta2=0.999,
+                lr=p.lr,
+                weight_decay=0.0,
+                eps=1e-8,
+                maximize=False,
+            )  # torch.optim.Adam's defaults
 
 
 def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
