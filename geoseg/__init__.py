@@ -13,7 +13,9 @@ The segmentation core follows Kanezaki (ICASSP 2018) and Kim, Kanezaki & Tanaka
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from geoseg.errors import (
     ConfigError,
@@ -22,7 +24,14 @@ from geoseg.errors import (
     OutputError,
     RasterReadError,
 )
-from geoseg.segment import PRESETS, Segmentation, SegmentParams, segment
+from geoseg.segment.params import PRESETS, SegmentParams
+
+# Importing the subpackage bound its module to the name ``segment``; unbind it so that
+# ``geoseg.segment`` is the function (module ``__getattr__`` below), as the docs say.
+del globals()["segment"]
+
+if TYPE_CHECKING:
+    from geoseg.segment.train import Segmentation, segment
 
 __version__ = "0.1.0"
 
@@ -40,3 +49,10 @@ __all__ = [
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    """``segment`` and ``Segmentation`` import PyTorch on first use, not with geoseg."""
+    if name in ("segment", "Segmentation"):
+        return getattr(importlib.import_module("geoseg.segment.train"), name)
+    raise AttributeError(f"module 'geoseg' has no attribute {name!r}")

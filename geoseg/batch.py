@@ -32,12 +32,13 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geoseg.cluster import dask_client
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
-from geoseg.pipeline import TileProgress, completed_record, run_scene
+
+if TYPE_CHECKING:
+    from geoseg.pipeline import TileProgress
 
 __all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
 
@@ -149,6 +150,8 @@ def run_batch(
     ``jobs`` worker processes; ``"dask"`` submits one task per scene to the scheduler at
     ``address``, or to a LocalCluster of ``jobs`` worker processes started here.
     """
+    from geoseg.pipeline import completed_record
+
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} must be at least 1")
     outcomes: dict[int, Outcome] = {}
@@ -216,6 +219,8 @@ def _execute_dask(
 ) -> Iterator[tuple[int, Outcome]]:
     from distributed import as_completed as dask_completed
 
+    from geoseg.cluster import dask_client
+
     with dask_client(address, workers=jobs) as client:
         futures = {
             client.submit(
@@ -248,6 +253,8 @@ def run_item(
     tile_progress: TileProgress | None = None,
 ) -> Outcome:
     """Run one scene, turning any error into a failed outcome (one line)."""
+    from geoseg.pipeline import run_scene
+
     start = time.perf_counter()
     try:
         if config is None:

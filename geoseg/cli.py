@@ -14,43 +14,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rasterio.windows import Window
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from geoseg import __version__
-from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
-from geoseg.config import config_yaml, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, InputError
-from geoseg.evaluate import evaluate_maps
-from geoseg.explore import (
-    centred_window,
-    parse_vary,
-    parse_window,
-    superpixel_sheet,
-    vary_names,
-)
-from geoseg.io.raster import (
-    LABEL_SUFFIXES,
-    PICTURE_SUFFIXES,
-    SceneReader,
-    check_output,
-    read_image,
-    read_label_pair,
-    write_gif,
-    write_image,
-    write_labels,
-    write_png,
-)
-from geoseg.normalize import auto_scale, percentile_bounds, stretch
-from geoseg.pipeline import run_scene, vectorize_labels
-from geoseg.plan import plan_scene
-from geoseg.render import TrainingAnimation, display_rgb, mean_colour
-from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
-from geoseg.segment import PRESETS, SegmentParams, get_preset, segment
+from geoseg.segment.params import PRESETS, SegmentParams, get_preset
+
+# The commands import the stages they call (PyTorch, geopandas, scikit-learn, ...) when
+# they run, so that `geoseg --version` and `geoseg config validate` start in well under a
+# second.
 
 __all__ = ["app"]
 
@@ -191,6 +166,21 @@ def segment_command(
     verbose: VerboseOption = 0,
 ) -> None:
     """Segment a plain picture and write its mean-colour rendering (and labels)."""
+    import numpy as np
+
+    from geoseg.io.raster import (
+        LABEL_SUFFIXES,
+        PICTURE_SUFFIXES,
+        check_output,
+        read_image,
+        write_gif,
+        write_labels,
+        write_png,
+    )
+    from geoseg.normalize import auto_scale
+    from geoseg.render import TrainingAnimation, display_rgb, mean_colour
+    from geoseg.segment.train import segment
+
     _setup_logging(verbose, quiet)
     with _cli_errors():
         params = _params(preset, max_iterations, classes)
@@ -243,6 +233,11 @@ def sample_command(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Write a synthetic multi-band scene with known regions (the bundled default)."""
+    import numpy as np
+
+    from geoseg.io.raster import write_image, write_labels
+    from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
     with _cli_errors():
         image, classes_map = make_scene(
             rows=rows, cols=cols, bands=bands, n_classes=classes, seed=seed
@@ -329,6 +324,9 @@ def run_command(
 
     Settings: defaults < the preset < --config < shortcut options < --set.
     """
+    from geoseg.config import output_dir, resolve_config
+    from geoseg.pipeline import run_scene
+
     _setup_logging(verbose, quiet)
     shortcuts: dict[str, dict[str, object]] = {
         "segment": {
@@ -387,6 +385,9 @@ def vectorize_command(
     verbose: VerboseOption = 0,
 ) -> None:
     """Polygons of a label raster: one per connected region of one class."""
+    from geoseg.config import resolve_config
+    from geoseg.pipeline import vectorize_labels
+
     _setup_logging(verbose, quiet)
     given = {
         "vectorize": {
@@ -421,6 +422,8 @@ def batch_command(
     Exit status 1 when any scene failed. With runtime.executor: dask the scenes run on
     a Dask cluster (runtime.address, or a LocalCluster of --jobs workers).
     """
+    from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
+
     _setup_logging(verbose, quiet)
     with _cli_errors():
         shared, items = load_batch(batch_file, overrides=overrides or ())
@@ -492,6 +495,9 @@ def plan_command(
     Times a short calibration on this machine (a few training iterations and one tile)
     and suggests a tile size for the memory available now.
     """
+    from geoseg.config import resolve_config
+    from geoseg.plan import plan_scene
+
     _setup_logging(verbose, quiet=False)
     with _cli_errors():
         config = resolve_config(config_file, overrides=overrides or ())
@@ -541,6 +547,19 @@ def preseg_command(
     ] = None,
 ) -> None:
     """Contact sheet of superpixels: one cell per parameter value, boundaries drawn."""
+    from rasterio.windows import Window
+
+    from geoseg.explore import (
+        centred_window,
+        parse_vary,
+        parse_window,
+        superpixel_sheet,
+        vary_names,
+    )
+    from geoseg.io.raster import PICTURE_SUFFIXES, SceneReader, check_output, write_png
+    from geoseg.normalize import percentile_bounds, stretch
+    from geoseg.render import display_rgb
+
     target = output if output is not None else scene.with_name(f"{scene.stem}_preseg.png")
     with _cli_errors():
         vary_names(method)
@@ -619,6 +638,9 @@ def evaluate_command(
 
     Grids must match (see --resample). Nodata and TRUTH's --ignore class are left out.
     """
+    from geoseg.evaluate import evaluate_maps
+    from geoseg.io.raster import read_label_pair
+
     _setup_logging(verbose, quiet)
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
@@ -659,6 +681,8 @@ app.add_typer(config_app, name="config")
 @config_app.command("show")
 def config_show(config_file: ConfigOption = None, overrides: SetOption = None) -> None:
     """Print the resolved configuration as YAML (defaults, file, --set)."""
+    from geoseg.config import config_yaml, resolve_config
+
     with _cli_errors():
         typer.echo(config_yaml(resolve_config(config_file, overrides=overrides or ())), nl=False)
 
@@ -668,6 +692,9 @@ def config_validate(
     config_file: Annotated[Path, typer.Argument(help="YAML run configuration.")],
 ) -> None:
     """Check a run configuration or a batch file; exit 1 with the first problems."""
+    from geoseg.batch import load_batch
+    from geoseg.config import load_yaml, resolve_config
+
     with _cli_errors():
         if "scenes" in load_yaml(config_file):
             _, items = load_batch(config_file)

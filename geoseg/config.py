@@ -29,7 +29,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from geoseg.errors import ConfigError
-from geoseg.segment.model import receptive_field
 from geoseg.segment.params import SegmentParams, get_preset
 from geoseg.tiling import check_tiling
 
@@ -351,7 +350,7 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Config:
-        field = receptive_field(self.segment.params())
+        field = self.segment.params().receptive_field
         if self.tiling.overlap < field:
             raise ValueError(
                 f"tiling.overlap={self.tiling.overlap} must be at least the network's "

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from geoseg.errors import InputError
-from geoseg.segment.params import SegmentParams
+from geoseg.segment.params import SegmentParams, smooth_radius
 
-__all__ = ["class_prototypes", "classify", "merge_for", "merge_table", "smooth_radius"]
+__all__ = ["class_prototypes", "classify", "merge_for", "merge_table"]
 
 
 def merge_for(
@@ -72,15 +72,6 @@ def merge_for(
     return merge_table(
         counts, means, n_classes=params.n_classes, total_ss=2.0, max_share=params.merge_share
     )
-
-
-def smooth_radius(sigma: float) -> int:
-    """Pixels the Gaussian of :func:`classify` reaches on each side (``ceil(3 sigma)``).
-
-    >>> smooth_radius(0.0), smooth_radius(1.5)
-    (0, 5)
-    """
-    return math.ceil(3 * sigma) if sigma > 0 else 0
 
 
 def classify(

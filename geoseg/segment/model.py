@@ -5,18 +5,15 @@
 >>> net = build_model(4, PRESETS["fork"])
 >>> net(torch.zeros(1, 4, 16, 16)).shape
 torch.Size([1, 32, 16, 16])
->>> receptive_field(PRESETS["kanezaki2018"])
-5
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from geoseg.segment.merge import smooth_radius
 from geoseg.segment.params import SegmentParams
 
-__all__ = ["build_model", "conv_flops", "receptive_field"]
+__all__ = ["build_model", "conv_flops"]
 
 
 def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
@@ -42,13 +39,6 @@ def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
         layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU()]
         layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c)]
     return nn.Sequential(*layers)
-
-
-def receptive_field(params: SegmentParams) -> int:
-    """Side in pixels of the window that one output pixel sees (tiling overlap floor):
-    the network's 3x3 convolutions plus the reach of the probability smoothing."""
-    n_3x3 = params.n_conv if params.network == "paper" else 2
-    return 1 + 2 * (n_3x3 + smooth_radius(params.smooth_sigma))
 
 
 def conv_flops(model: nn.Module, rows: int, cols: int) -> int:

@@ -11,12 +11,13 @@ A preset is only a set of parameter values; every preset runs the same code path
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from geoseg.errors import ConfigError
 
-__all__ = ["PRESETS", "SegmentParams", "get_preset"]
+__all__ = ["PRESETS", "SegmentParams", "get_preset", "smooth_radius"]
 
 SuperpixelMethod = Literal["slic", "felzenszwalb", "none"]
 Network = Literal["paper", "light"]
@@ -182,6 +183,17 @@ class SegmentParams:
         ``merge_share``)."""
         return self.n_classes is not None or self.merge_share > 0
 
+    @property
+    def receptive_field(self) -> int:
+        """Side in pixels of the window that one output pixel sees (the tiling overlap's
+        floor): the network's 3x3 convolutions plus the reach of the label smoothing.
+
+        >>> PRESETS["kanezaki2018"].receptive_field, PRESETS["default"].receptive_field
+        (5, 15)
+        """
+        n_3x3 = self.n_conv if self.network == "paper" else 2
+        return 1 + 2 * (n_3x3 + smooth_radius(self.smooth_sigma))
+
     def replace(self, **changes: Any) -> SegmentParams:
         """Return a copy with some fields changed (validated again).
 
@@ -195,6 +207,16 @@ class SegmentParams:
     def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of every field, e.g. to save beside an output."""
         return dataclasses.asdict(self)
+
+
+def smooth_radius(sigma: float) -> int:
+    """Pixels the Gaussian label smoothing (``smooth_sigma``) reaches on each side,
+    ``ceil(3 sigma)``.
+
+    >>> smooth_radius(0.0), smooth_radius(1.5)
+    (0, 5)
+    """
+    return math.ceil(3 * sigma) if sigma > 0 else 0
 
 
 _PAPER_NET = {"network": "paper", "n_channels": 100, "n_conv": 2}

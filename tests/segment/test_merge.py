@@ -8,7 +8,8 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, segment
-from geoseg.segment.merge import class_prototypes, classify, merge_table, smooth_radius
+from geoseg.segment.merge import class_prototypes, classify, merge_table
+from geoseg.segment.params import smooth_radius
 
 FAST = PRESETS["default"].replace(max_iterations=12)
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
-from geoseg.segment.model import build_model, conv_flops, receptive_field
+from geoseg.segment.model import build_model, conv_flops
 from geoseg.segment.params import PRESETS
 
 
@@ -59,7 +59,7 @@ def test_receptive_field_matches_network(preset: str) -> None:
     with torch.no_grad():
         changed = (net(x) - net(torch.zeros_like(x))).abs().sum(1)[0] > 0
     rows, cols = np.nonzero(changed.numpy())
-    side = receptive_field(params)
+    side = params.receptive_field
     assert rows.max() - rows.min() + 1 == side
     assert cols.max() - cols.min() + 1 == side
 

@@ -7,7 +7,6 @@ import torch
 
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, fill_nodata, fit, predict, training_views
-from geoseg.segment.model import receptive_field
 from geoseg.tiling import sample_crops, tile_grid
 
 PARAMS = PRESETS["default"].replace(train_scale=0.5)  # views downscaled too
@@ -44,7 +43,7 @@ def test_tiles_with_cores_kept_equal_the_whole_scene() -> None:
     whole = predict(fitted.model, image, device=fitted.device)
     labels = np.full(truth.shape, -1)
     scores = torch.zeros_like(whole)
-    overlap = receptive_field(PARAMS) + 1
+    overlap = PARAMS.receptive_field + 1
     for tile in tile_grid(180, 230, tile_size=64, overlap=overlap):
         out = predict(fitted.model, image[(slice(None), *tile.read.toslices())], device="cpu")
         rows, cols = tile.core_in_read
