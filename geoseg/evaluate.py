@@ -19,8 +19,9 @@ import numpy.typing as npt
 from rasterio.windows import Window
 from scipy.ndimage import distance_transform_edt
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+# scikit-learn (0.5 s to import) is imported by the functions that score, so that the
+# run, which reads this module for the seam metric, does not load it.
 from geoseg.errors import ConfigError, InputError
 
 __all__ = [
@@ -58,6 +59,8 @@ def adjusted_rand_index(
     pred: npt.NDArray[np.integer], truth: npt.NDArray[np.integer], *, ignore: int | None = None
 ) -> float:
     """Adjusted Rand index (1 = same partition, ~0 = chance), invariant to label names."""
+    from sklearn.metrics import adjusted_rand_score
+
     keep = scored_pixels(pred, truth, ignore=ignore)
     return float(adjusted_rand_score(truth[keep], pred[keep]))
 
@@ -106,6 +109,8 @@ def normalized_mutual_info(
     >>> normalized_mutual_info(np.array([[5, 5, 0, 0]]), np.array([[1, 1, 2, 2]]))
     1.0
     """
+    from sklearn.metrics import normalized_mutual_info_score
+
     keep = scored_pixels(pred, truth, ignore=ignore)
     return float(normalized_mutual_info_score(truth[keep], pred[keep]))
 
@@ -211,6 +216,8 @@ def evaluate_maps(
     >>> report["ari"], report["miou"], report["per_class"][0]
     (1.0, 1.0, {'truth': 1, 'pred': 4, 'iou': 1.0, 'pixels': 2})
     """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     for name, array in (("pred", pred), ("truth", truth)):
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
             raise InputError(
