@@ -13,7 +13,7 @@ its own ``set`` overrides::
     runtime:
       executor: local            # or dask, with address: tcp://host:8786
 
-Every scene runs :func:`geoseg.pipeline.run_scene` in its own output directory. A scene
+Every scene runs :func:`geoseg.run.run_scene` in its own output directory. A scene
 whose directory already holds a complete run with the same configuration (its
 ``run.yaml``, written last, and every output it lists) is skipped; an interrupted scene
 resumes from its finished tiles. A failing scene is reported and the others still run.
@@ -38,7 +38,8 @@ from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
 
 if TYPE_CHECKING:
-    from geoseg.pipeline import TileProgress
+    from geoseg.run.record import RunRecord
+    from geoseg.run.scene import TileProgress
 
 __all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
 
@@ -150,7 +151,7 @@ def run_batch(
     ``jobs`` worker processes; ``"dask"`` submits one task per scene to the scheduler at
     ``address``, or to a LocalCluster of ``jobs`` worker processes started here.
     """
-    from geoseg.pipeline import completed_record
+    from geoseg.run.record import completed
 
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} must be at least 1")
@@ -159,7 +160,7 @@ def run_batch(
     for i, item in enumerate(items):
         if item.config is None:
             outcomes[i] = Outcome(str(item.scene), "failed", error=item.error)
-        elif (record := completed_record(item.outdir, item.config)) is not None:
+        elif (record := completed(item.outdir, item.config)) is not None:
             outcomes[i] = _skipped(item, record)
         else:
             todo.append(i)
@@ -219,7 +220,7 @@ def _execute_dask(
 ) -> Iterator[tuple[int, Outcome]]:
     from distributed import as_completed as dask_completed
 
-    from geoseg.cluster import dask_client
+    from geoseg.run.distribute import dask_client
 
     with dask_client(address, workers=jobs) as client:
         futures = {
@@ -253,7 +254,7 @@ def run_item(
     tile_progress: TileProgress | None = None,
 ) -> Outcome:
     """Run one scene, turning any error into a failed outcome (one line)."""
-    from geoseg.pipeline import run_scene
+    from geoseg.run.scene import run_scene
 
     start = time.perf_counter()
     try:
@@ -285,12 +286,12 @@ def _since(start: float) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def _skipped(item: BatchItem, record: dict[str, Any]) -> Outcome:
+def _skipped(item: BatchItem, record: RunRecord) -> Outcome:
     return Outcome(
         str(item.scene),
         "skipped",
         0.0,
-        record.get("classes", {}).get("count"),
-        record.get("vector", {}).get("features"),
+        record.classes.count,
+        None if record.vector is None else record.vector.features,
         outdir=str(item.outdir),
     )

@@ -325,7 +325,7 @@ def run_command(
     Settings: defaults < the preset < --config < shortcut options < --set.
     """
     from geoseg.config import output_dir, resolve_config
-    from geoseg.pipeline import run_scene
+    from geoseg.run.scene import run_scene
 
     _setup_logging(verbose, quiet)
     shortcuts: dict[str, dict[str, object]] = {
@@ -386,7 +386,7 @@ def vectorize_command(
 ) -> None:
     """Polygons of a label raster: one per connected region of one class."""
     from geoseg.config import resolve_config
-    from geoseg.pipeline import vectorize_labels
+    from geoseg.run.products import vectorize_labels
 
     _setup_logging(verbose, quiet)
     given = {
@@ -400,7 +400,7 @@ def vectorize_command(
         config = resolve_config(config_file, values=given, overrides=overrides or ())
         summary = vectorize_labels(labels, output, config, scene=scene)
     if not quiet:
-        _err.print(f"{summary['features']} polygons -> {output}", highlight=False)
+        _err.print(f"{summary.features} polygons -> {output}", highlight=False)
 
 
 @app.command("batch")

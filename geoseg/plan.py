@@ -1,9 +1,10 @@
 """``plan_scene``: what a run of a scene will take, before running it.
 
-Counts the tiles exactly as :func:`geoseg.pipeline.run_scene` makes them, estimates the
+Counts the tiles exactly as :func:`geoseg.run.run_scene` makes them, estimates the
 valid fraction from the decimated read the run also starts with, and times a short
-calibration on this machine: a few training iterations on the real crops (scene mode)
-or on one real tile (tile mode), then one tile's prediction. Peak memory comes from the
+calibration on this machine with the run's own labeler (:mod:`geoseg.run.labelers`): a
+few training iterations on the real crops (scene mode), then one tile's labels (in tile
+mode, a few iterations on that tile). Peak memory comes from the
 calibration's measured growth in resident memory plus the GDAL cache; the tile size
 suggested is the largest whose measured per-tile memory, scaled by area, fits half of
 the memory available now (and of free GPU memory on a GPU).
@@ -26,9 +27,9 @@ import numpy as np
 import torch
 
 from geoseg.config import Config
-from geoseg.io.raster import SceneReader, gdal_cache
-from geoseg.pipeline import scene_statistics, stretched_reader, training_crops
-from geoseg.segment import fit, predict, segment, training_views
+from geoseg.io.raster import gdal_cache
+from geoseg.run.labelers import labeler_for
+from geoseg.run.prepare import open_scene, prepare
 from geoseg.segment.train import resolve_device
 from geoseg.tiling import tile_grid
 
@@ -69,13 +70,12 @@ def plan_scene(scene: str | Path, config: Config | None = None) -> Plan:
 
 
 def _plan(scene: Path, config: Config) -> Plan:
-    inp, tiling = config.input, config.tiling
+    tiling = config.tiling
     params = config.segment.params()
     base_rss = _rss_mb()
-    with SceneReader(scene, bands=inp.bands or None, nodata=inp.nodata) as reader:
-        info = reader.info
-        small_valid, stretch_values = scene_statistics(reader, config)
-        read = stretched_reader(reader, stretch_values)
+    with open_scene(scene, config) as reader:
+        prepared = prepare(reader, config)
+        info, small_valid = prepared.info, prepared.small_valid
         tiles = list(
             tile_grid(info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap)
         )
@@ -85,47 +85,17 @@ def _plan(scene: Path, config: Config) -> Plan:
         )
         seconds: dict[str, float] = {}
         device = resolve_device(config.runtime.device)
-        if config.segment.mode == "scene":
-            crops = training_crops(config, small_valid, info)
-            t0 = time.perf_counter()
-            images, valids = zip(*(read(window) for window in crops), strict=True)
-            views = training_views(list(images), list(valids), params)
-            prepare = time.perf_counter() - t0
-            short = params.replace(max_iterations=CALIBRATION_ITERATIONS, min_labels=1)
-            clock = _Clock()
-            t0 = time.perf_counter()
-            fitted = fit(
-                *views,
-                short,
-                seed=config.runtime.seed,
-                device=config.runtime.device,
-                progress=clock,
-            )
-            overhead = time.perf_counter() - t0 - clock.total()
-            seconds["train"] = prepare + overhead + clock.per_iteration() * params.max_iterations
-            train_rss = _rss_mb()
-            image, valid = read(probe.read)
-            t0 = time.perf_counter()
-            predict(fitted.model, image, device=device).argmax(0)
-            seconds["predict"] = (time.perf_counter() - t0) * len(with_data)
-        else:
-            image, valid = read(probe.read)
-            short = params.replace(max_iterations=CALIBRATION_ITERATIONS, min_labels=1)
-            clock = _Clock()
-            t0 = time.perf_counter()
-            segment(
-                image,
-                short,
-                valid=valid,
-                seed=config.runtime.seed,
-                device=config.runtime.device,
-                progress=clock,
-            )
-            overhead = time.perf_counter() - t0 - clock.total()
-            per_tile = overhead + clock.per_iteration() * params.max_iterations
-            seconds["train"] = 0.0
-            seconds["predict"] = per_tile * len(with_data)
-            train_rss = _rss_mb()
+        short = _short(config)
+        clock = _Clock()
+        # scene mode trains here (crops read, a few iterations, merge table) ...
+        labeler = labeler_for(short, prepared=prepared, progress=clock)
+        seconds["train"] = clock.estimate(params.max_iterations) if clock.marks else 0.0
+        train_rss = _rss_mb()
+        image, valid = prepared.read(probe.read)
+        clock = _Clock()
+        labeler.compute(image, valid)  # ... tile mode trains each tile
+        per_tile = clock.estimate(params.max_iterations) if clock.marks else clock.total()
+        seconds["predict"] = per_tile * len(with_data)
         tile_rss = _rss_mb()
     valid_fraction = float(small_valid.mean())
     valid_mpx = info.height * info.width * valid_fraction / 1e6
@@ -173,6 +143,14 @@ VECTORIZE_S_PER_MPX = 0.6
 mosaic, scripts/bench_scene.py: 14 s); it grows with the number of segments."""
 
 
+def _short(config: Config) -> Config:
+    """``config`` with a calibration's few training iterations."""
+    segment = config.segment.model_copy(
+        update={"max_iterations": CALIBRATION_ITERATIONS, "min_labels": 1}
+    )
+    return config.model_copy(update={"segment": segment})
+
+
 class _Clock:
     """A training progress callback that times iterations; the first one (warm-up,
     allocations) is left out of the per-iteration time."""
@@ -185,12 +163,19 @@ class _Clock:
         self.marks.append(time.perf_counter())
 
     def total(self) -> float:
-        return self.marks[-1] - self.start if self.marks else 0.0
+        """Seconds since the clock was made."""
+        return time.perf_counter() - self.start
+
+    def estimate(self, iterations: int) -> float:
+        """What the timed work would take with ``iterations`` training iterations: all
+        but the iterations after the first, plus those at the measured rate."""
+        trained = self.marks[-1] - self.marks[0]
+        return self.total() - trained + self.per_iteration() * (iterations - 1)
 
     def per_iteration(self) -> float:
         if len(self.marks) >= 2:
             return (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1)
-        return self.total()
+        return self.marks[0] - self.start if self.marks else 0.0
 
 
 def _has_data(core: Any, valid: np.ndarray, height: int, width: int) -> bool:

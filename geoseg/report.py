@@ -30,6 +30,7 @@ from geoseg.evaluate import WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.raster import SceneReader, atomic_path, class_counts
 from geoseg.io.vector import read_column
 from geoseg.render import palette
+from geoseg.run.record import RunRecord, VectorSummary
 from geoseg.vectorize import pixel_area_m2
 
 __all__ = ["REPORT", "SEAM_CONTROL", "write_report"]
@@ -45,7 +46,7 @@ SEAM_CONTROL = (8, 40)
 
 def write_report(
     outdir: str | Path,
-    record: Mapping[str, Any],
+    record: RunRecord,
     *,
     row_cuts: npt.ArrayLike,
     col_cuts: npt.ArrayLike,
@@ -57,9 +58,7 @@ def write_report(
     outdir
         A run's output directory holding ``labels.tif`` and ``quicklook.png``.
     record
-        The run's record (what ``run_scene`` writes as ``run.yaml``): ``scene``,
-        ``grid``, ``config``, ``timings_s``, ``classes``, ``tiles``, ``versions`` and,
-        when a vector layer was written, ``vector`` (``path``, ``features``).
+        The run's record (what ``run_scene`` writes as ``run.yaml``).
     row_cuts, col_cuts
         Tile seams (:func:`geoseg.tiling.seam_cuts`); both empty for a single tile.
 
@@ -79,10 +78,10 @@ def write_report(
         seams = _seam_section(read, (info.height, info.width), row_cuts, col_cuts)
     counts = class_counts(labels_path)
     area = pixel_area_m2(info.transform, info.crs, (info.height, info.width))
-    vector = record.get("vector")
+    vector = record.vector
     sizes = None
-    if vector:
-        vector_path = Path(vector["path"])
+    if vector is not None:
+        vector_path = Path(vector.path)
         if not vector_path.is_absolute() and not vector_path.exists():
             vector_path = outdir / vector_path
         sizes = read_column(vector_path, "n_pixels")
@@ -94,11 +93,11 @@ def write_report(
         ),
         _sizes_section(sizes, vector),
         seams,
-        _timings_section(record.get("timings_s") or {}),
+        _timings_section(record.timings_s),
         _config_section(record),
     ]
     page = _PAGE.format(
-        title=_e(f"geoseg report: {Path(str(record.get('scene', outdir))).name}"),
+        title=_e(f"geoseg report: {Path(record.scene).name}"),
         css=_CSS,
         body="\n".join(body),
     )
@@ -112,8 +111,8 @@ def write_report(
 # --- sections ---------------------------------------------------------------------------
 
 
-def _header(record: Mapping[str, Any], width: int, height: int, transform: Any, crs: Any) -> str:
-    scene = str(record.get("scene", ""))
+def _header(record: RunRecord, width: int, height: int, transform: Any, crs: Any) -> str:
+    scene = record.scene
     res_x, res_y = abs(transform.a), abs(transform.e)
     if crs is None:
         unit = " (pixel coordinates)"
@@ -133,22 +132,21 @@ def _header(record: Mapping[str, Any], width: int, height: int, transform: Any, 
     )
 
 
-def _counts_section(record: Mapping[str, Any], counts: npt.NDArray[np.int64]) -> str:
-    tiles = record.get("tiles") or {}
-    vector = record.get("vector")
-    total = (record.get("timings_s") or {}).get("total")
+def _counts_section(record: RunRecord, counts: npt.NDArray[np.int64]) -> str:
+    tiles, vector = record.tiles, record.vector
+    total = record.timings_s.get("total")
     cards = [
-        ("tiles", _int(tiles.get("total"))),
+        ("tiles", _int(tiles.total)),
         ("classes", f"{int(np.count_nonzero(counts[1:])):,}"),
-        ("polygons", _int(vector.get("features")) if vector else "none"),
+        ("polygons", _int(vector.features) if vector is not None else "none"),
         ("valid pixels", f"{int(counts[1:].sum()):,}"),
         ("run time", f"{total:,.1f} s" if isinstance(total, int | float) else "-"),
     ]
     notes = []
-    if tiles.get("skipped_nodata"):
-        notes.append(f"{_int(tiles['skipped_nodata'])} tiles skipped (all nodata)")
-    if tiles.get("resumed"):
-        notes.append(f"{_int(tiles['resumed'])} tiles resumed from an interrupted run")
+    if tiles.skipped_nodata:
+        notes.append(f"{_int(tiles.skipped_nodata)} tiles skipped (all nodata)")
+    if tiles.resumed:
+        notes.append(f"{_int(tiles.resumed)} tiles resumed from an interrupted run")
     cells = "".join(
         f"<div class=card><div class=num>{_e(value)}</div><div class=lab>{_e(label)}</div></div>"
         for label, value in cards
@@ -206,7 +204,7 @@ def _classes_section(
     return f"<section><h2>Classes</h2>{figure}{legend}</section>"
 
 
-def _sizes_section(sizes: npt.NDArray[Any] | None, vector: Mapping[str, Any] | None) -> str:
+def _sizes_section(sizes: npt.NDArray[Any] | None, vector: VectorSummary | None) -> str:
     head = "<section><h2>Segment sizes</h2>"
     if sizes is None or vector is None:
         return (
@@ -216,7 +214,7 @@ def _sizes_section(sizes: npt.NDArray[Any] | None, vector: Mapping[str, Any] | N
         return f"{head}<p class=note>the vector layer has no polygons</p></section>"
     sizes = np.asarray(sizes, np.float64)
     stats = (
-        f"{sizes.size:,} polygons in {Path(str(vector['path'])).name}; pixels per polygon: "
+        f"{sizes.size:,} polygons in {Path(vector.path).name}; pixels per polygon: "
         f"median {np.median(sizes):,.0f}, mean {sizes.mean():,.1f}, largest {sizes.max():,.0f}"
     )
     return f"{head}<p>{_e(stats)}</p>{_histogram_svg(sizes)}</section>"
@@ -280,11 +278,10 @@ def _timings_section(timings: Mapping[str, Any]) -> str:
     return f"{head}<div class=split>{table}{bars}</div></section>"
 
 
-def _config_section(record: Mapping[str, Any]) -> str:
-    config = yaml.safe_dump(dict(record.get("config") or {}), sort_keys=False)
-    versions = record.get("versions") or {}
-    classes = record.get("classes") or {}
-    source = classes.get("source")
+def _config_section(record: RunRecord) -> str:
+    config = yaml.safe_dump(record.config, sort_keys=False)
+    versions = record.versions
+    source = record.classes.source
     parts = ["<section><h2>Configuration</h2>"]
     if source:
         parts.append(f"<p class=note>class ids: {_e(source)}</p>")

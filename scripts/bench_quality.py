@@ -23,6 +23,8 @@ both by >= 0.05 mean ARI, default >= 5x faster than fork).
     python scripts/bench_quality.py --methods fork,kmeans --no-speed > a.jsonl  # in parts
     python scripts/bench_quality.py --methods default,classes > b.jsonl
     python scripts/bench_quality.py --summarize a.jsonl b.jsonl
+    python scripts/bench_quality.py --methods default --no-speed \
+        --run-args "--set segment.max_iterations=18"              # a variant
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -173,6 +176,12 @@ def main() -> None:
     parser.add_argument("--images", default="", help="comma-separated names (default: all)")
     parser.add_argument("--no-speed", action="store_true", help="skip the 481x321 timing")
     parser.add_argument(
+        "--run-args",
+        default="",
+        help="extra geoseg run options for every geoseg method (a variant to compare), "
+        "e.g. '--set segment.max_iterations=18'",
+    )
+    parser.add_argument(
         "--summarize",
         nargs="+",
         type=Path,
@@ -207,12 +216,15 @@ def main() -> None:
                     pred, seconds = kmeans_labels(image, k)
                 else:
                     argv = [a.replace("{K}", str(k)) for a in RUN_ARGS[method]]
+                    argv += shlex.split(args.run_args)
                     pred, seconds, record = geoseg_run(image, work / name / method, argv)
                     extra = {
                         "iterations": record["training"]["iterations"],
                         "polygons": record.get("vector", {}).get("features"),
                     }
                 row = {"image": name, "method": method, "K": k}
+                if args.run_args and method != "kmeans":
+                    row["run_args"] = args.run_args
                 row |= score(pred, truth) | {"seconds": round(seconds, 2)} | extra
                 rows.append(row)
                 print(json.dumps(row), flush=True)

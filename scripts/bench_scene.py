@@ -59,8 +59,9 @@ def build_mosaic(source: Path, target: Path, mpx: float) -> None:
 
 
 def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
-    from geoseg.config import resolve_config
     from geoseg.pipeline import run_scene
+
+    from geoseg.config import resolve_config
 
     config = resolve_config(overrides=overrides)
     start = time.perf_counter()
@@ -83,8 +84,9 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
 
 
 def vectorize_one(scene: Path, overrides: list[str]) -> dict:
-    from geoseg.config import resolve_config
     from geoseg.pipeline import vectorize_labels
+
+    from geoseg.config import resolve_config
 
     labels = scene.with_suffix(".out") / "labels.tif"
     target = scene.with_suffix(".out") / "bench_segments.gpkg"
@@ -93,8 +95,8 @@ def vectorize_one(scene: Path, overrides: list[str]) -> dict:
     seconds = time.perf_counter() - start
     return {
         "seconds": round(seconds, 1),
-        "polygons": summary["features"],
-        "polygons_per_s": round(summary["features"] / seconds, 1),
+        "polygons": summary.features,
+        "polygons_per_s": round(summary.features / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

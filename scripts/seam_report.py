@@ -29,8 +29,8 @@ import rasterio
 
 from geoseg.config import resolve_config
 from geoseg.evaluate import adjusted_rand_index, hungarian_miou, seam_boundary_ratio
-from geoseg.pipeline import run_scene
 from geoseg.report import SEAM_CONTROL
+from geoseg.run import run_scene
 from geoseg.tiling import seam_cuts
 
 

@@ -199,7 +199,7 @@ def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
 def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: str) -> None:
     pytest.importorskip("distributed")
     from geoseg.config import resolve_config
-    from geoseg.pipeline import run_scene
+    from geoseg.run import run_scene
 
     scene = write_scene(tmp_path / "scene.tif", 7, rows=150, cols=200)
     settings = [

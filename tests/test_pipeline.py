@@ -16,7 +16,7 @@ from geoseg.config import Config, resolve_config
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster import write_image
-from geoseg.pipeline import run_scene
+from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from tests.conftest import shared
 

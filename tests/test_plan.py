@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from geoseg.cli import app
 from geoseg.config import resolve_config
 from geoseg.io.raster import write_image
-from geoseg.pipeline import run_scene
 from geoseg.plan import TILE_SIZES, plan_scene
+from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 
 FAST = ["segment.n_crops=3", "segment.crop_size=48", "segment.max_iterations=6"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -10,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-import yaml
 from PIL import Image
 from rasterio.windows import Window
 from scipy.ndimage import gaussian_filter
@@ -18,8 +18,8 @@ from scipy.ndimage import gaussian_filter
 from geoseg.errors import InputError
 from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.io.raster import class_counts, write_image, write_labels
-from geoseg.pipeline import run_scene
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
+from geoseg.run import RunRecord, run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.tiling import seam_cuts
 from tests.conftest import ci_tool
@@ -31,7 +31,7 @@ HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene a
 @dataclass(frozen=True)
 class Run:
     outdir: Path
-    record: dict[str, Any]
+    record: RunRecord
     labels: np.ndarray
     row_cuts: np.ndarray
     col_cuts: np.ndarray
@@ -50,7 +50,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     scene = root / "scene.tif"
     write_image(scene, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
     result = run_scene(scene, root / "out", config())
-    record = yaml.safe_load(result.record.read_text())
+    record = RunRecord.read(result.record)
     rows, cols = seam_cuts(HEIGHT, WIDTH, tile_size=TILE, overlap=OVERLAP)
     page = write_report(root / "out", record, row_cuts=rows, col_cuts=cols)
     with rasterio.open(result.labels) as src:
@@ -79,7 +79,7 @@ def test_legend_lists_every_class_with_its_share(run: Run) -> None:
     )
     ids = [int(k) for k, _ in rows]
     assert ids == np.unique(run.labels[run.labels > 0]).tolist()
-    assert len(ids) == run.record["classes"]["count"] >= 2
+    assert len(ids) == run.record.classes.count >= 2
     assert sum(float(share) for _, share in rows) == pytest.approx(100.0, abs=0.1)
     assert "<h2>Classes</h2>" in run.page
     assert "nodata" in run.page  # the nodata corner has its own row
@@ -178,7 +178,7 @@ def test_report_seam_figures_match_the_whole_map(run: Run) -> None:
 
 def test_one_tile_and_no_vector_layer_are_said(run: Run, tmp_path: Path) -> None:
     outdir = shutil.copytree(run.outdir, tmp_path / "out")
-    record = {k: v for k, v in run.record.items() if k != "vector"}
+    record = dataclasses.replace(run.record, vector=None)
     page = write_report(outdir, record, row_cuts=[], col_cuts=[]).read_text(encoding="utf-8")
     assert "one tile: no seams" in page
     assert "no vector layer" in page
@@ -186,10 +186,10 @@ def test_one_tile_and_no_vector_layer_are_said(run: Run, tmp_path: Path) -> None
 
 
 def test_segment_size_histogram_is_inline_svg(run: Run) -> None:
-    assert run.record["vector"]["features"] > 0
+    assert run.record.vector.features > 0
     assert "<svg" in run.page
     assert "pixels per polygon (log scale)" in run.page
-    assert f"{run.record['vector']['features']:,} polygons" in run.page
+    assert f"{run.record.vector.features:,} polygons" in run.page
 
 
 def test_report_renders_in_a_browser(run: Run, tmp_path: Path) -> None:

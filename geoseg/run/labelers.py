@@ -1,0 +1,220 @@
+"""How a tile gets its class ids: the run's mode, chosen once in :func:`labeler_for`.
+
+A :class:`Labeler` computes a tile's raw labels from its stretched image (what the
+resume store saves and Dask workers run: :meth:`~Labeler.compute`), places them among
+the scene's classes (:meth:`~Labeler.place`) and may join classes once every tile is
+placed (:meth:`~Labeler.final_merge`). Scene mode trains one network on crops from the
+whole scene; tile mode segments every tile on its own as in the paper and aligns its
+classes to the scene's (:class:`geoseg.stitch.TileAligner`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from geoseg.config import Config
+from geoseg.errors import OutputError
+from geoseg.io.raster import write_gif
+from geoseg.render import TrainingAnimation
+from geoseg.run.prepare import Prepared, training_crops
+from geoseg.run.scratch import Scratch
+from geoseg.segment import SegmentParams, fit, predict, segment, training_views
+from geoseg.segment.merge import classify, merge_for
+from geoseg.segment.train import ProgressFn, resolve_device
+from geoseg.stitch import TileAligner
+from geoseg.tiling import Tile
+
+__all__ = ["ANIMATION", "Labeler", "SceneLabeler", "TileLabeler", "labeler_for"]
+
+ANIMATION = "training.gif"
+"""The label map during training, with ``output.snapshots``."""
+
+Labels = npt.NDArray[np.int32]
+
+
+class Labeler(Protocol):
+    """What the tile loop, the Dask workers and ``plan`` ask of a mode."""
+
+    summary: dict[str, Any]
+    """The ``training`` part of run.yaml."""
+
+    def compute(
+        self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+    ) -> tuple[Labels, int]:
+        """Raw class ids of a tile's read window (0 = nodata) and iterations trained."""
+        ...
+
+    def place(
+        self, tile: Tile, labels: Labels, image: npt.NDArray[np.float32], iterations: int
+    ) -> Labels:
+        """The raw ids as scene classes (``iterations``: what computing them took)."""
+        ...
+
+    def final_merge(self) -> npt.NDArray[np.int64] | None:
+        """A table joining scene classes once every tile is placed, or ``None``."""
+        ...
+
+
+def labeler_for(
+    config: Config,
+    *,
+    prepared: Prepared | None = None,
+    scratch: Scratch | None = None,
+    outdir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> Labeler:
+    """The labeler of ``config.segment.mode``.
+
+    Scene mode loads the network ``scratch`` holds, else trains one on ``prepared``'s
+    crops (saved in ``scratch``); a Dask worker passes no ``prepared`` and must find it.
+    ``outdir`` receives ``training.gif`` with ``output.snapshots``; ``progress`` is
+    called after each training iteration.
+    """
+    if config.segment.mode == "tile":
+        return TileLabeler(config, outdir=outdir, progress=progress)
+    saved = scratch.load_model() if scratch is not None else None
+    if saved is None:
+        if prepared is None:
+            where = scratch.dir if scratch is not None else "the scratch folder"
+            raise OutputError(f"{where}: the trained network is not visible to this worker")
+        saved = _train(config, prepared, outdir, progress)
+        if scratch is not None:
+            scratch.save_model(saved)
+    return SceneLabeler(config, saved)
+
+
+class SceneLabeler:
+    """Scene mode: one trained network predicts every tile (then the scene's class merge
+    table and the label smoothing); ids are the network's output channel + 1."""
+
+    def __init__(self, config: Config, saved: dict[str, Any]) -> None:
+        self.device = resolve_device(config.runtime.device)
+        self.model = saved["model"].to(self.device)
+        self.table = saved["merge"]
+        self.sigma = config.segment.params().smooth_sigma
+        self.summary = {
+            "crops": saved["crops"],
+            "iterations": saved["iterations"],
+            "labels_at_stop": saved["labels_at_stop"],
+            "merge": saved["merge"],
+        }
+
+    def compute(
+        self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+    ) -> tuple[Labels, int]:
+        logits = predict(self.model, image, device=self.device)
+        table = None if self.table is None else np.asarray(self.table)
+        labels = classify(logits, table=table, sigma=self.sigma)
+        classes = labels.cpu().numpy().astype(np.int32) + 1
+        classes[~valid] = 0
+        return classes, 0
+
+    def place(
+        self, tile: Tile, labels: Labels, image: npt.NDArray[np.float32], iterations: int
+    ) -> Labels:
+        return labels
+
+    def final_merge(self) -> npt.NDArray[np.int64] | None:
+        return None
+
+
+class TileLabeler:
+    """Tile mode: every tile trained on its own, then aligned to scene classes; with
+    ``segment.n_classes`` the scene classes are finally merged to that many."""
+
+    def __init__(
+        self, config: Config, *, outdir: Path | None = None, progress: ProgressFn | None = None
+    ) -> None:
+        self.config, self.outdir, self.progress = config, outdir, progress
+        self.aligner = TileAligner(
+            min_vote_share=config.stitch.min_vote_share,
+            max_vote_distance=config.stitch.max_vote_distance,
+            max_feature_distance=config.stitch.max_feature_distance,
+        )
+        self.iterations: list[int] = []
+        self.summary = {"tiles_trained": self.iterations}
+
+    def compute(
+        self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+    ) -> tuple[Labels, int]:
+        first = self.outdir is not None and not self.iterations  # the grid's first tile
+        animation = _animation(self.config) if first else None
+        result = segment(
+            image,
+            self.config.segment.params(),
+            valid=valid,
+            seed=self.config.runtime.seed,
+            device=self.config.runtime.device,
+            progress=self.progress,
+            snapshot_at=animation.iterations if animation is not None else (),
+            on_snapshot=animation,
+        )
+        if animation is not None and self.outdir is not None:
+            frames = animation.frames(stopped_at=result.n_iterations)
+            write_gif(self.outdir / ANIMATION, frames)
+        return result.labels, result.n_iterations
+
+    def place(
+        self, tile: Tile, labels: Labels, image: npt.NDArray[np.float32], iterations: int
+    ) -> Labels:
+        self.iterations.append(iterations)
+        return self.aligner.align(tile, labels, image)
+
+    def final_merge(self) -> npt.NDArray[np.int64] | None:
+        n_classes = self.config.segment.params().n_classes
+        return None if n_classes is None else self.aligner.merge_to(n_classes)
+
+
+def _train(
+    config: Config, prepared: Prepared, outdir: Path | None, progress: ProgressFn | None
+) -> dict[str, Any]:
+    """Scene mode's network, trained on crops from the whole scene, with its merge table."""
+    params = config.segment.params()
+    crops = training_crops(config, prepared)
+    images, valids = zip(*(prepared.read(window) for window in crops), strict=True)
+    animation = _animation(config) if outdir is not None else None
+    fitted = fit(
+        *training_views(list(images), list(valids), params),
+        params,
+        seed=config.runtime.seed,
+        device=config.runtime.device,
+        progress=progress,
+        snapshot_at=animation.iterations if animation is not None else (),
+        on_snapshot=animation,
+    )
+    if animation is not None and outdir is not None:
+        write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
+    table = _crop_merge(fitted.model, fitted.device, images, valids, params)
+    return {
+        "model": fitted.model.to("cpu"),
+        "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
+        "iterations": fitted.n_iterations,
+        "labels_at_stop": fitted.n_labels,
+        "merge": None if table is None else table.tolist(),
+    }
+
+
+def _crop_merge(
+    model: torch.nn.Module,
+    device: torch.device,
+    images: Sequence[npt.NDArray[np.float32]],
+    valids: Sequence[npt.NDArray[np.bool_]],
+    params: SegmentParams,
+) -> npt.NDArray[np.int64] | None:
+    """Scene mode's class merge table, from the trained network's classes on the
+    full-resolution training crops (one decision for the whole scene)."""
+    if not params.merges:  # spare predicting the crops
+        return None
+    logits = torch.stack([predict(model, image, device=device) for image in images])
+    return merge_for(logits, np.stack(images), np.stack(valids), params)
+
+
+def _animation(config: Config) -> TrainingAnimation | None:
+    snapshots = config.output.snapshots
+    return TrainingAnimation(snapshots) if snapshots else None

@@ -1,0 +1,117 @@
+"""Before any tile: the scene opened as the config says, its statistics, the stretched
+reader the network sees, scene mode's training crops and the output folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from rasterio.windows import Window
+
+from geoseg.config import Config
+from geoseg.errors import InputError, OutputError
+from geoseg.io.raster import SceneReader
+from geoseg.normalize import percentile_bounds, stretch
+from geoseg.run.record import RECORD
+from geoseg.segment.train import fill_nodata
+from geoseg.tiling import sample_crops
+from geoseg.types import SceneInfo
+
+__all__ = [
+    "Prepared",
+    "Reader",
+    "StretchValues",
+    "open_scene",
+    "prepare",
+    "prepare_outdir",
+    "scene_statistics",
+    "stretched_reader",
+    "training_crops",
+]
+
+Reader = Callable[[Window], tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
+"""``read(window) -> (image, valid)``."""
+StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""The scene-wide ``(low, high, fill)`` of the stretch, as run.yaml records them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An open scene ready for labelling: its grid, the decimated valid mask, the
+    stretch and the reader that applies it."""
+
+    reader: SceneReader
+    info: SceneInfo
+    small_valid: npt.NDArray[np.bool_]
+    stretch_values: StretchValues
+    read: Reader
+
+
+def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = None) -> SceneReader:
+    """``scene`` opened with the config's bands (or ``bands``) and nodata override."""
+    chosen = bands if bands is not None else config.input.bands or None
+    return SceneReader(scene, bands=chosen, nodata=config.input.nodata)
+
+
+def prepare(reader: SceneReader, config: Config) -> Prepared:
+    """Statistics of the open scene and its stretched reader."""
+    small_valid, values = scene_statistics(reader, config)
+    return Prepared(reader, reader.info, small_valid, values, stretched_reader(reader, values))
+
+
+def scene_statistics(
+    reader: SceneReader, config: Config
+) -> tuple[npt.NDArray[np.bool_], StretchValues]:
+    """The decimated valid mask and the scene-wide stretch ``(low, high, fill)``."""
+    norm = config.normalize
+    small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
+    if not small_valid.any():
+        raise InputError(f"{reader.path}: every pixel is nodata; check the file or input.nodata")
+    low, high = percentile_bounds(
+        small, small_valid, low=norm.low_percentile, high=norm.high_percentile
+    )
+    fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
+    return small_valid, (low, high, fill)
+
+
+def stretched_reader(reader: SceneReader, stretch_values: StretchValues) -> Reader:
+    """``read(window) -> (image, valid)``: stretched, nodata filled, as the network sees it."""
+    low, high, fill = stretch_values
+
+    def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        data, valid = reader.read(window)
+        return fill_nodata(stretch(data, low, high), valid, values=fill), valid
+
+    return read
+
+
+def training_crops(config: Config, prepared: Prepared) -> list[Window]:
+    """Scene mode's training crops, spread over the valid area (seeded)."""
+    params = config.segment.params()
+    return sample_crops(
+        prepared.small_valid,
+        height=prepared.info.height,
+        width=prepared.info.width,
+        crop_size=params.crop_size,
+        n_crops=params.n_crops,
+        seed=config.runtime.seed,
+    )
+
+
+def prepare_outdir(outdir: Path) -> None:
+    """Create ``outdir`` (its parent must exist) and drop the record of an earlier run:
+    its outputs are about to change."""
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"{outdir}: exists and is not a directory; choose another -o")
+    try:
+        outdir.mkdir(exist_ok=True)
+        (outdir / RECORD).unlink(missing_ok=True)  # outputs change: no longer complete
+    except FileNotFoundError as err:
+        raise OutputError(
+            f"{outdir.parent}: output directory does not exist; create it first"
+        ) from err
+    except PermissionError as err:
+        raise OutputError(f"{outdir}: cannot be created (permission denied)") from err

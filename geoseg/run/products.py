@@ -1,0 +1,126 @@
+"""What a run makes of its label raster: the vector layer and the quicklook."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from rasterio.windows import Window
+
+from geoseg.config import Config
+from geoseg.errors import InputError
+from geoseg.io.raster import LabelWriter, SceneReader, gdal_cache, window_cache_mb, write_png
+from geoseg.io.vector import VectorWriter
+from geoseg.normalize import percentile_bounds, stretch
+from geoseg.render import display_rgb, quicklook
+from geoseg.run.prepare import open_scene
+from geoseg.vectorize import pixel_area_m2, vectorize
+
+__all__ = ["VectorProduct", "vectorize_labels", "write_quicklook"]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorProduct:
+    """A written vector layer. When small-region merging rewrote the label raster,
+    ``classes`` is its new class count and ``renumber[old id]`` the new id of each."""
+
+    path: Path
+    features: int
+    classes: int | None = None
+    renumber: list[int] | None = None
+
+
+def vectorize_labels(
+    labels_path: str | Path,
+    vector_path: str | Path,
+    config: Config | None = None,
+    *,
+    scene: str | Path | None = None,
+    metadata: dict[str, str] | None = None,
+) -> VectorProduct:
+    """Polygons of a label raster (``0`` = nodata) into ``vector_path``.
+
+    With ``scene`` (same grid) every polygon gets its bands' mean and standard
+    deviation (``config.input.bands``) and small regions merge into their most similar
+    neighbour; with ``vectorize.min_area`` the merged regions are written back into
+    the label raster so both agree (class ids again ``1..K`` by decreasing area).
+    """
+    config = config if config is not None else Config()
+    labels_path, vector_path = Path(labels_path), Path(vector_path)
+    vec = config.vectorize
+    rewrite: list[LabelWriter] = []
+    renumbered: list[npt.NDArray[np.int64]] = []
+    with contextlib.ExitStack() as stack:
+        labels = stack.enter_context(SceneReader(labels_path, bands=[1]))
+        info = labels.info
+        read_bands = band_names = None
+        if scene is not None:
+            source = stack.enter_context(open_scene(scene, config))
+            grid = (source.info.height, source.info.width, source.info.transform)
+            if grid != (info.height, info.width, info.transform):
+                raise InputError(
+                    f"{scene} and {labels_path} are on different grids; vectorize labels "
+                    "with the scene they were made from"
+                )
+            read_bands = lambda window: source.read(window)[0]  # noqa: E731
+            band_names = [f"b{band}" for band in source.info.bands]
+        # each block is read once or twice: the run's cache would only hold memory
+        paths = [labels_path] if scene is None else [labels_path, Path(scene)]
+        cache = min(config.runtime.gdal_cache_mb, window_cache_mb(paths, vec.block_size))
+        stack.enter_context(gdal_cache(cache))
+        min_pixels = vec.min_area
+        if vec.min_area_unit == "m2" and vec.min_area > 0:
+            shape = (info.height, info.width)
+            min_pixels = vec.min_area / pixel_area_m2(info.transform, info.crs, shape)
+
+        def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
+            if not rewrite:
+                rewrite.append(stack.enter_context(LabelWriter(labels_path, info, renumber=False)))
+            rewrite[0].write(window, classes)
+
+        out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
+        for batch in vectorize(
+            lambda window: labels.read(window)[0][0],
+            (info.height, info.width),
+            info.transform,
+            info.crs,
+            read_bands=read_bands,
+            band_names=band_names or (),
+            min_pixels=math.ceil(min_pixels),
+            simplify=vec.simplify,
+            block_size=vec.block_size,
+            write_classes=write_classes,
+            on_renumber=renumbered.append,
+        ):
+            out.write(batch)
+    return VectorProduct(
+        path=vector_path,
+        features=out.count,
+        classes=len(rewrite[0].classes) if rewrite else None,
+        renumber=renumbered[0].tolist() if renumbered else None,
+    )
+
+
+def write_quicklook(
+    path: Path,
+    scene: Path,
+    labels_path: Path,
+    bands: Sequence[int],
+    config: Config,
+    valid: npt.NDArray[np.bool_],
+) -> None:
+    """The scene (its colour bands, stretched on their own) beside the labels."""
+    with open_scene(scene, config, bands=list(bands)) as reader:
+        small, _ = reader.read_decimated(shape=valid.shape)
+    with SceneReader(labels_path) as labels:
+        classes, _ = labels.read_decimated(shape=valid.shape)
+    low, high = percentile_bounds(
+        small, valid, low=config.normalize.low_percentile, high=config.normalize.high_percentile
+    )
+    display = display_rgb(stretch(small, low, high))
+    write_png(path, quicklook(display, np.where(valid, classes[0], 0)))

@@ -1,0 +1,292 @@
+"""``run_scene``: one scene from GeoTIFF to label raster, products and run record.
+
+prepare (statistics, stretched reader) -> labeler (scene mode: train once; tile mode:
+per tile) -> label writer (tiles' cores, renumbered 1..K by area, optional superpixel
+vote) -> products (vector layer, quicklook) -> report and record, written last.
+
+Scene mode: one network is trained on crops sampled across the whole valid area (with
+their superpixel priors), then applied tile by tile with fixed batch-norm statistics.
+Tiles overlap by at least the network's receptive field and only their cores are
+kept, so every pixel gets exactly the scores a whole-scene pass would give: no seams.
+Tile mode: every tile is segmented on its own as in the paper; :mod:`geoseg.stitch`
+aligns the tiles' labels to scene classes. The optional superpixel vote on the stitched
+labels (``stitch.refine``, either mode) is :func:`geoseg.stitch.superpixel_vote`, run
+when the label raster is closed: blocks of its own, each read with a wide margin so
+that Felzenszwalb superpixels crossing a block edge come out alike on both sides.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from geoseg.config import Config, config_yaml
+from geoseg.io.raster import LabelWriter, gdal_cache
+from geoseg.report import REPORT, write_report
+from geoseg.run.distribute import distribute_tiles as label_on_dask
+from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
+from geoseg.run.prepare import Prepared, open_scene, prepare, prepare_outdir
+from geoseg.run.products import vectorize_labels, write_quicklook
+from geoseg.run.record import (
+    RECORD,
+    ClassSummary,
+    RunRecord,
+    TileCounts,
+    VectorSummary,
+    versions,
+)
+from geoseg.run.scratch import Scratch
+from geoseg.runtime import hold_freed_memory, release_memory
+from geoseg.stitch import superpixel_vote
+from geoseg.tiling import Tile, seam_cuts, tile_grid
+
+__all__ = ["RunResult", "TileProgress", "run_scene"]
+
+logger = logging.getLogger(__name__)
+
+TileProgress = Callable[[int, int], None]
+"""``progress(done, total)`` after each tile."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Where a run wrote its outputs and what it found."""
+
+    labels: Path
+    quicklook: Path
+    record: Path
+    vector: Path | None
+    n_features: int
+    n_classes: int
+    n_tiles: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_scene(
+    scene: str | Path,
+    outdir: str | Path,
+    config: Config | None = None,
+    *,
+    progress: TileProgress | None = None,
+    distribute_tiles: bool | None = None,
+) -> RunResult:
+    """Segment ``scene`` and write ``labels.tif`` (COG), the vector layer,
+    ``quicklook.png``, ``report.html`` and, last, ``run.yaml``.
+
+    Class ids in ``labels.tif`` run ``1..K`` by decreasing area (``0`` is nodata), in
+    uint8 when they fit, else uint16. A scene without CRS is processed in pixel
+    coordinates with a warning.
+    """
+    config = config if config is not None else Config()
+    scene, outdir = Path(scene), Path(outdir)
+    use_dask = config.runtime.executor == "dask" if distribute_tiles is None else distribute_tiles
+    hold_freed_memory()
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:
+        prepared = prepare(reader, config)
+        if prepared.info.crs is None:
+            logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
+        clock.lap("statistics")
+        prepare_outdir(outdir)
+        scratch = Scratch(outdir, scene, config)
+        labeler = labeler_for(config, prepared=prepared, scratch=scratch, outdir=outdir)
+        clock.lap("train")
+        tiles = list(
+            tile_grid(
+                prepared.info.height,
+                prepared.info.width,
+                tile_size=config.tiling.tile_size,
+                overlap=config.tiling.overlap,
+            )
+        )
+        distributed = None
+        if use_dask:  # tile mode keeps the first tile here: its animation is drawn locally
+            remote = tiles[1:] if config.segment.mode == "tile" else tiles
+            distributed = label_on_dask(scene, outdir, config, prepared.stretch_values, remote)
+        labels_path = outdir / "labels.tif"
+        skipped, source_ids = _write_labels(
+            labels_path, tiles, prepared, labeler, scratch, config, progress
+        )
+        clock.lap("predict")
+        vector, source_ids = _vector(labels_path, scene, outdir, config, source_ids, clock)
+        quicklook_path = outdir / "quicklook.png"
+        display = config.output.display_bands or reader.colour_bands() or prepared.info.bands[:3]
+        write_quicklook(quicklook_path, scene, labels_path, display, config, prepared.small_valid)
+        clock.lap("quicklook")
+    timings["total"] = clock.total()
+    record = _record(
+        scene,
+        outdir,
+        config,
+        prepared,
+        labeler,
+        distributed,
+        vector,
+        tiles,
+        TileCounts(len(tiles), skipped, scratch.resumed),
+        source_ids,
+        timings,
+    )
+    rows, cols = seam_cuts(
+        prepared.info.height,
+        prepared.info.width,
+        tile_size=config.tiling.tile_size,
+        overlap=config.tiling.overlap,
+    )
+    t0 = time.perf_counter()
+    write_report(outdir, record, row_cuts=rows, col_cuts=cols)
+    report_s = round(time.perf_counter() - t0, 3)
+    record = replace(record, timings_s={**record.timings_s, "report": report_s})
+    record.write(outdir / RECORD)  # the completion mark: written last
+    scratch.remove()
+    return RunResult(
+        labels=labels_path,
+        quicklook=quicklook_path,
+        record=outdir / RECORD,
+        vector=None if vector is None else Path(vector.path),
+        n_features=0 if vector is None else vector.features,
+        n_classes=record.classes.count,
+        n_tiles=len(tiles),
+        timings=timings,
+    )
+
+
+class _Clock:
+    """Stage timings: ``lap(name)`` records the seconds since the last lap."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self.last
+        self.last = now
+
+    def skip(self) -> None:
+        self.last = time.perf_counter()
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _write_labels(
+    path: Path,
+    tiles: list[Tile],
+    prepared: Prepared,
+    labeler: Labeler,
+    scratch: Scratch,
+    config: Config,
+    progress: TileProgress | None,
+) -> tuple[int, list[int]]:
+    """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
+    Returns the number skipped and the raw id of each class ``1..K``."""
+    refine = None
+    if config.stitch.refine:
+        refine = functools.partial(
+            superpixel_vote,
+            read_image=prepared.read,
+            shape=(prepared.info.height, prepared.info.width),
+            params=config.segment.params(),
+            block=config.stitch.refine_block,
+            margin=config.stitch.refine_margin,
+        )
+    skipped = 0
+    with LabelWriter(path, prepared.info) as writer:
+        for done, tile in enumerate(tiles, start=1):
+            image, valid = prepared.read(tile.read)
+            rows, cols = tile.core_in_read
+            if not valid[rows, cols].any():
+                skipped += 1
+            else:
+                raw, n = scratch.tile(tile, functools.partial(labeler.compute, image, valid))
+                writer.write(tile.core, labeler.place(tile, raw, image, n)[rows, cols])
+            if progress is not None:
+                progress(done, len(tiles))
+        writer.close(refine, merge=labeler.final_merge())
+    return skipped, writer.classes
+
+
+def _vector(
+    labels_path: Path,
+    scene: Path,
+    outdir: Path,
+    config: Config,
+    source_ids: list[int],
+    clock: _Clock,
+) -> tuple[VectorSummary | None, list[int]]:
+    """The vector layer (``output.vector``) and the classes' raw ids after small-region
+    merging renumbered them."""
+    if config.output.vector is None:
+        return None, source_ids
+    release_memory()  # the network and tile buffers are done with
+    clock.skip()
+    provenance = {
+        "geoseg_scene": str(scene),
+        "geoseg_seed": str(config.runtime.seed),
+        "geoseg_config": config_yaml(config),
+        "geoseg_versions": yaml.safe_dump(versions(), sort_keys=False),
+    }
+    vector_path = outdir / config.output.vector  # an absolute path stays
+    product = vectorize_labels(labels_path, vector_path, config, scene=scene, metadata=provenance)
+    if product.renumber is not None and product.classes is not None:  # merging renumbered
+        moved = dict(zip(product.renumber[1:], source_ids, strict=False))
+        source_ids = [moved[k] for k in range(1, product.classes + 1)]
+    clock.lap("vectorize")
+    return VectorSummary(str(product.path), product.features), source_ids
+
+
+def _record(
+    scene: Path,
+    outdir: Path,
+    config: Config,
+    prepared: Prepared,
+    labeler: Labeler,
+    distributed: int | None,
+    vector: VectorSummary | None,
+    tiles: list[Tile],
+    counts: TileCounts,
+    source_ids: list[int],
+    timings: dict[str, float],
+) -> RunRecord:
+    info = prepared.info
+    low, high, fill = prepared.stretch_values
+    outputs = [outdir / "labels.tif", outdir / "quicklook.png"]
+    if vector is not None:
+        outputs.append(Path(vector.path))
+    if config.output.snapshots:
+        outputs.append(outdir / ANIMATION)
+    outputs.append(outdir / REPORT)
+    source = (
+        "network output channel + 1"
+        if config.segment.mode == "scene"
+        else "scene class of the tile aligner"
+    )
+    return RunRecord(
+        scene=str(scene),
+        grid={
+            "width": info.width,
+            "height": info.height,
+            "bands": list(info.bands),
+            "crs": info.crs.to_string() if info.crs else None,
+            "transform": list(info.transform)[:6],
+            "nodata": info.nodata,
+        },
+        normalize={"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()},
+        training=labeler.summary,
+        distributed_tiles=distributed,
+        vector=vector,
+        config=config.model_dump(mode="json"),
+        tiles=counts,
+        classes=ClassSummary(len(source_ids), source_ids, source),
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        versions=versions(),
+        outputs=[str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs],
+    )
