@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import glob
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -36,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
+from geoseg.io.raster import atomic_path
 
 if TYPE_CHECKING:
     from geoseg.run.record import RunRecord
-    from geoseg.run.scene import TileProgress
+    from geoseg.types import Progress
 
 __all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
 
@@ -143,7 +143,7 @@ def run_batch(
     executor: str = "local",
     address: str | None = None,
     progress: ScenesProgress | None = None,
-    tile_progress: TileProgress | None = None,
+    tile_progress: Progress | None = None,
 ) -> list[Outcome]:
     """Run every item, ``jobs`` at a time; outcomes in the order of ``items``.
 
@@ -179,14 +179,11 @@ def run_batch(
 def write_summary(outcomes: Sequence[Outcome], path: str | Path) -> None:
     """``batch_summary.csv``: one row per scene (scene, status, seconds, classes,
     polygons, error), written under a temporary name and renamed."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for outcome in outcomes:
             writer.writerow(asdict(outcome))
-    tmp.replace(path)
 
 
 def _execute(
@@ -195,7 +192,7 @@ def _execute(
     jobs: int,
     executor: str,
     address: str | None,
-    tile_progress: TileProgress | None,
+    tile_progress: Progress | None,
 ) -> Iterator[tuple[int, Outcome]]:
     if not todo:
         return
@@ -251,7 +248,7 @@ def run_item(
     scene: Path,
     outdir: Path,
     config: Config | None,
-    tile_progress: TileProgress | None = None,
+    tile_progress: Progress | None = None,
 ) -> Outcome:
     """Run one scene, turning any error into a failed outcome (one line)."""
     from geoseg.run.scene import run_scene

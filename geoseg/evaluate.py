@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from geoseg.errors import ConfigError, InputError
 
 __all__ = [
+    "SEAM_CONTROL",
     "adjusted_rand_index",
     "boundary_f1",
     "boundary_pixels",
@@ -276,22 +277,15 @@ def seam_boundary_ratio(
     >>> seam_boundary_ratio(labels, row_cuts=np.array([]), col_cuts=np.array([2]))
     (inf, 1.0, 0.0)
     """
-    vertical_ok = (labels[1:] >= 0) & (labels[:-1] >= 0)
-    vertical_bound = (labels[1:] != labels[:-1]) & vertical_ok
-    horizontal_ok = (labels[:, 1:] >= 0) & (labels[:, :-1] >= 0)
-    horizontal_bound = (labels[:, 1:] != labels[:, :-1]) & horizontal_ok
-    row_seam, row_control = _seam_lines(vertical_ok.shape[0], row_cuts, control)
-    col_seam, col_control = _seam_lines(horizontal_ok.shape[1], col_cuts, control)
-
-    def density(rows: npt.NDArray[np.bool_], cols: npt.NDArray[np.bool_]) -> float:
-        bounds = vertical_bound[rows].sum() + horizontal_bound[:, cols].sum()
-        pairs = vertical_ok[rows].sum() + horizontal_ok[:, cols].sum()
-        return float(bounds) / max(int(pairs), 1)
-
-    seam = density(row_seam, col_seam)
-    other = density(row_control, col_control)
-    ratio = seam / other if other > 0 else (float("inf") if seam > 0 else 1.0)
-    return ratio, seam, other
+    array = np.asarray(labels)
+    return seam_boundary_ratio_windowed(
+        lambda window: array[window.toslices()],
+        (array.shape[0], array.shape[1]),
+        row_cuts=row_cuts,
+        col_cuts=col_cuts,
+        control=control,
+        block_size=max(array.shape[0], array.shape[1], 1),
+    )
 
 
 def _seam_lines(
@@ -312,6 +306,9 @@ def _seam_lines(
     return seam, lines & ~seam
 
 
+SEAM_CONTROL = (8, 40)
+"""The control lines of the seam metric: 8-40 px from a seam, parallel to it."""
+
 WindowReader = Callable[[Window], npt.NDArray[np.integer]]
 """``read(window)``: class ids ``(window.height, window.width)``, negative at nodata."""
 
@@ -322,10 +319,10 @@ def seam_boundary_ratio_windowed(
     *,
     row_cuts: npt.ArrayLike,
     col_cuts: npt.ArrayLike,
-    control: tuple[int, int] = (8, 40),
+    control: tuple[int, int] | None = SEAM_CONTROL,
     block_size: int = 2048,
 ) -> tuple[float, float, float]:
-    """:func:`seam_boundary_ratio` with ``control=(near, far)`` on a map that stays on disk.
+    """:func:`seam_boundary_ratio` on a map that stays on disk (the one implementation).
 
     Reads through ``read(window)`` only the bands of rows (columns) that hold a seam line
     or a control line, ``block_size`` pixels along the seam at a time, so memory stays at
@@ -338,8 +335,7 @@ def seam_boundary_ratio_windowed(
     >>> seam_boundary_ratio_windowed(read, (4, 4), row_cuts=[], col_cuts=[2], control=(1, 1))
     (inf, 1.0, 0.0)
     """
-    near, far = control
-    if not 0 <= near <= far:
+    if control is not None and not 0 <= control[0] <= control[1]:
         raise ConfigError(f"control={control} must be (near, far) with 0 <= near <= far")
     if block_size < 1:
         raise ConfigError(f"block_size={block_size} must be >= 1")

@@ -23,7 +23,7 @@ import functools
 import itertools
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.render import display_rgb
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import compute_superpixels
+from geoseg.types import Progress
 
 __all__ = [
     "GUTTER",
@@ -355,7 +356,7 @@ def superpixel_sheet(
     valid: npt.NDArray[np.bool_] | None = None,
     display: npt.NDArray[np.floating] | None = None,
     colour: tuple[int, int, int] = (255, 255, 0),
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ContactSheet:
     """Superpixels of ``image`` for every value (or pair of values) of ``sweeps``.
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import yaml
 from rasterio.windows import Window
 
-from geoseg.evaluate import WindowReader, seam_boundary_ratio_windowed
+from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.raster import SceneReader, atomic_path, class_counts
 from geoseg.io.vector import read_column
 from geoseg.render import palette
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 REPORT = "report.html"
 """The report's file name inside a run's output directory."""
 
-SEAM_CONTROL = (8, 40)
 """Control lines for the seam figures: parallel to a seam, 8 to 40 px away."""
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,11 @@ from rasterio.crs import CRS
 
 from geoseg.errors import InputError
 
-__all__ = ["SceneInfo", "area_order"]
+__all__ = ["Progress", "SceneInfo", "area_order"]
+
+Progress = Callable[[int, int], None]
+"""The one progress callback: ``progress(step, value)``. Tiles and vector blocks call
+``progress(done, total)``; training calls ``progress(iteration, labels left)``."""
 
 
 def area_order(counts: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:

@@ -62,7 +62,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as label_regions
 
 from geoseg.errors import InputError
-from geoseg.types import area_order
+from geoseg.types import Progress, area_order
 
 __all__ = ["area_factor", "pixel_area_m2", "vectorize", "vectorize_array"]
 
@@ -79,7 +79,6 @@ ReadBands = Callable[[Window], npt.NDArray[np.number]]
 """``read_bands(window)``: band values ``(bands, rows, cols)`` in source units."""
 WriteClasses = Callable[[Window, npt.NDArray[np.integer]], None]
 """``write_classes(window, classes)``: class ids after small-region merging."""
-Progress = Callable[[int, int], None]
 
 
 def vectorize(

@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from geoseg.run.products import VectorProduct, vectorize_labels
     from geoseg.run.record import RECORD, RunRecord, completed
-    from geoseg.run.scene import RunResult, TileProgress, run_scene
+    from geoseg.run.scene import RunResult, run_scene
 
 __all__ = [
     "RECORD",
     "RunRecord",
     "RunResult",
-    "TileProgress",
     "VectorProduct",
     "completed",
     "run_scene",
@@ -39,7 +38,6 @@ _HOME = {
     "RunRecord": "record",
     "completed": "record",
     "RunResult": "scene",
-    "TileProgress": "scene",
     "run_scene": "scene",
     "VectorProduct": "products",
     "vectorize_labels": "products",

@@ -26,9 +26,10 @@ from geoseg.run.prepare import Prepared, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
 from geoseg.segment.merge import classify, merge_for
-from geoseg.segment.train import ProgressFn, resolve_device
+from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
 from geoseg.tiling import Tile
+from geoseg.types import Progress
 
 __all__ = ["ANIMATION", "Labeler", "SceneLabeler", "TileLabeler", "labeler_for"]
 
@@ -67,7 +68,7 @@ def labeler_for(
     prepared: Prepared | None = None,
     scratch: Scratch | None = None,
     outdir: Path | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> Labeler:
     """The labeler of ``config.segment.mode``.
 
@@ -129,7 +130,7 @@ class TileLabeler:
     ``segment.n_classes`` the scene classes are finally merged to that many."""
 
     def __init__(
-        self, config: Config, *, outdir: Path | None = None, progress: ProgressFn | None = None
+        self, config: Config, *, outdir: Path | None = None, progress: Progress | None = None
     ) -> None:
         self.config, self.outdir, self.progress = config, outdir, progress
         self.aligner = TileAligner(
@@ -172,7 +173,7 @@ class TileLabeler:
 
 
 def _train(
-    config: Config, prepared: Prepared, outdir: Path | None, progress: ProgressFn | None
+    config: Config, prepared: Prepared, outdir: Path | None, progress: Progress | None
 ) -> dict[str, Any]:
     """Scene mode's network, trained on crops from the whole scene, with its merge table."""
     params = config.segment.params()

@@ -20,13 +20,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from geoseg.config import Config, config_yaml
+from geoseg.config import Config, TilingSection, config_yaml
 from geoseg.io.raster import LabelWriter, gdal_cache
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
@@ -45,13 +45,13 @@ from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory, release_memory
 from geoseg.stitch import superpixel_vote
 from geoseg.tiling import Tile, seam_cuts, tile_grid
+from geoseg.types import Progress, SceneInfo
 
-__all__ = ["RunResult", "TileProgress", "run_scene"]
+__all__ = ["RunResult", "run_scene"]
 
 logger = logging.getLogger(__name__)
 
-TileProgress = Callable[[int, int], None]
-"""``progress(done, total)`` after each tile."""
+QUICKLOOK = "quicklook.png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def run_scene(
     outdir: str | Path,
     config: Config | None = None,
     *,
-    progress: TileProgress | None = None,
+    progress: Progress | None = None,
     distribute_tiles: bool | None = None,
 ) -> RunResult:
     """Segment ``scene`` and write ``labels.tif`` (COG), the vector layer,
@@ -98,14 +98,9 @@ def run_scene(
         scratch = Scratch(outdir, scene, config)
         labeler = labeler_for(config, prepared=prepared, scratch=scratch, outdir=outdir)
         clock.lap("train")
-        tiles = list(
-            tile_grid(
-                prepared.info.height,
-                prepared.info.width,
-                tile_size=config.tiling.tile_size,
-                overlap=config.tiling.overlap,
-            )
-        )
+        info, tiling = prepared.info, config.tiling
+        tiles = list(tile_grid(info.height, info.width, tile_size=tiling.tile_size,
+                               overlap=tiling.overlap))  # fmt: skip
         distributed = None
         if use_dask:  # tile mode keeps the first tile here: its animation is drawn locally
             remote = tiles[1:] if config.segment.mode == "tile" else tiles
@@ -116,46 +111,42 @@ def run_scene(
         )
         clock.lap("predict")
         vector, source_ids = _vector(labels_path, scene, outdir, config, source_ids, clock)
-        quicklook_path = outdir / "quicklook.png"
-        display = config.output.display_bands or reader.colour_bands() or prepared.info.bands[:3]
-        write_quicklook(quicklook_path, scene, labels_path, display, config, prepared.small_valid)
+        display = config.output.display_bands or reader.colour_bands() or info.bands[:3]
+        write_quicklook(
+            outdir / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid
+        )
         clock.lap("quicklook")
     timings["total"] = clock.total()
-    record = _record(
-        scene,
-        outdir,
-        config,
-        prepared,
-        labeler,
-        distributed,
-        vector,
-        tiles,
-        TileCounts(len(tiles), skipped, scratch.resumed),
-        source_ids,
-        timings,
+    record = _record(scene, outdir, config, prepared, labeler.summary, vector, timings)
+    record = replace(
+        record,
+        distributed_tiles=distributed,
+        tiles=TileCounts(len(tiles), skipped, scratch.resumed),
+        classes=replace(record.classes, count=len(source_ids), source_ids=source_ids),
     )
+    _finish(outdir, record, info, tiling)
+    scratch.remove()
+    return RunResult(
+        labels=labels_path,
+        quicklook=outdir / QUICKLOOK,
+        record=outdir / RECORD,
+        vector=None if vector is None else Path(vector.path),
+        n_features=0 if vector is None else vector.features,
+        n_classes=len(source_ids),
+        n_tiles=len(tiles),
+        timings=timings,
+    )
+
+
+def _finish(outdir: Path, record: RunRecord, info: SceneInfo, tiling: TilingSection) -> None:
+    """The report, then the record: the completion mark, written last."""
     rows, cols = seam_cuts(
-        prepared.info.height,
-        prepared.info.width,
-        tile_size=config.tiling.tile_size,
-        overlap=config.tiling.overlap,
+        info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap
     )
     t0 = time.perf_counter()
     write_report(outdir, record, row_cuts=rows, col_cuts=cols)
     report_s = round(time.perf_counter() - t0, 3)
-    record = replace(record, timings_s={**record.timings_s, "report": report_s})
-    record.write(outdir / RECORD)  # the completion mark: written last
-    scratch.remove()
-    return RunResult(
-        labels=labels_path,
-        quicklook=quicklook_path,
-        record=outdir / RECORD,
-        vector=None if vector is None else Path(vector.path),
-        n_features=0 if vector is None else vector.features,
-        n_classes=record.classes.count,
-        n_tiles=len(tiles),
-        timings=timings,
-    )
+    replace(record, timings_s={**record.timings_s, "report": report_s}).write(outdir / RECORD)
 
 
 class _Clock:
@@ -184,7 +175,7 @@ def _write_labels(
     labeler: Labeler,
     scratch: Scratch,
     config: Config,
-    progress: TileProgress | None,
+    progress: Progress | None,
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
     Returns the number skipped and the raw id of each class ``1..K``."""
@@ -248,17 +239,14 @@ def _record(
     outdir: Path,
     config: Config,
     prepared: Prepared,
-    labeler: Labeler,
-    distributed: int | None,
+    training: dict[str, Any],
     vector: VectorSummary | None,
-    tiles: list[Tile],
-    counts: TileCounts,
-    source_ids: list[int],
     timings: dict[str, float],
 ) -> RunRecord:
+    """The record of a run; tiles and classes are filled in by the caller."""
     info = prepared.info
     low, high, fill = prepared.stretch_values
-    outputs = [outdir / "labels.tif", outdir / "quicklook.png"]
+    outputs = [outdir / "labels.tif", outdir / QUICKLOOK]
     if vector is not None:
         outputs.append(Path(vector.path))
     if config.output.snapshots:
@@ -280,12 +268,11 @@ def _record(
             "nodata": info.nodata,
         },
         normalize={"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()},
-        training=labeler.summary,
-        distributed_tiles=distributed,
+        training=training,
         vector=vector,
         config=config.model_dump(mode="json"),
-        tiles=counts,
-        classes=ClassSummary(len(source_ids), source_ids, source),
+        tiles=TileCounts(0, 0, 0),
+        classes=ClassSummary(0, [], source),
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions=versions(),
         outputs=[str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs],

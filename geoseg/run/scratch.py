@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from geoseg.config import Config
+from geoseg.io.raster import atomic_path
 from geoseg.tiling import Tile
 
 __all__ = ["Scratch"]
@@ -84,6 +84,5 @@ class Scratch:
 
     def _save(self, path: Path, write: Callable[[Path], None]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part-{os.getpid()}{path.suffix}")
-        write(tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            write(tmp)

@@ -33,10 +33,10 @@ from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.model import build_model
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
+from geoseg.types import Progress
 
 __all__ = [
     "FitResult",
-    "ProgressFn",
     "Segmentation",
     "SnapshotFn",
     "fill_nodata",
@@ -49,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
-"""``progress(iteration, n_labels)``, called after every training iteration."""
 SnapshotFn = Callable[[int, npt.NDArray[np.int32]], None]
 """``on_snapshot(iteration, labels)``, called at the iterations asked for."""
 
@@ -128,7 +126,7 @@ def fit(
     *,
     seed: int = 0,
     device: str = "auto",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     snapshot_at: Collection[int] = (),
     on_snapshot: SnapshotFn | None = None,
 ) -> FitResult:
@@ -309,7 +307,7 @@ def segment(
     valid: npt.NDArray[np.bool_] | None = None,
     seed: int = 0,
     device: str = "auto",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     snapshot_at: Collection[int] = (),
     on_snapshot: SnapshotFn | None = None,
 ) -> Segmentation:
