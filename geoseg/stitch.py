@@ -37,7 +37,7 @@ from geoseg.errors import InputError
 from geoseg.segment.merge import merge_table
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
-from geoseg.tiling import Tile
+from geoseg.tiling import Tile, blocks
 
 __all__ = ["TileAligner", "superpixel_vote"]
 
@@ -216,28 +216,24 @@ def superpixel_vote(
     """
     height, width = shape
     felzenszwalb = params.replace(superpixels="felzenszwalb")
-    for r in range(0, height, block):
-        for c in range(0, width, block):
-            core = Window(c, r, min(block, width - c), min(block, height - r))
-            r0, c0 = max(0, r - margin), max(0, c - margin)
-            r1 = min(height, r + int(core.height) + margin)
-            c1 = min(width, c + int(core.width) + margin)
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            labels = np.asarray(read_labels(window), np.int64)
-            inner = (
-                slice(r - r0, r - r0 + int(core.height)),
-                slice(c - c0, c - c0 + int(core.width)),
-            )
-            if not (labels[inner] > 0).any():
-                continue
-            image, valid = read_image(window)
-            superpixels = compute_superpixels(image, felzenszwalb, valid=valid & (labels > 0))
-            refined = refine_labels(
-                torch.from_numpy(labels),
-                torch.from_numpy(superpixels.astype(np.int64)),
-                int(labels.max()) + 1,
-            )
-            yield core, refined.numpy()[inner]
+    for core, window in blocks(height, width, block, margin=margin):
+        r, c = int(core.row_off), int(core.col_off)
+        r0, c0 = int(window.row_off), int(window.col_off)
+        labels = np.asarray(read_labels(window), np.int64)
+        inner = (
+            slice(r - r0, r - r0 + int(core.height)),
+            slice(c - c0, c - c0 + int(core.width)),
+        )
+        if not (labels[inner] > 0).any():
+            continue
+        image, valid = read_image(window)
+        superpixels = compute_superpixels(image, felzenszwalb, valid=valid & (labels > 0))
+        refined = refine_labels(
+            torch.from_numpy(labels),
+            torch.from_numpy(superpixels.astype(np.int64)),
+            int(labels.max()) + 1,
+        )
+        yield core, refined.numpy()[inner]
 
 
 def _shared(tile: Tile, placed: Placed) -> Iterator[tuple[tuple[slice, slice], npt.NDArray[Any]]]:

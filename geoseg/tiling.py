@@ -25,7 +25,15 @@ from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, InputError
 
-__all__ = ["Tile", "axis_tiles", "check_tiling", "sample_crops", "seam_cuts", "tile_grid"]
+__all__ = [
+    "Tile",
+    "axis_tiles",
+    "blocks",
+    "check_tiling",
+    "sample_crops",
+    "seam_cuts",
+    "tile_grid",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,30 @@ def tile_grid(height: int, width: int, *, tile_size: int, overlap: int) -> Itera
                 read=Window(c0, r0, cn, rn),
                 core=Window(cc0, cr0, ccn, crn),
             )
+
+
+def blocks(
+    height: int, width: int, size: int, *, margin: int = 0
+) -> Iterator[tuple[Window, Window]]:
+    """Non-overlapping ``size x size`` blocks of a ``height x width`` raster, row by row:
+    ``(core, read)``, where ``read`` is the core grown by ``margin`` on every side and
+    clipped to the raster. The one block grid of the stages that walk a raster on disk
+    (vectorizing, the superpixel vote); tiles for the network are :func:`tile_grid`.
+
+    >>> [(c.col_off, c.row_off, c.width, c.height) for c, _ in blocks(3, 5, 2)][:3]
+    [(0, 0, 2, 2), (2, 0, 2, 2), (4, 0, 1, 2)]
+    >>> next(blocks(10, 10, 4, margin=2))[1]
+    Window(col_off=0, row_off=0, width=6, height=6)
+    """
+    if size < 1 or margin < 0:
+        raise InputError(f"block size={size} must be >= 1 and margin={margin} >= 0")
+    for r in range(0, height, size):
+        for c in range(0, width, size):
+            core = Window(c, r, min(size, width - c), min(size, height - r))
+            r0, c0 = max(0, r - margin), max(0, c - margin)
+            r1 = min(height, r + int(core.height) + margin)
+            c1 = min(width, c + int(core.width) + margin)
+            yield core, Window(c0, r0, c1 - c0, r1 - r0)
 
 
 def check_tiling(tile_size: int, overlap: int) -> None:

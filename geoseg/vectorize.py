@@ -61,6 +61,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as label_regions
 
+from geoseg import tiling
 from geoseg.errors import InputError
 from geoseg.types import Progress, area_order
 
@@ -144,13 +145,9 @@ def vectorize(
         raise InputError(f"block_size={block_size} must be at least 1")
     if min_pixels < 0 or simplify < 0:
         raise InputError(f"min_pixels={min_pixels} and simplify={simplify} must be >= 0")
-    blocks = [
-        [
-            Window(c, r, min(block_size, cols - c), min(block_size, rows - r))
-            for c in range(0, cols, block_size)
-        ]
-        for r in range(0, rows, block_size)
-    ]
+    cores = [core for core, _ in tiling.blocks(rows, cols, block_size)]
+    per_row = math.ceil(cols / block_size)
+    blocks = [cores[i : i + per_row] for i in range(0, len(cores), per_row)]
     total = 2 * sum(len(row) for row in blocks)
     done = [0]
 
