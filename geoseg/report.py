@@ -27,7 +27,8 @@ import yaml
 from rasterio.windows import Window
 
 from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
-from geoseg.io.raster import SceneReader, atomic_path, class_counts
+from geoseg.io.labels import class_counts
+from geoseg.io.raster import SceneReader, atomic_path
 from geoseg.io.vector import read_column
 from geoseg.render import palette
 from geoseg.run.record import RunRecord, VectorSummary

@@ -355,7 +355,7 @@ def test_cli_resample_half_resolution(tmp_path: Path, truth: np.ndarray, truth_t
 
 
 def test_read_label_pair_leaves_outside_pixels_nodata(tmp_path: Path, truth_tif: Path) -> None:
-    from geoseg.io.raster import read_label_pair
+    from geoseg.io.labels import read_label_pair
 
     half = _write(tmp_path / "half.tif", np.ones((20, 10), np.uint8))  # left half only
     pred, ref, grid = read_label_pair(half, truth_tif, resample=True)

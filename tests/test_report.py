@@ -17,7 +17,8 @@ from scipy.ndimage import gaussian_filter
 
 from geoseg.errors import InputError
 from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
-from geoseg.io.raster import class_counts, write_image, write_labels
+from geoseg.io.labels import class_counts, write_labels
+from geoseg.io.raster import write_image
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform

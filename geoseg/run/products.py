@@ -14,7 +14,8 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.raster import LabelWriter, SceneReader, gdal_cache, window_cache_mb, write_png
+from geoseg.io.labels import LabelWriter
+from geoseg.io.raster import SceneReader, gdal_cache, window_cache_mb, write_png
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook

@@ -10,9 +10,10 @@ Tiles overlap by at least the network's receptive field and only their cores are
 kept, so every pixel gets exactly the scores a whole-scene pass would give: no seams.
 Tile mode: every tile is segmented on its own as in the paper; :mod:`geoseg.stitch`
 aligns the tiles' labels to scene classes. The optional superpixel vote on the stitched
-labels (``stitch.refine``, either mode) is :func:`geoseg.stitch.superpixel_vote`, run
-when the label raster is closed: blocks of its own, each read with a wide margin so
-that Felzenszwalb superpixels crossing a block edge come out alike on both sides.
+labels (``stitch.refine``, either mode) is :func:`geoseg.stitch.superpixel_vote`, a pass
+of its own over the written label raster: blocks of its own, each read with a wide
+margin so that Felzenszwalb superpixels crossing a block edge come out alike on both
+sides; the classes are numbered by area again after it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 import yaml
 
 from geoseg.config import Config, TilingSection, config_yaml
-from geoseg.io.raster import LabelWriter, gdal_cache
+from geoseg.io.labels import LabelWriter
+from geoseg.io.raster import SceneReader, gdal_cache
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
@@ -179,16 +181,6 @@ def _write_labels(
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
     Returns the number skipped and the raw id of each class ``1..K``."""
-    refine = None
-    if config.stitch.refine:
-        refine = functools.partial(
-            superpixel_vote,
-            read_image=prepared.read,
-            shape=(prepared.info.height, prepared.info.width),
-            params=config.segment.params(),
-            block=config.stitch.refine_block,
-            margin=config.stitch.refine_margin,
-        )
     skipped = 0
     with LabelWriter(path, prepared.info) as writer:
         for done, tile in enumerate(tiles, start=1):
@@ -201,8 +193,29 @@ def _write_labels(
                 writer.write(tile.core, labeler.place(tile, raw, image, n)[rows, cols])
             if progress is not None:
                 progress(done, len(tiles))
-        writer.close(refine, merge=labeler.final_merge())
-    return skipped, writer.classes
+        writer.close(merge=labeler.final_merge())
+    if not config.stitch.refine:
+        return skipped, writer.classes
+    return skipped, [writer.classes[k - 1] for k in _vote(path, prepared, config)]
+
+
+def _vote(path: Path, prepared: Prepared, config: Config) -> list[int]:
+    """``stitch.refine``: the superpixel vote, a pass of its own over the written labels
+    (:func:`geoseg.stitch.superpixel_vote`), renumbered by area again. Returns, for each
+    new class, its id before the vote."""
+    info = prepared.info
+    # the reader closes first; the writer then renames its COG over the file read
+    with LabelWriter(path, info) as writer, SceneReader(path, bands=[1]) as labels:
+        for window, voted in superpixel_vote(
+            lambda window: labels.read(window)[0][0],
+            read_image=prepared.read,
+            shape=(info.height, info.width),
+            params=config.segment.params(),
+            block=config.stitch.refine_block,
+            margin=config.stitch.refine_margin,
+        ):
+            writer.write(window, voted)
+    return writer.classes
 
 
 def _vector(

@@ -10,7 +10,8 @@ from PIL import Image
 from rasterio.crs import CRS
 
 from geoseg.errors import OutputError, RasterReadError
-from geoseg.io.raster import atomic_path, read_image, write_image, write_labels
+from geoseg.io.labels import write_labels
+from geoseg.io.raster import atomic_path, read_image, write_image
 
 UTM = CRS.from_epsg(32618)
 GRID = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)

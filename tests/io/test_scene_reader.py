@@ -126,7 +126,7 @@ def test_landsat7_collar_from_nodata() -> None:
 
 
 def test_label_writer_makes_a_cog_with_classes_numbered_by_area(tmp_path: Path) -> None:
-    from geoseg.io.raster import LabelWriter
+    from geoseg.io.labels import LabelWriter
     from geoseg.types import SceneInfo
 
     info = SceneInfo(
@@ -151,7 +151,7 @@ def test_label_writer_makes_a_cog_with_classes_numbered_by_area(tmp_path: Path) 
 
 
 def test_label_writer_uses_uint16_past_255_classes(tmp_path: Path) -> None:
-    from geoseg.io.raster import LabelWriter
+    from geoseg.io.labels import LabelWriter
     from geoseg.types import SceneInfo
 
     info = SceneInfo(
@@ -168,7 +168,7 @@ def test_label_writer_uses_uint16_past_255_classes(tmp_path: Path) -> None:
 
 
 def test_label_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
-    from geoseg.io.raster import LabelWriter
+    from geoseg.io.labels import LabelWriter
     from geoseg.types import SceneInfo
 
     info = SceneInfo(

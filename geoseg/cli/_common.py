@@ -1,0 +1,182 @@
+"""What every geoseg command shares: the app, error handling, logging, bars, options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from geoseg import __version__
+from geoseg.errors import GeosegError
+from geoseg.segment.params import PRESETS, SegmentParams, get_preset
+
+__all__ = ["app"]  # the commands: geoseg.cli.scene_commands, geoseg.cli.tool_commands
+
+app = typer.Typer(
+    name="geoseg",
+    help="Unsupervised segmentation of satellite scenes and pictures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"geoseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Unsupervised segmentation of satellite scenes and pictures."""
+
+
+@contextmanager
+def _cli_errors() -> Iterator[None]:
+    """Turn a GeosegError into one line on stderr and exit status 1."""
+    try:
+        yield
+    except GeosegError as err:
+        _err.print(f"geoseg: error: {err}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyogrio").setLevel(max(level, logging.WARNING))  # one line per write
+
+
+@contextmanager
+def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar for ``progress(iteration, n_labels)`` callbacks (silent with -q)."""
+    if quiet:
+        yield lambda iteration, n_labels: None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[labels]} labels"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("training", total=total, labels="-")
+
+        def update(iteration: int, n_labels: int) -> None:
+            bar.update(task, completed=iteration, labels=n_labels)
+
+        yield update
+
+
+@contextmanager
+def _tile_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar for ``progress(done, total)`` tile callbacks (silent with -q)."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("tiles"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("tiles", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def _batch_bars(
+    quiet: bool, *, tiles: bool
+) -> Iterator[tuple[Callable[[int, int, str], None] | None, Callable[[int, int], None] | None]]:
+    """Two rich bars: scenes, and tiles of the current scene (silent with -q)."""
+    if quiet:
+        yield None, None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        scenes = bar.add_task("scenes", total=None)
+        tile_task = bar.add_task("tiles", total=None, visible=tiles)
+
+        def on_scene(done: int, total: int, name: str) -> None:
+            bar.update(scenes, completed=done, total=total)
+            bar.reset(tile_task, total=None, visible=tiles)
+
+        def on_tile(done: int, total: int) -> None:
+            bar.update(tile_task, completed=done, total=total)
+
+        yield on_scene, (on_tile if tiles else None)
+
+
+_PRESET_HELP = f"Parameter preset: {', '.join(sorted(PRESETS))}."
+PresetOption = Annotated[str, typer.Option(help=_PRESET_HELP)]
+MaxIterationsOption = Annotated[
+    int | None, typer.Option(help="Override the preset's iteration limit.")
+]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+ClassesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--classes",
+        help="End with exactly this many classes (segment.n_classes; default: automatic).",
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
+SnapshotsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Write training.gif: the label map at these iterations, e.g. 1,2,4,8,16,32,64."
+    ),
+]
+
+
+def _params(preset: str, max_iterations: int | None, classes: int | None) -> SegmentParams:
+    """The named preset, with the iteration limit and class count overridden when given."""
+    params = get_preset(preset)
+    if max_iterations is not None:
+        params = params.replace(max_iterations=max_iterations)
+    if classes is not None:
+        params = params.replace(n_classes=classes)
+    return params
+
+
+def _int_list(text: str | None, what: str = "band numbers") -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of {what}") from None
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML run configuration (see configs/).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override one setting, e.g. --set segment.max_iterations=32 (repeatable; "
+        "wins over --config and the shortcut options).",
+    ),
+]
