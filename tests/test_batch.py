@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyogrio
@@ -20,21 +22,24 @@ from typer.testing import CliRunner
 from geoseg.batch import load_batch, run_batch
 from geoseg.cli import app
 from geoseg.errors import ConfigError
-from geoseg.io.raster import write_image
-from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from tests import conftest
 
-FAST = {
-    "segment": {"n_crops": 3, "crop_size": 48, "max_iterations": 6},
-    "tiling": {"tile_size": 64, "overlap": 16},
-    "output": {"dir": "out/{stem}"},
-}
+
+def _nested(lines: Sequence[str]) -> dict[str, Any]:
+    """``section.key=value`` lines as a nested mapping for a batch file."""
+    out: dict[str, Any] = {}
+    for line in lines:
+        key, value = line.split("=", 1)
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
+
+
+FAST = _nested([*conftest.FAST, "segment.max_iterations=6"]) | {"output": {"dir": "out/{stem}"}}
 
 
 def write_scene(path: Path, seed: int, rows: int = 120, cols: int = 150) -> Path:
-    image, _ = make_scene(rows=rows, cols=cols, bands=3, n_classes=3, seed=seed)
-    dn = np.round(image * 10000).astype(np.uint16) + 1
-    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
-    return path
+    return conftest.write_scene(path, rows=rows, cols=cols, seed=seed)[0]
 
 
 @pytest.fixture
@@ -127,6 +132,7 @@ def test_per_scene_overrides_and_bad_entries(tmp_path: Path) -> None:
         load_batch(path)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> None:
     # tile mode: every tile trains on its own, so the run is slow enough to kill midway
     scene = write_scene(tmp_path / "scene.tif", 4, rows=192, cols=256)
@@ -168,6 +174,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
     assert not (resumed / ".geoseg-scratch").exists()  # removed once complete
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     write_scene(tmp_path / "a.tif", 5)
@@ -195,6 +202,7 @@ def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
         assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["scene", "tile"])
 def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: str) -> None:
     pytest.importorskip("distributed")

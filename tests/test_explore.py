@@ -23,10 +23,10 @@ from geoseg.explore import (
     parse_window,
     superpixel_sheet,
 )
-from geoseg.io.raster import write_image
-from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.sample import make_scene
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels
+from tests.conftest import write_scene
 
 runner = CliRunner()
 FZ = PRESETS["default"].replace(superpixels="felzenszwalb", fz_min_size=4)
@@ -240,10 +240,7 @@ def test_sheet_rejects_bad_sweeps(image: np.ndarray) -> None:
 
 
 def _scene(path: Path, rows: int, cols: int) -> Path:
-    image, _ = make_scene(rows=rows, cols=cols, bands=4, n_classes=3, seed=2)
-    dn = np.round(image * 10000).astype(np.uint16)
-    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS)
-    return path
+    return write_scene(path, rows=rows, cols=cols, bands=4, seed=2)[0]
 
 
 @pytest.fixture

@@ -18,28 +18,26 @@ from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster import write_image
 from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
-from tests.conftest import shared
+from tests.conftest import fast_config, shared, write_scene
 
-FAST = ("segment.n_crops=6", "segment.crop_size=64", "tiling.tile_size=64", "tiling.overlap=16")
-
-
-def config(*overrides: str) -> Config:
-    """The fast test settings with ``overrides`` on top."""
-    return resolve_config(overrides=[*FAST, *overrides])
+config = fast_config
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """Four classes over 200x260 px with a nodata corner; truth 0 there."""
-    image, truth = make_scene(
-        rows=200, cols=260, bands=4, n_classes=4, noise=0.01, texture=0.01, seed=3
-    )
-    dn = np.round(image * 10000).astype(np.uint16) + 1
-    dn[:, :30, :60] = 0
-    truth[:30, :60] = 0
     path = tmp_path_factory.mktemp("scene") / "scene.tif"
-    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
-    return path, truth
+    return write_scene(
+        path,
+        rows=200,
+        cols=260,
+        bands=4,
+        n_classes=4,
+        seed=3,
+        nodata_box=(slice(0, 30), slice(0, 60)),
+        noise=0.01,
+        texture=0.01,
+    )
 
 
 def read_labels(path: Path) -> np.ndarray:
@@ -165,6 +163,7 @@ def test_cli_run_default_outdir_and_errors(scene, tmp_path: Path) -> None:
     assert not any(p.name.startswith(".") for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("relative", "bands"),
     [

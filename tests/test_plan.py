@@ -5,28 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from geoseg.cli import app
 from geoseg.config import resolve_config
-from geoseg.io.raster import write_image
 from geoseg.plan import TILE_SIZES, plan_scene
 from geoseg.run import run_scene
-from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from tests import conftest
+from tests.conftest import write_scene
 
-FAST = ["segment.n_crops=3", "segment.crop_size=48", "segment.max_iterations=6"]
+FAST = [*conftest.FAST[:2], "segment.max_iterations=6"]
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    image, _ = make_scene(rows=150, cols=230, bands=3, n_classes=3, seed=2)
-    dn = np.round(image * 10000).astype(np.uint16) + 1
-    dn[:, :, :70] = 0  # a nodata band on the left: some tiles hold no data
     path = tmp_path_factory.mktemp("plan") / "scene.tif"
-    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
-    return path
+    # a nodata band on the left: some tiles hold no data
+    return write_scene(path, rows=150, cols=230, seed=2, nodata_box=(slice(None), slice(0, 70)))[0]
 
 
 @pytest.mark.parametrize("mode", ["scene", "tile"])

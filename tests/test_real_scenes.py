@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from typer.testing import CliRunner
 
@@ -14,6 +15,8 @@ from geoseg.io.raster import read_image
 from geoseg.normalize import auto_scale
 from geoseg.segment import PRESETS, segment
 from tests.conftest import shared
+
+pytestmark = pytest.mark.slow  # full runs on real scenes
 
 
 def test_nc_landsat_against_landclass96() -> None:

@@ -21,9 +21,9 @@ from geoseg.io.labels import class_counts, write_labels
 from geoseg.io.raster import write_image
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, run_scene
-from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.sample import sample_transform
 from geoseg.tiling import seam_cuts
-from tests.conftest import ci_tool
+from tests.conftest import ci_tool, write_scene
 from tests.test_pipeline import config
 
 HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene and FAST tiles
@@ -42,14 +42,18 @@ class Run:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One fast multi-tile run (four classes, a nodata corner) and its report."""
-    image, _ = make_scene(
-        rows=HEIGHT, cols=WIDTH, bands=4, n_classes=4, noise=0.01, texture=0.01, seed=3
-    )
-    dn = np.round(image * 10000).astype(np.uint16) + 1
-    dn[:, :30, :60] = 0
     root = tmp_path_factory.mktemp("report")
-    scene = root / "scene.tif"
-    write_image(scene, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
+    scene, _ = write_scene(
+        root / "scene.tif",
+        rows=HEIGHT,
+        cols=WIDTH,
+        bands=4,
+        n_classes=4,
+        seed=3,
+        nodata_box=(slice(0, 30), slice(0, 60)),
+        noise=0.01,
+        texture=0.01,
+    )
     result = run_scene(scene, root / "out", config())
     record = RunRecord.read(result.record)
     rows, cols = seam_cuts(HEIGHT, WIDTH, tile_size=TILE, overlap=OVERLAP)
@@ -193,6 +197,7 @@ def test_segment_size_histogram_is_inline_svg(run: Run) -> None:
     assert f"{run.record.vector.features:,} polygons" in run.page
 
 
+@pytest.mark.slow
 def test_report_renders_in_a_browser(run: Run, tmp_path: Path) -> None:
     browser = ci_tool("chromium", "chromium")
     shot = tmp_path / "report.png"
