@@ -9,12 +9,25 @@
 
 from __future__ import annotations
 
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from geoseg.errors import InputError
 
-__all__ = ["TrainingAnimation", "display_rgb", "mean_colour", "palette", "quicklook"]
+__all__ = [
+    "TrainingAnimation",
+    "bars_svg",
+    "display_rgb",
+    "histogram_svg",
+    "mean_colour",
+    "palette",
+    "quicklook",
+]
 
 
 def display_rgb(image: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -138,3 +151,102 @@ class TrainingAnimation:
             frame = np.concatenate([np.asarray(strip), body], axis=0)
             frames.append(np.moveaxis(frame, -1, 0).astype(np.uint8))
         return frames
+
+
+# --- charts for report.html (inline SVG) -------------------------------------------------
+
+
+def histogram_svg(sizes: npt.NDArray[np.float64]) -> str:
+    """Polygon counts in log-spaced bins (4 per decade) of ``n_pixels``, as inline SVG."""
+    per_decade = 4
+    top = max(1, math.ceil(math.log10(max(float(sizes.max()), 1.0)) * per_decade - 1e-9))
+    edges = 10.0 ** (np.arange(top + 1) / per_decade)
+    if edges[-1] < sizes.max():
+        edges = np.append(edges, edges[-1] * 10 ** (1 / per_decade))
+    hist, _ = np.histogram(np.clip(sizes, 1, None), bins=edges)
+    width, height, left, right, top_pad, bottom = 720, 260, 56, 16, 14, 46
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    x_max = math.log10(edges[-1])
+    y_max = _nice_ceiling(int(hist.max()))
+
+    def x(value: float) -> float:
+        return left + plot_w * math.log10(value) / x_max
+
+    def y(count: float) -> float:
+        return top_pad + plot_h * (1 - count / y_max)
+
+    shapes = [  # grid first, bars over it
+        f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+        f'stroke="#e3e3e3"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" '
+        f'text-anchor="end">{tick:,}</text>'
+        for tick in _ticks(y_max)
+    ]
+    for count, a, b in zip(hist, edges[:-1], edges[1:], strict=True):
+        if count:
+            shapes.append(
+                f'<rect x="{x(a) + 1:.1f}" y="{y(count):.1f}" width="{x(b) - x(a) - 2:.1f}" '
+                f'height="{y(0) - y(count):.1f}" fill="#4c78a8">'
+                f"<title>{_escape(f'{a:,.0f}-{b:,.0f} px: {count:,} polygons')}</title></rect>"
+            )
+    for decade in range(math.floor(x_max) + 1):
+        px = x(10.0**decade)
+        shapes.append(
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(0):.1f}" y2="{y(0) + 5:.1f}" '
+            f'stroke="#555"/><text x="{px:.1f}" y="{y(0) + 18:.1f}" '
+            f'text-anchor="middle">{_escape(_si(10**decade))}</text>'
+        )
+    shapes.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#555"/>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+        "pixels per polygon (log scale)</text>"
+        f'<text transform="translate(14 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
+        'text-anchor="middle">polygons</text>'
+    )
+    return (
+        f'<svg class=chart viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="histogram of segment sizes">{"".join(shapes)}</svg>'
+    )
+
+
+def bars_svg(bars: Sequence[tuple[str, float, str]], *, scale: float, value_text: Any) -> str:
+    """Horizontal bars ``(label, value, colour)``, the longest ``scale`` wide."""
+    label_w, bar_w, value_w, row_h = 150, 320, 90, 26
+    width, height = label_w + bar_w + value_w, row_h * len(bars) + 4
+    shapes = []
+    for i, (label, value, colour) in enumerate(bars):
+        top = 2 + i * row_h
+        length = max(bar_w * value / scale, 1.0 if value > 0 else 0.0)
+        shapes.append(
+            f'<text x="{label_w - 8}" y="{top + 17}" text-anchor="end">{_escape(label)}</text>'
+            f'<rect x="{label_w}" y="{top + 4}" width="{length:.1f}" height="{row_h - 8}" '
+            f'fill="{colour}" rx="2"/>'
+            f'<text x="{label_w + length + 6:.1f}" y="{top + 17}">'
+            f"{_escape(value_text(value))}</text>"
+        )
+    return (
+        f'<svg class=chart viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="bar chart">{"".join(shapes)}</svg>'
+    )
+
+
+def _si(value: int) -> str:
+    for factor, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if value >= factor:
+            return f"{value // factor}{suffix}"
+    return str(value)
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value``."""
+    value = max(value, 1)
+    power = 10 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+
+
+def _ticks(top: int) -> list[int]:
+    step = max(_nice_ceiling(top) // 5, 1)
+    return list(range(0, top + 1, step))
+
+
+def _escape(text: object) -> str:
+    return html.escape(str(text), quote=True)

@@ -17,7 +17,7 @@ import base64
 import html
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_wind
 from geoseg.io.labels import class_counts
 from geoseg.io.raster import SceneReader, atomic_path
 from geoseg.io.vector import read_column
-from geoseg.render import palette
+from geoseg.render import bars_svg, histogram_svg, palette
 from geoseg.run.record import RunRecord, VectorSummary
 from geoseg.vectorize import pixel_area_m2
 
@@ -217,7 +217,7 @@ def _sizes_section(sizes: npt.NDArray[Any] | None, vector: VectorSummary | None)
         f"{sizes.size:,} polygons in {Path(vector.path).name}; pixels per polygon: "
         f"median {np.median(sizes):,.0f}, mean {sizes.mean():,.1f}, largest {sizes.max():,.0f}"
     )
-    return f"{head}<p>{_e(stats)}</p>{_histogram_svg(sizes)}</section>"
+    return f"{head}<p>{_e(stats)}</p>{histogram_svg(sizes)}</section>"
 
 
 def _seam_section(
@@ -241,7 +241,7 @@ def _seam_section(
         ]
     )
     scale = max(seam, near, 1e-12)
-    bars = _bars_svg(
+    bars = bars_svg(
         [("on seams", seam, "#d95f02"), ("near seams", near, "#1b9e77")],
         scale=scale,
         value_text=lambda v: f"{v:.4f}",
@@ -270,7 +270,7 @@ def _timings_section(timings: Mapping[str, Any]) -> str:
         f"<tr class=tot><td>total</td><td class=r>{total:,.2f}</td><td class=r>100.0 %</td>"
         "</tr></tbody></table>"
     )
-    bars = _bars_svg(
+    bars = bars_svg(
         [(name, seconds, "#4c78a8") for name, seconds in stages],
         scale=max(max(v for _, v in stages), 1e-9),
         value_text=lambda v: f"{v:,.2f} s",
@@ -291,81 +291,6 @@ def _config_section(record: RunRecord) -> str:
         f"{_kv_table([(str(k), str(v)) for k, v in versions.items()])}</section>"
     )
     return "".join(parts)
-
-
-# --- drawing ----------------------------------------------------------------------------
-
-
-def _histogram_svg(sizes: npt.NDArray[np.float64]) -> str:
-    """Polygon counts in log-spaced bins (4 per decade) of ``n_pixels``, as inline SVG."""
-    per_decade = 4
-    top = max(1, math.ceil(math.log10(max(float(sizes.max()), 1.0)) * per_decade - 1e-9))
-    edges = 10.0 ** (np.arange(top + 1) / per_decade)
-    if edges[-1] < sizes.max():
-        edges = np.append(edges, edges[-1] * 10 ** (1 / per_decade))
-    hist, _ = np.histogram(np.clip(sizes, 1, None), bins=edges)
-    width, height, left, right, top_pad, bottom = 720, 260, 56, 16, 14, 46
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
-    x_max = math.log10(edges[-1])
-    y_max = _nice_ceiling(int(hist.max()))
-
-    def x(value: float) -> float:
-        return left + plot_w * math.log10(value) / x_max
-
-    def y(count: float) -> float:
-        return top_pad + plot_h * (1 - count / y_max)
-
-    shapes = [  # grid first, bars over it
-        f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
-        f'stroke="#e3e3e3"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" '
-        f'text-anchor="end">{tick:,}</text>'
-        for tick in _ticks(y_max)
-    ]
-    for count, a, b in zip(hist, edges[:-1], edges[1:], strict=True):
-        if count:
-            shapes.append(
-                f'<rect x="{x(a) + 1:.1f}" y="{y(count):.1f}" width="{x(b) - x(a) - 2:.1f}" '
-                f'height="{y(0) - y(count):.1f}" fill="#4c78a8">'
-                f"<title>{_e(f'{a:,.0f}-{b:,.0f} px: {count:,} polygons')}</title></rect>"
-            )
-    for decade in range(math.floor(x_max) + 1):
-        px = x(10.0**decade)
-        shapes.append(
-            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(0):.1f}" y2="{y(0) + 5:.1f}" '
-            f'stroke="#555"/><text x="{px:.1f}" y="{y(0) + 18:.1f}" '
-            f'text-anchor="middle">{_e(_si(10**decade))}</text>'
-        )
-    shapes.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#555"/>'
-        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
-        "pixels per polygon (log scale)</text>"
-        f'<text transform="translate(14 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
-        'text-anchor="middle">polygons</text>'
-    )
-    return (
-        f'<svg class=chart viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="histogram of segment sizes">{"".join(shapes)}</svg>'
-    )
-
-
-def _bars_svg(bars: Sequence[tuple[str, float, str]], *, scale: float, value_text: Any) -> str:
-    """Horizontal bars ``(label, value, colour)``, the longest ``scale`` wide."""
-    label_w, bar_w, value_w, row_h = 150, 320, 90, 26
-    width, height = label_w + bar_w + value_w, row_h * len(bars) + 4
-    shapes = []
-    for i, (label, value, colour) in enumerate(bars):
-        top = 2 + i * row_h
-        length = max(bar_w * value / scale, 1.0 if value > 0 else 0.0)
-        shapes.append(
-            f'<text x="{label_w - 8}" y="{top + 17}" text-anchor="end">{_e(label)}</text>'
-            f'<rect x="{label_w}" y="{top + 4}" width="{length:.1f}" height="{row_h - 8}" '
-            f'fill="{colour}" rx="2"/>'
-            f'<text x="{label_w + length + 6:.1f}" y="{top + 17}">{_e(value_text(value))}</text>'
-        )
-    return (
-        f'<svg class=chart viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="bar chart">{"".join(shapes)}</svg>'
-    )
 
 
 # --- text -------------------------------------------------------------------------------
@@ -391,25 +316,6 @@ def _area(m2: float, georeferenced: bool) -> str:
     if m2 >= 1e5:
         return f"{m2 / 1e6:,.2f} km²"
     return f"{m2:,.0f} m²"
-
-
-def _si(value: int) -> str:
-    for factor, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if value >= factor:
-            return f"{value // factor}{suffix}"
-    return str(value)
-
-
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten that is at least ``value``."""
-    value = max(value, 1)
-    power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
-
-
-def _ticks(top: int) -> list[int]:
-    step = max(_nice_ceiling(top) // 5, 1)
-    return list(range(0, top + 1, step))
 
 
 _CSS = """

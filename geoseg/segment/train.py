@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.optim.adam import adam
 from torch.optim.sgd import sgd
@@ -33,6 +32,7 @@ from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.model import build_model
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
+from geoseg.segment.views import fill_nodata, training_views, upsample_nearest
 from geoseg.types import Progress
 
 __all__ = [
@@ -353,7 +353,7 @@ def segment(
         assert on_snapshot is not None
         full = labels[0]
         if full.shape != (rows, cols):
-            full = _upsample_nearest(full, rows, cols)
+            full = upsample_nearest(full, rows, cols)
         on_snapshot(iteration, np.where(valid, full, -1).astype(np.int32))
 
     fitted = fit(
@@ -426,75 +426,3 @@ def _check_image(
             "e.g. valid &= np.isfinite(image).all(axis=0)"
         )
     return data, valid
-
-
-def fill_nodata(
-    image: npt.NDArray[np.float32],
-    valid: npt.NDArray[np.bool_],
-    *,
-    values: npt.NDArray[np.floating] | None = None,
-) -> npt.NDArray[np.float32]:
-    """Copy of ``image (B, H, W)`` with nodata pixels set to ``values`` (one per band).
-
-    Without ``values`` each band's mean over valid pixels is used. A scene passes its
-    scene-wide means so that every tile is filled alike.
-    """
-    if valid.all():
-        return image
-    if values is None:
-        values = image[:, valid].mean(axis=1) if valid.any() else np.zeros(image.shape[0])
-    return np.where(valid[None], image, values[:, None, None]).astype(np.float32)
-
-
-def training_views(
-    images: Sequence[npt.NDArray[np.float32]],
-    valids: Sequence[npt.NDArray[np.bool_]],
-    params: SegmentParams,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
-    """Stack same-sized, nodata-filled views into the batch :func:`fit` trains on.
-
-    Each view is resampled by ``params.train_scale`` and gets its superpixels; ids are
-    offset so they are unique across the batch.
-
-    Returns
-    -------
-    images (N, B, h, w), superpixels (N, h, w), valid (N, h, w)
-    """
-    if not images or len(images) != len(valids):
-        raise InputError(f"need as many masks as views (>= 1); got {len(images)}, {len(valids)}")
-    if len({im.shape for im in images}) != 1:
-        raise InputError(f"training views differ in shape: {sorted({im.shape for im in images})}")
-    out_images, out_sp, out_valid = [], [], []
-    offset = 0
-    for image, valid in zip(images, valids, strict=True):
-        if params.train_scale < 1.0:
-            image, valid = _downscale(image, valid, params.train_scale)
-        sp = compute_superpixels(image, params, valid=valid, scale=params.train_scale)
-        sp[sp >= 0] += offset
-        offset = int(sp.max()) + 1 if (sp >= 0).any() else offset
-        out_images.append(image)
-        out_sp.append(sp)
-        out_valid.append(valid)
-    return np.stack(out_images), np.stack(out_sp), np.stack(out_valid)
-
-
-def _downscale(
-    image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], scale: float
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """Area-average resampling by ``scale``; a pixel is valid if most of it was."""
-    rows, cols = image.shape[1:]
-    size = (max(2, round(rows * scale)), max(2, round(cols * scale)))
-    small = F.interpolate(torch.from_numpy(image)[None], size=size, mode="area")[0].numpy()
-    frac = F.interpolate(
-        torch.from_numpy(valid.astype(np.float32))[None, None], size=size, mode="area"
-    )[0, 0].numpy()
-    small_valid = frac >= 0.5
-    if not small_valid.any():
-        small_valid = frac > 0
-    return np.ascontiguousarray(small), small_valid
-
-
-def _upsample_nearest(labels: npt.NDArray[np.int32], rows: int, cols: int) -> npt.NDArray[np.int32]:
-    r = np.minimum((np.arange(rows) + 0.5) * labels.shape[0] / rows, labels.shape[0] - 1)
-    c = np.minimum((np.arange(cols) + 0.5) * labels.shape[1] / cols, labels.shape[1] - 1)
-    return labels[r.astype(int)[:, None], c.astype(int)[None, :]]
