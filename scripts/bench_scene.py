@@ -59,9 +59,8 @@ def build_mosaic(source: Path, target: Path, mpx: float) -> None:
 
 
 def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
-    from geoseg.pipeline import run_scene
-
     from geoseg.config import resolve_config
+    from geoseg.run import run_scene
 
     config = resolve_config(overrides=overrides)
     start = time.perf_counter()
@@ -84,9 +83,8 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
 
 
 def vectorize_one(scene: Path, overrides: list[str]) -> dict:
-    from geoseg.pipeline import vectorize_labels
-
     from geoseg.config import resolve_config
+    from geoseg.run import vectorize_labels
 
     labels = scene.with_suffix(".out") / "labels.tif"
     target = scene.with_suffix(".out") / "bench_segments.gpkg"
