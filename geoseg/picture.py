@@ -142,9 +142,9 @@ def contact_sheet(
         small, small_valid = reader.read_decimated()
         low, high = percentile_bounds(small, small_valid)  # scene-wide 2-98 %
         data, valid = reader.read(Window(col, row, width, height))
-        colour = info.bands[:3] if bands else reader.colour_bands() or info.bands[:3]
+        colour = reader.display_bands(info.bands[:3] if bands else ())
         if not set(colour) <= set(info.bands):  # a colour band that is not read
-            colour = info.bands[:3]
+            colour = list(info.bands[:3])
         colour = colour if len(colour) == 3 else colour[:1]  # fewer show as grey
     if not valid.any():
         raise InputError(

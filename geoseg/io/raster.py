@@ -198,6 +198,12 @@ class SceneReader:
             return None
         return found["red"], found["green"], found["blue"]
 
+    def display_bands(self, preferred: Sequence[int] = ()) -> list[int]:
+        """File bands shown as red, green and blue: ``preferred`` when given, else
+        :meth:`colour_bands`, else the first three bands read (the one rule of the
+        quicklook and the contact sheet)."""
+        return list(preferred) or list(self.colour_bands() or ()) or list(self.info.bands[:3])
+
     def read(self, window: Window | None = None) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
         """``(data (B, h, w), valid (h, w))`` of one window (default: the whole scene),
         data in the file's dtype."""

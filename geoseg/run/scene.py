@@ -113,7 +113,7 @@ def run_scene(
         )
         clock.lap("predict")
         vector, source_ids = _vector(labels_path, scene, outdir, config, source_ids, clock)
-        display = config.output.display_bands or reader.colour_bands() or info.bands[:3]
+        display = reader.display_bands(config.output.display_bands)
         write_quicklook(
             outdir / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid
         )

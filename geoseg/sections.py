@@ -1,0 +1,350 @@
+"""The run configuration's typed sections: every key, its default, bounds and meaning.
+
+:class:`Config` holds one section per stage; :mod:`geoseg.config` resolves it from the
+defaults, a preset, YAML and ``--set`` lines. Unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from geoseg.errors import ConfigError
+from geoseg.segment.params import SegmentParams, get_preset
+from geoseg.tiling import check_tiling
+
+__all__ = [
+    "VECTOR_SUFFIXES",
+    "Config",
+    "InputSection",
+    "NormalizeSection",
+    "OutputSection",
+    "RuntimeSection",
+    "SegmentSection",
+    "StitchSection",
+    "TilingSection",
+    "VectorizeSection",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class InputSection(_Section):
+    """What is read from the scene."""
+
+    bands: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="1-based bands to read, in order, e.g. [4, 3, 2]; [] reads every band "
+        "but alpha.",
+    )
+    nodata: float | None = Field(
+        default=None,
+        description="Value marking nodata, overriding the file's; null uses the file's "
+        "nodata, mask or alpha. NaN is always nodata.",
+    )
+
+
+class NormalizeSection(_Section):
+    """Scene-wide, nodata-aware per-band percentile stretch."""
+
+    low_percentile: float = Field(default=2.0, ge=0, lt=100, description="Lower bound.")
+    high_percentile: float = Field(default=98.0, gt=0, le=100, description="Upper bound.")
+    stats_pixels: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        description="Pixels of the decimated read (or overview) the statistics and the "
+        "training crops are drawn from.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NormalizeSection:
+        if self.low_percentile >= self.high_percentile:
+            raise ValueError(
+                f"normalize.low_percentile={self.low_percentile} must be below "
+                f"normalize.high_percentile={self.high_percentile}"
+            )
+        return self
+
+
+class TilingSection(_Section):
+    """How the scene is cut for prediction (and, in tile mode, for training)."""
+
+    tile_size: int = Field(default=512, ge=16, description="Tile side in pixels.")
+    overlap: int = Field(
+        default=16,
+        ge=0,
+        description="Pixels shared by neighbouring tiles; at least the network's receptive field.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TilingSection:
+        try:
+            check_tiling(self.tile_size, self.overlap)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+
+def _param_docs() -> dict[str, str]:
+    """Per-field descriptions from the numpydoc ``Parameters`` section of SegmentParams."""
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    for line in (SegmentParams.__doc__ or "").splitlines():
+        if re.fullmatch(r"    [a-z_]+(, [a-z_]+)*", line):
+            names = line.strip().split(", ")
+        elif line.startswith("        ") and names:
+            for name in names:
+                docs[name] = f"{docs.get(name, '')} {line.strip()}".strip()
+    return docs
+
+
+class _SegmentBase(_Section):
+    """The segmentation parameters (every field of SegmentParams) and how they are used."""
+
+    preset: str = Field(
+        default="default",
+        description="Parameter set the other segment keys start from: default, fork, "
+        "kanezaki2018, tip2020.",
+    )
+    mode: Literal["scene", "tile"] = Field(
+        default="scene",
+        description="scene: one network trained on crops from the whole scene, applied to "
+        "every tile (class ids mean the same everywhere). tile: each tile trained on its "
+        "own as in the paper, then aligned to scene classes by the stitcher.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        preset = data.get("preset", "default")
+        try:
+            values = get_preset(str(preset)).to_dict()
+        except ConfigError as err:
+            raise ValueError(f"segment.preset: {err}") from None
+        return {**values, **data}
+
+    @model_validator(mode="after")
+    def _check_params(self) -> _SegmentBase:
+        try:
+            self.params()
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    def params(self) -> SegmentParams:
+        """The :class:`SegmentParams` these settings describe."""
+        names = {f.name for f in dataclasses.fields(SegmentParams)}
+        return SegmentParams(**{k: v for k, v in self.model_dump().items() if k in names})
+
+
+if TYPE_CHECKING:
+    SegmentSection = _SegmentBase
+else:
+    _hints = typing.get_type_hints(SegmentParams)
+    _docs = _param_docs()
+    SegmentSection = create_model(
+        "SegmentSection",
+        __base__=_SegmentBase,
+        __doc__=_SegmentBase.__doc__,
+        **{
+            f.name: (_hints[f.name], Field(default=f.default, description=_docs.get(f.name)))
+            for f in dataclasses.fields(SegmentParams)
+        },
+    )
+
+
+class StitchSection(_Section):
+    """How tiles become one label raster."""
+
+    refine: bool = Field(
+        default=False,
+        description="Superpixel majority vote on the stitched labels (either mode): "
+        "Felzenszwalb superpixels (segment.fz_*) on blocks of refine_block pixels read "
+        "with refine_margin pixels of context, so superpixels crossing a block edge come "
+        "out alike on both sides and no seam appears. Removes boundary speckle; costs a "
+        "second read of the scene.",
+    )
+    refine_block: int = Field(
+        default=512,
+        ge=64,
+        description="Side of the blocks the superpixel vote works on; memory grows with "
+        "(refine_block + 2 refine_margin)^2, about 360 B a pixel for 4 bands.",
+    )
+    refine_margin: int = Field(
+        default=192,
+        ge=0,
+        description="Context read around each block of the superpixel vote; it must exceed "
+        "the reach of most superpixels (on the Sentinel-2 test scene 64 and 128 px left "
+        "seams, 192 and 256 px gave identical output whatever the block size).",
+    )
+
+    min_vote_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Tile mode: a tile label takes the scene class that covers at least "
+        "this share of its pixels in the overlap with tiles already placed.",
+    )
+    max_vote_distance: float = Field(
+        default=0.25,
+        gt=0,
+        description="Tile mode: a vote counts only when the label's mean stretched band "
+        "values lie within this distance (RMS over bands, 0-1 units) of the voted class's "
+        "mean, so one tile's merge of two classes does not spread.",
+    )
+    max_feature_distance: float = Field(
+        default=0.1,
+        gt=0,
+        description="Tile mode: a label without such a vote takes the scene class whose "
+        "mean is nearest when within this distance; otherwise it starts a new scene class.",
+    )
+
+
+class VectorizeSection(_Section):
+    """Label raster -> polygons (``geoseg.vectorize``)."""
+
+    min_area: float = Field(
+        default=16.0,
+        ge=0,
+        description="Segments smaller than this (in min_area_unit) are merged into their "
+        "most similar neighbour before vectorizing, and labels.tif follows (the default, "
+        "a 4x4-pixel minimum mapping unit, leaves no speckle); 0: keep all.",
+    )
+    min_area_unit: Literal["pixels", "m2"] = Field(
+        default="pixels", description="Unit of min_area: pixels or m2 (square metres)."
+    )
+    simplify: float = Field(
+        default=0.0,
+        ge=0,
+        description="Douglas-Peucker tolerance in pixels; neighbours keep their shared "
+        "edges. 0: exact pixel edges.",
+    )
+    block_size: int = Field(
+        default=1024, ge=64, description="Side of the blocks polygonized at a time (memory)."
+    )
+    to_crs: str | None = Field(
+        default=None,
+        description="Reproject the vector layer, e.g. EPSG:4326; null: the scene's CRS.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> VectorizeSection:
+        if self.to_crs is not None:
+            from rasterio.crs import CRS
+            from rasterio.errors import CRSError
+
+            try:
+                CRS.from_user_input(self.to_crs)
+            except CRSError:
+                raise ValueError(
+                    f"vectorize.to_crs={self.to_crs!r}: not a CRS GDAL knows; use e.g. EPSG:4326"
+                ) from None
+        return self
+
+
+VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".parquet")
+
+
+class OutputSection(_Section):
+    """Where and what is written."""
+
+    vector: str | None = Field(
+        default="segments.gpkg",
+        description="Vector layer, in the output directory unless absolute; the extension "
+        "picks the format: .gpkg, .shp, .geojson, .fgb or .parquet. null: none.",
+    )
+
+    display_bands: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="File bands shown as red, green, blue in quicklook.png; []: the "
+        "file's colour interpretation or band descriptions, else the first three bands "
+        "read.",
+    )
+
+    snapshots: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[],
+        description="Training iterations shown in training.gif (the label map of the "
+        "first training crop, or of the first tile in tile mode), e.g. [1, 2, 4, 8, 16]; "
+        "[]: no animation.",
+    )
+    dir: str | None = Field(
+        default=None,
+        description="Output directory; {stem} is replaced by the scene's name without "
+        "suffix. null: <scene folder>/{stem}_geoseg.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> OutputSection:
+        if self.vector is not None and Path(self.vector).suffix.lower() not in VECTOR_SUFFIXES:
+            raise ValueError(
+                f"output.vector={self.vector!r}: unknown format; use a file name ending in "
+                f"{', '.join(VECTOR_SUFFIXES)}, or null for no vector layer"
+            )
+        return self
+
+
+class RuntimeSection(_Section):
+    """Where and how the work runs."""
+
+    seed: int = Field(default=0, ge=0, description="Seeds the crops and the network.")
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto (CUDA when available), cpu, cuda or cuda:N.",
+    )
+    executor: Literal["local", "dask"] = Field(
+        default="local",
+        description="local: this machine (geoseg batch: --jobs processes). dask: a "
+        "dask.distributed cluster (pip install 'geoseg[dask]'); geoseg batch runs each "
+        "scene as a task, geoseg run labels the tiles of its scene as tasks.",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Dask scheduler to connect to, e.g. tcp://host:8786; null: start a "
+        "LocalCluster with --jobs worker processes.",
+    )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        description="geoseg run with executor dask and no address: worker processes of "
+        "the LocalCluster that labels the tiles (geoseg batch uses --jobs).",
+    )
+    gdal_cache_mb: int = Field(
+        default=256,
+        ge=16,
+        description="GDAL block cache during a run. It must hold one row of blocks (a "
+        "20000-column, 4-band uint16 scene needs 160 MB) or reads repeat.",
+    )
+
+
+class Config(_Section):
+    """Everything a run needs, section by section."""
+
+    input: InputSection = InputSection()
+    normalize: NormalizeSection = NormalizeSection()
+    tiling: TilingSection = TilingSection()
+    segment: SegmentSection = SegmentSection()
+    stitch: StitchSection = StitchSection()
+    vectorize: VectorizeSection = VectorizeSection()
+    output: OutputSection = OutputSection()
+    runtime: RuntimeSection = RuntimeSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        field = self.segment.params().receptive_field
+        if self.tiling.overlap < field:
+            raise ValueError(
+                f"tiling.overlap={self.tiling.overlap} must be at least the network's "
+                f"receptive field ({field} px) so that tiles join without seams"
+            )
+        return self
