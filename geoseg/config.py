@@ -27,30 +27,10 @@ import yaml
 from pydantic import ValidationError
 
 from geoseg.errors import ConfigError
-from geoseg.sections import (
-    VECTOR_SUFFIXES,
-    Config,
-    InputSection,
-    NormalizeSection,
-    OutputSection,
-    RuntimeSection,
-    SegmentSection,
-    StitchSection,
-    TilingSection,
-    VectorizeSection,
-)
+from geoseg.sections import Config
 
 __all__ = [
-    "VECTOR_SUFFIXES",
     "Config",
-    "InputSection",
-    "NormalizeSection",
-    "OutputSection",
-    "RuntimeSection",
-    "SegmentSection",
-    "StitchSection",
-    "TilingSection",
-    "VectorizeSection",
     "config_yaml",
     "load_yaml",
     "output_dir",

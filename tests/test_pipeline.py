@@ -26,7 +26,12 @@ config = fast_config
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """Four classes over 200x260 px with a nodata corner; truth 0 there."""
-    path = tmp_path_factory.mktemp("scene") / "scene.tif"
+    return write_four_classes(tmp_path_factory.mktemp("scene") / "scene.tif")
+
+
+def write_four_classes(path: Path) -> tuple[Path, np.ndarray]:
+    """The module's scene: four classes over 200x260 px (many FAST tiles), a nodata
+    corner; truth 0 there."""
     return write_scene(
         path,
         rows=200,

@@ -23,8 +23,8 @@ from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, run_scene
 from geoseg.sample import sample_transform
 from geoseg.tiling import seam_cuts
-from tests.conftest import ci_tool, write_scene
-from tests.test_pipeline import config
+from tests.conftest import ci_tool
+from tests.test_pipeline import config, write_four_classes
 
 HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene and FAST tiles
 
@@ -43,17 +43,7 @@ class Run:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One fast multi-tile run (four classes, a nodata corner) and its report."""
     root = tmp_path_factory.mktemp("report")
-    scene, _ = write_scene(
-        root / "scene.tif",
-        rows=HEIGHT,
-        cols=WIDTH,
-        bands=4,
-        n_classes=4,
-        seed=3,
-        nodata_box=(slice(0, 30), slice(0, 60)),
-        noise=0.01,
-        texture=0.01,
-    )
+    scene, _ = write_four_classes(root / "scene.tif")
     result = run_scene(scene, root / "out", config())
     record = RunRecord.read(result.record)
     rows, cols = seam_cuts(HEIGHT, WIDTH, tile_size=TILE, overlap=OVERLAP)

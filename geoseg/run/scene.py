@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from geoseg.config import Config, TilingSection, config_yaml
+from geoseg.config import Config, config_yaml
 from geoseg.io.labels import LabelWriter
 from geoseg.io.raster import SceneReader, gdal_cache
 from geoseg.report import REPORT, write_report
@@ -45,6 +45,7 @@ from geoseg.run.record import (
 )
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory, release_memory
+from geoseg.sections import TilingSection
 from geoseg.stitch import superpixel_vote
 from geoseg.tiling import Tile, seam_cuts, tile_grid
 from geoseg.types import Progress, SceneInfo

@@ -14,10 +14,10 @@ import pytest
 from affine import Affine
 from rasterio.crs import CRS
 
-from geoseg.config import VECTOR_SUFFIXES
 from geoseg.errors import OutputError
 from geoseg.io.vector import DRIVERS, VectorWriter
 from geoseg.render import palette
+from geoseg.sections import VECTOR_SUFFIXES
 from geoseg.vectorize import vectorize_array
 from tests.conftest import ci_tool
 
