@@ -19,7 +19,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +31,10 @@ from geoseg.io.labels import class_counts
 from geoseg.io.raster import SceneReader, atomic_path
 from geoseg.io.vector import read_column
 from geoseg.render import bars_svg, histogram_svg, palette
-from geoseg.run.record import RunRecord, VectorSummary
 from geoseg.vectorize import pixel_area_m2
+
+if TYPE_CHECKING:  # the run's record, read here; the run imports this module
+    from geoseg.run.record import RunRecord, VectorSummary
 
 __all__ = ["REPORT", "SEAM_CONTROL", "write_report"]
 
