@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -51,6 +52,22 @@ def _cli_errors() -> Iterator[None]:
     except GeosegError as err:
         _err.print(f"geoseg: error: {err}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from err
+
+
+def command(name: str, group: typer.Typer = app) -> Callable[[Callable[..., None]], Any]:
+    """Register a command on ``group``. Logging is set up here, once for every command
+    with ``--verbose`` / ``--quiet`` options, before the command body runs."""
+
+    def register(function: Callable[..., None]) -> Any:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> None:
+            if "verbose" in kwargs or "quiet" in kwargs:
+                _setup_logging(kwargs.get("verbose", 0), kwargs.get("quiet", False))
+            function(*args, **kwargs)
+
+        return group.command(name)(run)
+
+    return register
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

@@ -23,13 +23,12 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
-    _setup_logging,
     _tile_bar,
-    app,
+    command,
 )
 
 
-@app.command("run")
+@command("run")
 def run_command(
     scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to segment.")],
     outdir: Annotated[
@@ -81,7 +80,6 @@ def run_command(
     from geoseg.config import output_dir, resolve_config
     from geoseg.run.scene import run_scene
 
-    _setup_logging(verbose, quiet)
     shortcuts: dict[str, dict[str, object]] = {
         "segment": {
             "preset": preset,
@@ -115,7 +113,7 @@ def run_command(
         )
 
 
-@app.command("vectorize")
+@command("vectorize")
 def vectorize_command(
     labels: Annotated[Path, typer.Argument(help="Label raster (class ids, 0 = nodata).")],
     output: Annotated[
@@ -142,7 +140,6 @@ def vectorize_command(
     from geoseg.config import resolve_config
     from geoseg.run.products import vectorize_labels
 
-    _setup_logging(verbose, quiet)
     given = {
         "vectorize": {
             key: value
@@ -157,7 +154,7 @@ def vectorize_command(
         _err.print(f"{summary.features} polygons -> {output}", highlight=False)
 
 
-@app.command("batch")
+@command("batch")
 def batch_command(
     batch_file: Annotated[Path, typer.Argument(help="YAML: a run config plus 'scenes'.")],
     jobs: Annotated[
@@ -178,7 +175,6 @@ def batch_command(
     """
     from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
 
-    _setup_logging(verbose, quiet)
     with _cli_errors():
         shared, items = load_batch(batch_file, overrides=overrides or ())
         with _batch_bars(quiet, tiles=jobs == 1 and shared.runtime.executor == "local") as (
@@ -208,7 +204,7 @@ def batch_command(
         raise typer.Exit(1)
 
 
-@app.command("plan")
+@command("plan")
 def plan_command(
     scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to plan.")],
     config_file: ConfigOption = None,
@@ -224,7 +220,6 @@ def plan_command(
     from geoseg.config import resolve_config
     from geoseg.plan import plan_scene
 
-    _setup_logging(verbose, quiet=False)
     with _cli_errors():
         config = resolve_config(config_file, overrides=overrides or ())
         plan = plan_scene(scene, config)

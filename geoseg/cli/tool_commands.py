@@ -26,14 +26,14 @@ from geoseg.cli._common import (
     _int_list,
     _params,
     _progress_bar,
-    _setup_logging,
     app,
+    command,
 )
 from geoseg.errors import ConfigError
 from geoseg.segment.params import get_preset
 
 
-@app.command("segment")
+@command("segment")
 def segment_command(
     image: Annotated[Path, typer.Argument(help="Picture or raster (PNG, JPEG, TIFF, ...).")],
     output: Annotated[
@@ -59,7 +59,6 @@ def segment_command(
     """Segment a plain picture and write its mean-colour rendering (and labels)."""
     from geoseg.picture import segment_picture
 
-    _setup_logging(verbose, quiet)
     with _cli_errors():
         params = _params(preset, max_iterations, classes)
         with _progress_bar(params.max_iterations, quiet) as progress:
@@ -81,7 +80,7 @@ def segment_command(
         )
 
 
-@app.command("sample")
+@command("sample")
 def sample_command(
     output: Annotated[Path, typer.Argument(help="GeoTIFF to write (uint16, 10 m, UTM 18N).")],
     truth: Annotated[
@@ -103,7 +102,7 @@ def sample_command(
     typer.echo(f"wrote {output} ({bands} bands, {rows}x{cols}, {classes} classes)")
 
 
-@app.command("preseg")
+@command("preseg")
 def preseg_command(
     scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to look at.")],
     method: Annotated[str, typer.Option(help="Superpixel method: slic or felzenszwalb.")] = (
@@ -171,7 +170,7 @@ class _Resample(str, Enum):
     nearest = "nearest"
 
 
-@app.command("evaluate")
+@command("evaluate")
 def evaluate_command(
     labels: Annotated[Path, typer.Argument(help="Label raster to score (class ids).")],
     truth: Annotated[Path, typer.Argument(help="Reference label raster (class ids).")],
@@ -203,7 +202,6 @@ def evaluate_command(
     from geoseg.evaluate import evaluate_maps
     from geoseg.io.labels import read_label_pair
 
-    _setup_logging(verbose, quiet)
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
         report = evaluate_maps(pred, ref, ignore=ignore, tolerance=tolerance)
@@ -240,7 +238,7 @@ config_app = typer.Typer(help="Show or check run configurations.", no_args_is_he
 app.add_typer(config_app, name="config")
 
 
-@config_app.command("show")
+@command("show", config_app)
 def config_show(config_file: ConfigOption = None, overrides: SetOption = None) -> None:
     """Print the resolved configuration as YAML (defaults, file, --set)."""
     from geoseg.config import config_yaml, resolve_config
@@ -249,7 +247,7 @@ def config_show(config_file: ConfigOption = None, overrides: SetOption = None) -
         typer.echo(config_yaml(resolve_config(config_file, overrides=overrides or ())), nl=False)
 
 
-@config_app.command("validate")
+@command("validate", config_app)
 def config_validate(
     config_file: Annotated[Path, typer.Argument(help="YAML run configuration.")],
 ) -> None:
