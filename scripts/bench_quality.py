@@ -133,6 +133,17 @@ def speed(work: Path) -> dict:
     }
 
 
+def _seed_means(rows: list[dict]) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (image, method), ARI and mIoU averaged over the seeds that ran."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["image"], row["method"]), []).append(row)
+    return {
+        key: {k: float(np.mean([r[k] for r in group])) for k in ("ari", "miou")}
+        for key, group in groups.items()
+    }
+
+
 def summary(rows: list[dict], speed_row: dict | None) -> dict:
     by: dict[str, list[dict]] = {}
     for row in rows:
@@ -143,13 +154,13 @@ def summary(rows: list[dict], speed_row: dict | None) -> dict:
             k: round(float(np.mean([r[k] for r in group])), 4)
             for k in ("ari", "nmi", "miou", "boundary_f1", "classes", "seconds")
         } | {"images": len(group)}
-    table = {(r["image"], r["method"]): r for r in rows}
+    table = _seed_means(rows)  # (image, method) -> metrics averaged over the seeds run
     images = sorted({r["image"] for r in rows})
     checks: dict = {}
     if {"default", "fork", "kmeans"} <= set(by):
         losses = [
-            f"{image}: {metric} {table[image, 'default'][metric]} < {other} "
-            f"{table[image, other][metric]}"
+            f"{image}: {metric} {table[image, 'default'][metric]:.4f} < {other} "
+            f"{table[image, other][metric]:.4f}"
             for image in images
             for other in ("fork", "kmeans")
             for metric in ("ari", "miou")
@@ -176,6 +187,12 @@ def main() -> None:
     parser.add_argument("--images", default="", help="comma-separated names (default: all)")
     parser.add_argument("--no-speed", action="store_true", help="skip the 481x321 timing")
     parser.add_argument(
+        "--seeds",
+        default="0",
+        help="comma-separated seeds for the geoseg methods (k-means keeps seed 0); "
+        "means and checks average over them, e.g. 0,1,2",
+    )
+    parser.add_argument(
         "--run-args",
         default="",
         help="extra geoseg run options for every geoseg method (a variant to compare), "
@@ -201,6 +218,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(sorted(known))}")
     wanted = {n for n in args.images.split(",") if n}
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
         work = Path(tmp)
@@ -210,19 +228,21 @@ def main() -> None:
             with rasterio.open(labels) as src:
                 truth = src.read(1).astype(np.int64)
             k = int(np.unique(truth[truth > 0]).size)
-            for method in methods:
+            for method, seed in [
+                (m, sd) for m in methods for sd in ([0] if m == "kmeans" else seeds)
+            ]:
                 extra: dict = {}
                 if method == "kmeans":
                     pred, seconds = kmeans_labels(image, k)
                 else:
                     argv = [a.replace("{K}", str(k)) for a in RUN_ARGS[method]]
-                    argv += shlex.split(args.run_args)
+                    argv += ["--seed", str(seed), *shlex.split(args.run_args)]
                     pred, seconds, record = geoseg_run(image, work / name / method, argv)
                     extra = {
                         "iterations": record["training"]["iterations"],
                         "polygons": record.get("vector", {}).get("features"),
                     }
-                row = {"image": name, "method": method, "K": k}
+                row = {"image": name, "method": method, "K": k, "seed": seed}
                 if args.run_args and method != "kmeans":
                     row["run_args"] = args.run_args
                 row |= score(pred, truth) | {"seconds": round(seconds, 2)} | extra
