@@ -80,6 +80,8 @@ def labeler_for(
     if config.segment.mode == "tile":
         return TileLabeler(config, outdir=outdir, progress=progress)
     saved = scratch.load_model() if scratch is not None else None
+    if saved is not None and "crops" not in saved:  # saved by an older geoseg: train again
+        saved = None
     if saved is None:
         if prepared is None:
             where = scratch.dir if scratch is not None else "the scratch folder"
