@@ -99,7 +99,7 @@ class SceneLabeler:
     def __init__(self, config: Config, saved: dict[str, Any]) -> None:
         self.device = resolve_device(config.runtime.device)
         self.model = saved["model"].to(self.device)
-        self.table = saved["merge"]
+        self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
         self.sigma = config.segment.params().smooth_sigma
         self.summary = {
             "crops": saved["crops"],
@@ -112,8 +112,7 @@ class SceneLabeler:
         self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
     ) -> tuple[Labels, int]:
         logits = predict(self.model, image, device=self.device)
-        table = None if self.table is None else np.asarray(self.table)
-        labels = classify(logits, table=table, sigma=self.sigma)
+        labels = classify(logits, table=self.table, sigma=self.sigma)
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
         return classes, 0

@@ -120,12 +120,17 @@ def run_scene(
         )
         clock.lap("quicklook")
     timings["total"] = clock.total()
-    record = _record(scene, outdir, config, prepared, labeler.summary, vector, timings)
-    record = replace(
-        record,
-        distributed_tiles=distributed,
+    record = _record(
+        scene,
+        outdir,
+        config,
+        prepared,
+        labeler.summary,
+        vector=vector,
+        distributed=distributed,
         tiles=TileCounts(len(tiles), skipped, scratch.resumed),
-        classes=replace(record.classes, count=len(source_ids), source_ids=source_ids),
+        source_ids=source_ids,
+        timings=timings,
     )
     _finish(outdir, record, info, tiling)
     scratch.remove()
@@ -254,10 +259,14 @@ def _record(
     config: Config,
     prepared: Prepared,
     training: dict[str, Any],
+    *,
     vector: VectorSummary | None,
+    distributed: int | None,
+    tiles: TileCounts,
+    source_ids: list[int],
     timings: dict[str, float],
 ) -> RunRecord:
-    """The record of a run; tiles and classes are filled in by the caller."""
+    """The record of a run (the report's time is added when the report is written)."""
     info = prepared.info
     low, high, fill = prepared.stretch_values
     outputs = [outdir / "labels.tif", outdir / QUICKLOOK]
@@ -283,10 +292,11 @@ def _record(
         },
         normalize={"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()},
         training=training,
+        distributed_tiles=distributed,
         vector=vector,
         config=config.model_dump(mode="json"),
-        tiles=TileCounts(0, 0, 0),
-        classes=ClassSummary(0, [], source),
+        tiles=tiles,
+        classes=ClassSummary(len(source_ids), source_ids, source),
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions=versions(),
         outputs=[str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs],
