@@ -1,6 +1,6 @@
 """``python -m geoseg``: the same as the ``geoseg`` command."""
 
-from geoseg.cli import app
+from geoseg.cli import main
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -184,6 +184,10 @@ def _share_near(
     return float((distance[edge] <= tolerance).sum() / n)
 
 
+MIN_COMPARED = 0.01
+"""Smallest share of the reference's labelled pixels that a comparison must cover."""
+
+
 def evaluate_maps(
     pred: npt.NDArray[np.integer],
     truth: npt.NDArray[np.integer],
@@ -226,6 +230,13 @@ def evaluate_maps(
                 f"{array.shape}"
             )
     keep = scored_pixels(pred, truth, ignore=ignore)
+    labelled = int(((truth >= 0) & (truth != ignore if ignore is not None else True)).sum())
+    if keep.sum() < MIN_COMPARED * labelled:
+        raise InputError(
+            f"only {int(keep.sum())} of the reference's {labelled} labelled pixels "
+            f"({keep.sum() / labelled:.2%}) have a class to compare with; the maps barely "
+            "overlap (check their extents: resampling aligns grids, it adds no coverage)"
+        )
     scored_pred, scored_truth = pred[keep], truth[keep]
     t_ids, p_ids, iou, rows, cols = _hungarian(scored_pred, scored_truth)
     matched = dict(zip(rows.tolist(), cols.tolist(), strict=True))

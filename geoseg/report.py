@@ -52,6 +52,7 @@ def write_report(
     *,
     row_cuts: npt.ArrayLike,
     col_cuts: npt.ArrayLike,
+    vector_path: Path | None = None,
 ) -> Path:
     """Write ``OUTDIR/report.html`` from a run's outputs and its record.
 
@@ -63,6 +64,8 @@ def write_report(
         The run's record (what ``run_scene`` writes as ``run.yaml``).
     row_cuts, col_cuts
         Tile seams (:func:`geoseg.tiling.seam_cuts`); both empty for a single tile.
+    vector_path
+        Where the vector layer is now, when not yet where the record says (a staged run).
 
     Returns
     -------
@@ -83,7 +86,7 @@ def write_report(
     vector = record.vector
     sizes = None
     if vector is not None:
-        vector_path = Path(vector.path)
+        vector_path = Path(vector.path) if vector_path is None else vector_path
         if not vector_path.is_absolute() and not vector_path.exists():
             vector_path = outdir / vector_path
         sizes = read_column(vector_path, "n_pixels")
@@ -106,7 +109,7 @@ def write_report(
     path = outdir / REPORT
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    logger.info("wrote %s", path)
+    logger.debug("wrote %s", path)
     return path
 
 

@@ -240,8 +240,8 @@ class VectorizeSection(_Section):
     @model_validator(mode="after")
     def _check(self) -> VectorizeSection:
         if self.to_crs is not None:
-            from rasterio.crs import CRS
-            from rasterio.errors import CRSError
+            from pyproj import CRS  # not GDAL's: it prints an "ERROR 1" line of its own
+            from pyproj.exceptions import CRSError
 
             try:
                 CRS.from_user_input(self.to_crs)

@@ -151,13 +151,13 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
     proc = subprocess.Popen([*command, "-o", str(resumed)])
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(resumed.glob(".geoseg-scratch/*/tile_*.npz"))) >= 4:
+        if len(list(resumed.glob(".geoseg-run/scratch/*/tile_*.npz"))) >= 4:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = len(list(resumed.glob(".geoseg-scratch/*/tile_*.npz")))
+    finished = len(list(resumed.glob(".geoseg-run/scratch/*/tile_*.npz")))
     assert 4 <= finished < 12
     assert not (resumed / "run.yaml").exists()  # not complete
 
@@ -171,7 +171,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
     b = pyogrio.read_dataframe(resumed / "segments.gpkg", layer="segments")
     assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
     assert a.geometry.geom_equals(b.geometry).all()
-    assert not (resumed / ".geoseg-scratch").exists()  # removed once complete
+    assert not (resumed / ".geoseg-run").exists()  # removed once complete
 
 
 @pytest.mark.slow

@@ -384,3 +384,45 @@ def test_cli_invalid_class_count_is_one_line(scene, tmp_path: Path, k: str) -> N
     assert f"segment.n_classes={k} must lie in 1..n_channels (32)" in out.output
     assert len(out.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_constant_scene_is_one_class(tmp_path: Path) -> None:
+    """Nothing to segment: one class, not the frame and corners of the zero padding."""
+    path = tmp_path / "flat.tif"
+    write_image(
+        path, np.full((3, 80, 100), 77, np.uint16), transform=sample_transform(), crs=SAMPLE_CRS
+    )
+    result = run_scene(path, tmp_path / "out", config())
+    assert result.n_classes == 1
+    assert np.unique(read_labels(result.labels)).tolist() == [1]
+    assert yaml.safe_load(result.record.read_text())["training"]["uniform"] is True
+
+
+def test_rerun_replaces_the_outputs_as_a_set(scene, tmp_path: Path) -> None:
+    """A rerun with other outputs removes what the earlier run wrote and this one does
+    not (its animation and GeoJSON); no work folder stays."""
+    out = tmp_path / "out"
+    first = config("output.vector=segments.geojson", "output.snapshots=[1,2]")
+    run_scene(scene[0], out, first)
+    assert {"training.gif", "segments.geojson"} <= {p.name for p in out.iterdir()}
+    run_scene(scene[0], out, config())
+    assert sorted(p.name for p in out.iterdir()) == [
+        "labels.tif",
+        "quicklook.png",
+        "report.html",
+        "run.yaml",
+        "segments.gpkg",
+    ]
+    listed = yaml.safe_load((out / "run.yaml").read_text())["outputs"]
+    assert sorted(listed) == ["labels.tif", "quicklook.png", "report.html", "segments.gpkg"]
+
+
+def test_vector_elsewhere_is_published_with_the_run(scene, tmp_path: Path) -> None:
+    """A Shapefile outside OUTDIR: staged with the run, all its parts moved at the end."""
+    layer = tmp_path / "layers" / "seg.shp"
+    layer.parent.mkdir()
+    result = run_scene(scene[0], tmp_path / "out", config(f"output.vector={layer}"))
+    assert result.vector == layer
+    assert {".shp", ".shx", ".dbf", ".prj", ".cpg"} <= {p.suffix for p in layer.parent.iterdir()}
+    assert not (tmp_path / "out" / ".geoseg-run").exists()
+    assert gpd.read_file(layer).shape[0] == result.n_features

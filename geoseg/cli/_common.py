@@ -71,9 +71,14 @@ def command(name: str, group: typer.Typer = app) -> Callable[[Callable[..., None
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    """geoseg's own messages at INFO (ERROR with -q); Python warnings and the messages
+    of GDAL and the libraries only with -v, as log lines, never raw."""
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyogrio").setLevel(max(level, logging.WARNING))  # one line per write
+    logging.captureWarnings(True)  # NotGeoreferencedWarning, numpy's RuntimeWarning ...
+    libraries = logging.DEBUG if verbose else logging.CRITICAL
+    for name in ("py.warnings", "rasterio", "pyogrio", "fiona", "distributed", "numba"):
+        logging.getLogger(name).setLevel(libraries)
 
 
 @contextmanager

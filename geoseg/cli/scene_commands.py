@@ -163,7 +163,7 @@ def batch_command(
     overrides: SetOption = None,
     summary: Annotated[
         Path | None,
-        typer.Option(help="Summary CSV (default: batch_summary.csv beside the batch file)."),
+        typer.Option(help="Summary CSV (default: <batch file stem>_summary.csv beside it)."),
     ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
@@ -189,7 +189,8 @@ def batch_command(
                 progress=scenes_bar,
                 tile_progress=tiles_bar,
             )
-        target = summary if summary is not None else batch_file.parent / "batch_summary.csv"
+        default = batch_file.with_name(f"{batch_file.stem}_summary.csv")
+        target = summary if summary is not None else default
         write_summary(outcomes, target)
     table = Table(*SUMMARY_FIELDS, title=f"geoseg batch {batch_file.name}")
     for outcome in outcomes:

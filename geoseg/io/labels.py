@@ -3,8 +3,10 @@ area), read two label maps onto one grid for scoring, count pixels per class."""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,55 @@ from geoseg.io.raster import (
 )
 from geoseg.types import SceneInfo, area_order
 
-__all__ = ["LabelWriter", "class_counts", "read_label_pair", "write_labels"]
+__all__ = ["LabelWriter", "class_counts", "class_id_reader", "read_label_pair", "write_labels"]
+
+logger = logging.getLogger(__name__)
+
+MANY_CLASSES = 65_535
+"""Beyond this many class ids a label raster is more likely a scene than labels."""
+
+
+def class_id_reader(labels: SceneReader) -> Callable[[Window], npt.NDArray[np.integer]]:
+    """``read(window)``: a label raster's class ids, ``0`` at nodata, for stages that
+    stream it block by block (vectorize).
+
+    The header is checked at once: one band of whole numbers (what ``evaluate``
+    accepts, minus floats, which a streaming reader cannot check cheaply). Each block
+    read is checked too: a negative id fails, ids beyond 65,535 are warned about once.
+    """
+    path = labels.path
+    if labels.band_count != 1:
+        raise InputError(
+            f"{path}: {labels.band_count} bands; a label raster has one band of class ids "
+            "(e.g. a run's labels.tif), not a scene"
+        )
+    dtype = np.dtype(labels.info.dtype)
+    if not np.issubdtype(dtype, np.integer):
+        raise InputError(
+            f"{path}: {dtype} values; a label raster holds whole class ids "
+            "(convert it, e.g. gdal_translate -ot UInt16)"
+        )
+    warned: list[bool] = []
+
+    def read(window: Window) -> npt.NDArray[np.integer]:
+        data, valid = labels.read(window)
+        ids = np.where(valid, data[0], 0)
+        if ids.size and ids.min() < 0:
+            raise InputError(
+                f"{path}: negative class id {int(ids.min())}; class ids must be >= 0 "
+                "(mark nodata with the file's nodata value)"
+            )
+        if not warned and ids.size and ids.max() > MANY_CLASSES:
+            warned.append(True)
+            logger.warning(
+                "%s: class id %d beyond %d: is this a label raster?",
+                path,
+                int(ids.max()),
+                MANY_CLASSES,
+            )
+        return ids
+
+    return read
 
 
 def write_labels(

@@ -158,6 +158,22 @@ class SceneReader:
                 f"input.bands={list(chosen)}: {self.path} has bands 1..{src.count}; "
                 f"{bad} do not exist"
             )
+        twice = sorted({b for b in chosen if chosen.count(b) > 1})
+        if twice:
+            self.close()
+            raise ConfigError(
+                f"input.bands={list(chosen)}: band {twice[0]} is listed twice; list each "
+                "band once (--bands)"
+            )
+        kinds = {np.dtype(src.dtypes[b - 1]).kind for b in chosen}
+        if "c" in kinds:
+            self.close()
+            raise RasterReadError(
+                f"{self.path}: complex bands ({src.dtypes[chosen[0] - 1]}) are not supported; "
+                "segment their amplitude (e.g. gdal_calc.py --calc 'absolute(A)') or pick "
+                "real bands with --bands"
+            )
+        self.band_count = src.count
         self._override = nodata is not None
         self.info = SceneInfo(
             height=src.height,

@@ -35,7 +35,7 @@ from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import check_output
 from geoseg.render import palette
 
-__all__ = ["DRIVERS", "VectorWriter", "class_colours", "qgis_style", "read_column"]
+__all__ = ["DRIVERS", "VectorWriter", "class_colours", "layer_files", "qgis_style", "read_column"]
 
 DRIVERS = {
     ".gpkg": "GPKG",
@@ -45,6 +45,21 @@ DRIVERS = {
     ".parquet": "GeoParquet",
 }
 """Vector formats by extension."""
+
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
+"""The files of one Shapefile layer, named by its stem."""
+
+
+def layer_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The existing files of the layer (or any file) at ``path``: a Shapefile's parts,
+    else the file itself.
+
+    >>> layer_files("/nonexistent/a.shp")
+    []
+    """
+    path = Path(path)
+    parts = SHAPEFILE_PARTS if path.suffix.lower() == ".shp" else (path.suffix,)
+    return [p for p in (path.with_suffix(s) for s in parts) if p.is_file()]
 
 
 class VectorWriter:

@@ -63,9 +63,10 @@ def dask_client(address: str | None, *, workers: int) -> Iterator[Any]:
 
 
 def distribute_tiles(
-    scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+    scene: Path, scratch: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
-    """Label ``tiles`` on Dask workers into the run's scratch folder; the number labelled
+    """Label ``tiles`` on Dask workers into the run's scratch folder ``scratch`` (a path
+    the workers share with this process); the number labelled
     (tiles without valid pixels are left out)."""
     with dask_client(config.runtime.address, workers=config.runtime.workers) as client:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
@@ -73,7 +74,7 @@ def distribute_tiles(
         chunks = [tiles[i : i + size] for i in range(0, len(tiles), size)]
         futures = [
             client.submit(
-                _label_into_scratch, scene, outdir, config, stretch_values, chunk, pure=False
+                _label_into_scratch, scene, scratch, config, stretch_values, chunk, pure=False
             )
             for chunk in chunks
         ]
@@ -81,11 +82,11 @@ def distribute_tiles(
 
 
 def _label_into_scratch(
-    scene: Path, outdir: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+    scene: Path, root: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
     """A Dask task: label tiles exactly as the run would and save them in its scratch."""
     hold_freed_memory()
-    scratch = Scratch(outdir, scene, config)
+    scratch = Scratch(root, scene, config)
     labeler = labeler_for(config, scratch=scratch)
     done = 0
     with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:

@@ -31,7 +31,7 @@ from geoseg.stitch import TileAligner
 from geoseg.tiling import Tile
 from geoseg.types import Progress
 
-__all__ = ["ANIMATION", "Labeler", "SceneLabeler", "TileLabeler", "labeler_for"]
+__all__ = ["ANIMATION", "Labeler", "SceneLabeler", "TileLabeler", "UniformLabeler", "labeler_for"]
 
 ANIMATION = "training.gif"
 """The label map during training, with ``output.snapshots``."""
@@ -77,6 +77,8 @@ def labeler_for(
     ``outdir`` receives ``training.gif`` with ``output.snapshots``; ``progress`` is
     called after each training iteration.
     """
+    if prepared is not None and prepared.uniform:
+        return UniformLabeler()
     if config.segment.mode == "tile":
         return TileLabeler(config, outdir=outdir, progress=progress)
     saved = scratch.load_model() if scratch is not None else None
@@ -116,6 +118,27 @@ class SceneLabeler:
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
         return classes, 0
+
+    def place(
+        self, tile: Tile, labels: Labels, image: npt.NDArray[np.float32], iterations: int
+    ) -> Labels:
+        return labels
+
+    def final_merge(self) -> npt.NDArray[np.int64] | None:
+        return None
+
+
+class UniformLabeler:
+    """Either mode on a scene the network would see as constant (every band's stretch
+    is flat): nothing to segment, so one class and no training. A network would only
+    tell the frame and corners of its zero padding apart."""
+
+    summary: dict[str, Any] = {"iterations": 0, "uniform": True}  # noqa: RUF012
+
+    def compute(
+        self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+    ) -> tuple[Labels, int]:
+        return valid.astype(np.int32), 0
 
     def place(
         self, tile: Tile, labels: Labels, image: npt.NDArray[np.float32], iterations: int

@@ -1,5 +1,5 @@
 """Before any tile: the scene opened as the config says, its statistics, the stretched
-reader the network sees, scene mode's training crops and the output folder."""
+reader the network sees and scene mode's training crops."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import numpy.typing as npt
 from rasterio.windows import Window
 
 from geoseg.config import Config
-from geoseg.errors import InputError, OutputError
+from geoseg.errors import InputError
 from geoseg.io.raster import SceneReader
 from geoseg.normalize import percentile_bounds, stretch
-from geoseg.run.record import RECORD
 from geoseg.segment.train import fill_nodata
 from geoseg.tiling import sample_crops
 from geoseg.types import SceneInfo
@@ -26,7 +25,6 @@ __all__ = [
     "StretchValues",
     "open_scene",
     "prepare",
-    "prepare_outdir",
     "scene_statistics",
     "stretched_reader",
     "training_crops",
@@ -41,13 +39,15 @@ StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDAr
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An open scene ready for labelling: its grid, the decimated valid mask, the
-    stretch and the reader that applies it."""
+    stretch and the reader that applies it; ``uniform`` when every valid pixel of the
+    decimated read has the same values (nothing to segment: one class)."""
 
     reader: SceneReader
     info: SceneInfo
     small_valid: npt.NDArray[np.bool_]
     stretch_values: StretchValues
     read: Reader
+    uniform: bool = False
 
 
 def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = None) -> SceneReader:
@@ -59,7 +59,11 @@ def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = N
 def prepare(reader: SceneReader, config: Config) -> Prepared:
     """Statistics of the open scene and its stretched reader."""
     small_valid, values = scene_statistics(reader, config)
-    return Prepared(reader, reader.info, small_valid, values, stretched_reader(reader, values))
+    low, high, _ = values
+    uniform = bool((high <= low).all())
+    return Prepared(
+        reader, reader.info, small_valid, values, stretched_reader(reader, values), uniform
+    )
 
 
 def scene_statistics(
@@ -99,19 +103,3 @@ def training_crops(config: Config, prepared: Prepared) -> list[Window]:
         n_crops=params.n_crops,
         seed=config.runtime.seed,
     )
-
-
-def prepare_outdir(outdir: Path) -> None:
-    """Create ``outdir`` (its parent must exist) and drop the record of an earlier run:
-    its outputs are about to change."""
-    if outdir.exists() and not outdir.is_dir():
-        raise OutputError(f"{outdir}: exists and is not a directory; choose another -o")
-    try:
-        outdir.mkdir(exist_ok=True)
-        (outdir / RECORD).unlink(missing_ok=True)  # outputs change: no longer complete
-    except FileNotFoundError as err:
-        raise OutputError(
-            f"{outdir.parent}: output directory does not exist; create it first"
-        ) from err
-    except PermissionError as err:
-        raise OutputError(f"{outdir}: cannot be created (permission denied)") from err

@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.labels import LabelWriter
+from geoseg.io.labels import LabelWriter, class_id_reader
 from geoseg.io.raster import SceneReader, gdal_cache, window_cache_mb, write_png
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
@@ -57,7 +57,8 @@ def vectorize_labels(
     rewrite: list[LabelWriter] = []
     renumbered: list[npt.NDArray[np.int64]] = []
     with contextlib.ExitStack() as stack:
-        labels = stack.enter_context(SceneReader(labels_path, bands=[1]))
+        labels = stack.enter_context(SceneReader(labels_path))
+        read_ids = class_id_reader(labels)
         info = labels.info
         read_bands = band_names = None
         if scene is not None:
@@ -86,7 +87,7 @@ def vectorize_labels(
 
         out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
         for batch in vectorize(
-            lambda window: labels.read(window)[0][0],
+            read_ids,
             (info.height, info.width),
             info.transform,
             info.crs,

@@ -28,12 +28,14 @@ from typing import Any
 import yaml
 
 from geoseg.config import Config, config_yaml
+from geoseg.errors import GeosegError, OutputError
 from geoseg.io.labels import LabelWriter
 from geoseg.io.raster import SceneReader, gdal_cache
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
+from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target
 from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
-from geoseg.run.prepare import Prepared, open_scene, prepare, prepare_outdir
+from geoseg.run.prepare import Prepared, open_scene, prepare
 from geoseg.run.products import vectorize_labels, write_quicklook
 from geoseg.run.record import (
     RECORD,
@@ -54,6 +56,7 @@ __all__ = ["RunResult", "run_scene"]
 
 logger = logging.getLogger(__name__)
 
+LABELS = "labels.tif"
 QUICKLOOK = "quicklook.png"
 
 
@@ -90,35 +93,57 @@ def run_scene(
     scene, outdir = Path(scene), Path(outdir)
     use_dask = config.runtime.executor == "dask" if distribute_tiles is None else distribute_tiles
     hold_freed_memory()
+    with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:
+        preflight(reader.info, outdir, config)
+        folder = RunFolder.open(outdir)
+        try:
+            result = _run(scene, folder, reader, config, progress, use_dask=use_dask)
+        except (GeosegError, OSError) as err:
+            folder.discard()
+            if isinstance(err, GeosegError):
+                raise
+            raise OutputError(f"{outdir}: {err}") from err
+    return result
+
+
+def _run(
+    scene: Path,
+    folder: RunFolder,
+    reader: SceneReader,
+    config: Config,
+    progress: Progress | None,
+    *,
+    use_dask: bool,
+) -> RunResult:
+    """The run itself, its outputs staged in ``folder`` and published at the end."""
     timings: dict[str, float] = {}
     clock = _Clock(timings)
-    with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:
-        prepared = prepare(reader, config)
-        if prepared.info.crs is None:
-            logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
-        clock.lap("statistics")
-        prepare_outdir(outdir)
-        scratch = Scratch(outdir, scene, config)
-        labeler = labeler_for(config, prepared=prepared, scratch=scratch, outdir=outdir)
-        clock.lap("train")
-        info, tiling = prepared.info, config.tiling
-        tiles = list(tile_grid(info.height, info.width, tile_size=tiling.tile_size,
-                               overlap=tiling.overlap))  # fmt: skip
-        distributed = None
-        if use_dask:  # tile mode keeps the first tile here: its animation is drawn locally
-            remote = tiles[1:] if config.segment.mode == "tile" else tiles
-            distributed = label_on_dask(scene, outdir, config, prepared.stretch_values, remote)
-        labels_path = outdir / "labels.tif"
-        skipped, source_ids = _write_labels(
-            labels_path, tiles, prepared, labeler, scratch, config, progress
-        )
-        clock.lap("predict")
-        vector, source_ids = _vector(labels_path, scene, outdir, config, source_ids, clock)
-        display = reader.display_bands(config.output.display_bands)
-        write_quicklook(
-            outdir / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid
-        )
-        clock.lap("quicklook")
+    outdir, stage = folder.outdir, folder.stage
+    check_disk(outdir, disk_needed_mb(reader.info, config))
+    prepared = prepare(reader, config)
+    if prepared.info.crs is None:
+        logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
+    clock.lap("statistics")
+    scratch = Scratch(folder.scratch, scene, config)
+    labeler = labeler_for(config, prepared=prepared, scratch=scratch, outdir=stage)
+    clock.lap("train")
+    info, tiling = prepared.info, config.tiling
+    tiles = list(tile_grid(info.height, info.width, tile_size=tiling.tile_size,
+                           overlap=tiling.overlap))  # fmt: skip
+    distributed = None
+    # tile mode keeps the first tile here: its animation is drawn locally
+    if use_dask and not prepared.uniform:
+        remote = tiles[1:] if config.segment.mode == "tile" else tiles
+        distributed = label_on_dask(scene, scratch.root, config, prepared.stretch_values, remote)
+    labels_path = folder.staged(outdir / LABELS)
+    skipped, source_ids = _write_labels(
+        labels_path, tiles, prepared, labeler, scratch, config, progress
+    )
+    clock.lap("predict")
+    vector, source_ids = _vector(labels_path, scene, folder, config, source_ids, clock)
+    display = reader.display_bands(config.output.display_bands)
+    write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid)
+    clock.lap("quicklook")
     timings["total"] = clock.total()
     record = _record(
         scene,
@@ -132,13 +157,14 @@ def run_scene(
         source_ids=source_ids,
         timings=timings,
     )
-    _finish(outdir, record, info, tiling)
-    scratch.remove()
+    _finish(folder, record, info, tiling)
+    vector_path = None if vector is None else Path(vector.path)
+    folder.publish([outdir / p for p in record.outputs])  # absolute ones stay
     return RunResult(
-        labels=labels_path,
+        labels=outdir / LABELS,
         quicklook=outdir / QUICKLOOK,
         record=outdir / RECORD,
-        vector=None if vector is None else Path(vector.path),
+        vector=vector_path,
         n_features=0 if vector is None else vector.features,
         n_classes=len(source_ids),
         n_tiles=len(tiles),
@@ -146,15 +172,17 @@ def run_scene(
     )
 
 
-def _finish(outdir: Path, record: RunRecord, info: SceneInfo, tiling: TilingSection) -> None:
-    """The report, then the record: the completion mark, written last."""
+def _finish(folder: RunFolder, record: RunRecord, info: SceneInfo, tiling: TilingSection) -> None:
+    """The report, then the record (staged: published last, the completion mark)."""
     rows, cols = seam_cuts(
         info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap
     )
     t0 = time.perf_counter()
-    write_report(outdir, record, row_cuts=rows, col_cuts=cols)
+    vector = None if record.vector is None else folder.staged(Path(record.vector.path))
+    write_report(folder.stage, record, row_cuts=rows, col_cuts=cols, vector_path=vector)
     report_s = round(time.perf_counter() - t0, 3)
-    replace(record, timings_s={**record.timings_s, "report": report_s}).write(outdir / RECORD)
+    record = replace(record, timings_s={**record.timings_s, "report": report_s})
+    record.write(folder.stage / RECORD)
 
 
 class _Clock:
@@ -227,7 +255,7 @@ def _vote(path: Path, prepared: Prepared, config: Config) -> list[int]:
 def _vector(
     labels_path: Path,
     scene: Path,
-    outdir: Path,
+    folder: RunFolder,
     config: Config,
     source_ids: list[int],
     clock: _Clock,
@@ -244,13 +272,16 @@ def _vector(
         "geoseg_config": config_yaml(config),
         "geoseg_versions": yaml.safe_dump(versions(), sort_keys=False),
     }
-    vector_path = outdir / config.output.vector  # an absolute path stays
-    product = vectorize_labels(labels_path, vector_path, config, scene=scene, metadata=provenance)
+    target = vector_target(folder.outdir, config)
+    assert target is not None
+    product = vectorize_labels(
+        labels_path, folder.staged(target), config, scene=scene, metadata=provenance
+    )
     if product.renumber is not None and product.classes is not None:  # merging renumbered
         moved = dict(zip(product.renumber[1:], source_ids, strict=False))
         source_ids = [moved[k] for k in range(1, product.classes + 1)]
     clock.lap("vectorize")
-    return VectorSummary(str(product.path), product.features), source_ids
+    return VectorSummary(str(target), product.features), source_ids
 
 
 def _record(
@@ -269,7 +300,7 @@ def _record(
     """The record of a run (the report's time is added when the report is written)."""
     info = prepared.info
     low, high, fill = prepared.stretch_values
-    outputs = [outdir / "labels.tif", outdir / QUICKLOOK]
+    outputs = [outdir / LABELS, outdir / QUICKLOOK]
     if vector is not None:
         outputs.append(Path(vector.path))
     if config.output.snapshots:

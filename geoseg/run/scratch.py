@@ -19,7 +19,8 @@ __all__ = ["Scratch"]
 
 
 class Scratch:
-    """``OUTDIR/.geoseg-scratch/<key>/``: the trained network (scene mode) and each
+    """``<root>/<key>/`` (``root``: the run folder's ``scratch``,
+    :class:`geoseg.run.folder.RunFolder`): the trained network (scene mode) and each
     tile's labels before stitching.
 
     Every file is written under a temporary name and renamed, so a run killed at any
@@ -28,7 +29,7 @@ class Scratch:
     A successful run removes the folder.
     """
 
-    def __init__(self, outdir: Path, scene: Path, config: Config) -> None:
+    def __init__(self, root: Path, scene: Path, config: Config) -> None:
         stat = scene.stat()
         identity = {
             "scene": str(scene.resolve()),
@@ -37,7 +38,7 @@ class Scratch:
             "config": config.model_dump(mode="json"),
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-        self.root = outdir / ".geoseg-scratch"
+        self.root = root
         self.dir = self.root / key
         self.resumed = 0
 

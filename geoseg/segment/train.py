@@ -110,10 +110,13 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"segment device={device!r} is not allowed; choose auto, cpu or cuda")
+        raise ConfigError(
+            f"runtime.device={device!r} is not allowed; choose auto, cpu, cuda or cuda:N"
+        )
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"segment device={device!r} but PyTorch sees no CUDA device; use device=auto or cpu"
+            f"runtime.device={device!r} but PyTorch sees no CUDA device; "
+            "use --device auto or cpu (runtime.device)"
         )
     return torch.device(device)
 
