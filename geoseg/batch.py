@@ -39,7 +39,7 @@ from geoseg.io.raster import atomic_path
 
 if TYPE_CHECKING:
     from geoseg.run.record import RunRecord
-    from geoseg.types import Progress
+    from geoseg.types import Progress, StageProgress
 
 __all__ = ["BatchItem", "Outcome", "load_batch", "run_batch", "write_summary"]
 
@@ -262,7 +262,9 @@ def run_item(
         except OSError as err:
             raise OutputError(f"{outdir.parent}: cannot be created ({err})") from err
         # a batch distributes scenes; their tiles stay in the scene's own process
-        result = run_scene(scene, outdir, config, progress=tile_progress, distribute_tiles=False)
+        result = run_scene(
+            scene, outdir, config, progress=_tiles_only(tile_progress), distribute_tiles=False
+        )
     except GeosegError as err:
         return Outcome(str(scene), "failed", _since(start), error=str(err))
     except Exception as err:  # isolation: one scene's bug must not stop the batch
@@ -292,3 +294,10 @@ def _skipped(item: BatchItem, record: RunRecord) -> Outcome:
         None if record.vector is None else record.vector.features,
         outdir=str(item.outdir),
     )
+
+
+def _tiles_only(progress: Progress | None) -> StageProgress | None:
+    """A run's stage progress reduced to its tiles (the batch's tile bar)."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(done, total) if stage == "predict" else None

@@ -28,6 +28,7 @@ import torch
 
 from geoseg.config import Config
 from geoseg.io.raster import gdal_cache
+from geoseg.run.folder import outputs_mb, scratch_mb
 from geoseg.run.labelers import labeler_for
 from geoseg.run.prepare import open_scene, prepare
 from geoseg.segment.train import resolve_device
@@ -118,8 +119,8 @@ def _plan(scene: Path, config: Config) -> Plan:
         if fits:
             suggested = size
     n_px = info.height * info.width
-    scratch = n_px * 2 / 2**20 + len(with_data) * read_px / 2**20  # raw labels + tile cache
-    outputs = n_px * (1.34 if n_px >= 256**2 else 1) / 2**20  # uint8 COG with overviews
+    scratch = scratch_mb(n_px, len(with_data), read_px)
+    outputs = outputs_mb(n_px, round(n_px * valid_fraction), vector=bool(config.output.vector))
     return Plan(
         width=info.width,
         height=info.height,

@@ -19,11 +19,16 @@ from rasterio.crs import CRS
 
 from geoseg.errors import InputError
 
-__all__ = ["Progress", "SceneInfo", "area_order"]
+__all__ = ["Progress", "SceneInfo", "StageProgress", "area_order"]
 
 Progress = Callable[[int, int], None]
 """The one progress callback: ``progress(step, value)``. Tiles and vector blocks call
 ``progress(done, total)``; training calls ``progress(iteration, labels left)``."""
+
+StageProgress = Callable[[str, int, int], None]
+"""A whole run's progress: ``progress(stage, done, total)`` with the stage named
+(``train``: iterations, ``predict``: tiles, ``vote`` and ``vectorize``: blocks,
+``report``)."""
 
 
 def area_order(counts: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:

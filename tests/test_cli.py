@@ -198,3 +198,19 @@ def test_segment_snapshots_write_one_frame_each(
     bad = runner.invoke(app, ["segment", str(sample_tif[0]), "-o", str(out), "--snapshots", "0,2"])
     assert bad.exit_code == 1
     assert "snapshots [0, 2] must be iterations >= 1" in bad.output
+
+
+def test_run_progress_names_every_stage_when_not_a_terminal(
+    sample_tif: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a terminal a run writes plain heartbeat lines (here one per call)."""
+    from geoseg.cli import _common
+
+    monkeypatch.setattr(_common, "HEARTBEAT_S", 0.0)
+    fast = ["--set", "segment.crop_size=32", "--set", "tiling.tile_size=32"]
+    args = ["run", str(sample_tif[0]), "-o", str(tmp_path / "out"), "--max-iterations", "2"]
+    result = runner.invoke(app, [*args, *fast])
+    assert result.exit_code == 0, result.output
+    stages = {line.split()[1] for line in result.output.splitlines() if line.startswith("geoseg: ")}
+    assert stages == {"train", "predict", "vectorize", "report"}
+    assert "geoseg: train 2/2" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,21 +104,49 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int, int], None
         yield update
 
 
+HEARTBEAT_S = 10.0
+"""Seconds between the plain progress lines written when stderr is not a terminal."""
+
+
 @contextmanager
-def _tile_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich bar for ``progress(done, total)`` tile callbacks (silent with -q)."""
+def _stage_bar(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """``progress(stage, done, total)`` of a run: a rich bar that follows the stages on
+    a terminal; elsewhere (a log file, a pipe) one plain line every
+    :data:`HEARTBEAT_S` seconds, the first after as long; silent with -q."""
     if quiet:
-        yield lambda done, total: None
+        yield lambda stage, done, total: None
+        return
+    if not _err.is_terminal:
+        start = last = time.monotonic()
+
+        def heartbeat(stage: str, done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= HEARTBEAT_S:
+                last = now
+                of = f"/{total}" if total else ""
+                _err.print(f"geoseg: {stage} {done}{of} ({now - start:.0f} s)",
+                           markup=False, highlight=False)  # fmt: skip
+
+        yield heartbeat
         return
     columns = (
-        TextColumn("tiles"),
+        TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=_err, transient=True) as bar:
-        task = bar.add_task("tiles", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        task = bar.add_task("statistics", total=None)
+        shown = [""]
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage != shown[0]:
+                shown[0] = stage
+                bar.reset(task, total=total or None, description=stage)
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
 
 
 @contextmanager

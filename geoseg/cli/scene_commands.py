@@ -23,7 +23,7 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
-    _tile_bar,
+    _stage_bar,
     command,
 )
 
@@ -103,7 +103,7 @@ def run_command(
     with _cli_errors():
         config = resolve_config(config_file, values=given, overrides=overrides or ())
         target = outdir if outdir is not None else output_dir(scene, config)
-        with _tile_bar(quiet) as progress:
+        with _stage_bar(quiet) as progress:
             result = run_scene(scene, target, config, progress=progress)
     if not quiet:
         polygons = f", {result.n_features} polygons -> {result.vector}" if result.vector else ""

@@ -20,6 +20,7 @@ from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.run.prepare import open_scene
+from geoseg.types import Progress
 from geoseg.vectorize import pixel_area_m2, vectorize
 
 __all__ = ["VectorProduct", "vectorize_labels", "write_quicklook"]
@@ -43,6 +44,7 @@ def vectorize_labels(
     *,
     scene: str | Path | None = None,
     metadata: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> VectorProduct:
     """Polygons of a label raster (``0`` = nodata) into ``vector_path``.
 
@@ -98,6 +100,7 @@ def vectorize_labels(
             block_size=vec.block_size,
             write_classes=write_classes,
             on_renumber=renumbered.append,
+            progress=progress,
         ):
             out.write(batch)
     return VectorProduct(

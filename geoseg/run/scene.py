@@ -49,8 +49,8 @@ from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory, release_memory
 from geoseg.sections import TilingSection
 from geoseg.stitch import superpixel_vote
-from geoseg.tiling import Tile, seam_cuts, tile_grid
-from geoseg.types import Progress, SceneInfo
+from geoseg.tiling import Tile, blocks, seam_cuts, tile_grid
+from geoseg.types import Progress, SceneInfo, StageProgress
 
 __all__ = ["RunResult", "run_scene"]
 
@@ -79,7 +79,7 @@ def run_scene(
     outdir: str | Path,
     config: Config | None = None,
     *,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     distribute_tiles: bool | None = None,
 ) -> RunResult:
     """Segment ``scene`` and write ``labels.tif`` (COG), the vector layer,
@@ -87,7 +87,8 @@ def run_scene(
 
     Class ids in ``labels.tif`` run ``1..K`` by decreasing area (``0`` is nodata), in
     uint8 when they fit, else uint16. A scene without CRS is processed in pixel
-    coordinates with a warning.
+    coordinates with a warning. ``progress(stage, done, total)`` follows every long
+    stage (:data:`geoseg.types.StageProgress`).
     """
     config = config if config is not None else Config()
     scene, outdir = Path(scene), Path(outdir)
@@ -111,7 +112,7 @@ def _run(
     folder: RunFolder,
     reader: SceneReader,
     config: Config,
-    progress: Progress | None,
+    progress: StageProgress | None,
     *,
     use_dask: bool,
 ) -> RunResult:
@@ -125,7 +126,11 @@ def _run(
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
     scratch = Scratch(folder.scratch, scene, config)
-    labeler = labeler_for(config, prepared=prepared, scratch=scratch, outdir=stage)
+    iterations = config.segment.params().max_iterations
+    training = _stage(progress, "train", iterations) if config.segment.mode == "scene" else None
+    labeler = labeler_for(
+        config, prepared=prepared, scratch=scratch, outdir=stage, progress=training
+    )
     clock.lap("train")
     info, tiling = prepared.info, config.tiling
     tiles = list(tile_grid(info.height, info.width, tile_size=tiling.tile_size,
@@ -140,7 +145,9 @@ def _run(
         labels_path, tiles, prepared, labeler, scratch, config, progress
     )
     clock.lap("predict")
-    vector, source_ids = _vector(labels_path, scene, folder, config, source_ids, clock)
+    vector, source_ids = _vector(
+        labels_path, scene, folder, config, source_ids, clock, _stage(progress, "vectorize")
+    )
     display = reader.display_bands(config.output.display_bands)
     write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid)
     clock.lap("quicklook")
@@ -157,7 +164,11 @@ def _run(
         source_ids=source_ids,
         timings=timings,
     )
+    if progress is not None:
+        progress("report", 0, 1)
     _finish(folder, record, info, tiling)
+    if progress is not None:
+        progress("report", 1, 1)
     vector_path = None if vector is None else Path(vector.path)
     folder.publish([outdir / p for p in record.outputs])  # absolute ones stay
     return RunResult(
@@ -183,6 +194,16 @@ def _finish(folder: RunFolder, record: RunRecord, info: SceneInfo, tiling: Tilin
     report_s = round(time.perf_counter() - t0, 3)
     record = replace(record, timings_s={**record.timings_s, "report": report_s})
     record.write(folder.stage / RECORD)
+
+
+def _stage(progress: StageProgress | None, name: str, total: int = 0) -> Progress | None:
+    """One stage's ``progress(done, total)``; with ``total`` given the callback's second
+    value is ignored (training calls ``progress(iteration, labels left)``)."""
+    if progress is None:
+        return None
+    if total:
+        return lambda done, _: progress(name, done, total)
+    return lambda done, n: progress(name, done, n)
 
 
 class _Clock:
@@ -211,7 +232,7 @@ def _write_labels(
     labeler: Labeler,
     scratch: Scratch,
     config: Config,
-    progress: Progress | None,
+    progress: StageProgress | None,
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
     Returns the number skipped and the raw id of each class ``1..K``."""
@@ -226,29 +247,34 @@ def _write_labels(
                 raw, n = scratch.tile(tile, functools.partial(labeler.compute, image, valid))
                 writer.write(tile.core, labeler.place(tile, raw, image, n)[rows, cols])
             if progress is not None:
-                progress(done, len(tiles))
+                progress("predict", done, len(tiles))
         writer.close(merge=labeler.final_merge())
     if not config.stitch.refine:
         return skipped, writer.classes
-    return skipped, [writer.classes[k - 1] for k in _vote(path, prepared, config)]
+    voted = _vote(path, prepared, config, _stage(progress, "vote"))
+    return skipped, [writer.classes[k - 1] for k in voted]
 
 
-def _vote(path: Path, prepared: Prepared, config: Config) -> list[int]:
+def _vote(path: Path, prepared: Prepared, config: Config, progress: Progress | None) -> list[int]:
     """``stitch.refine``: the superpixel vote, a pass of its own over the written labels
     (:func:`geoseg.stitch.superpixel_vote`), renumbered by area again. Returns, for each
     new class, its id before the vote."""
     info = prepared.info
+    block, margin = config.stitch.refine_block, config.stitch.refine_margin
+    total = sum(1 for _ in blocks(info.height, info.width, block, margin=margin))
     # the reader closes first; the writer then renames its COG over the file read
     with LabelWriter(path, info) as writer, SceneReader(path, bands=[1]) as labels:
-        for window, voted in superpixel_vote(
+        for done, (window, voted) in enumerate(superpixel_vote(
             lambda window: labels.read(window)[0][0],
             read_image=prepared.read,
             shape=(info.height, info.width),
             params=config.segment.params(),
-            block=config.stitch.refine_block,
-            margin=config.stitch.refine_margin,
-        ):
+            block=block,
+            margin=margin,
+        ), start=1):  # fmt: skip
             writer.write(window, voted)
+            if progress is not None:
+                progress(done, total)
     return writer.classes
 
 
@@ -259,6 +285,7 @@ def _vector(
     config: Config,
     source_ids: list[int],
     clock: _Clock,
+    progress: Progress | None,
 ) -> tuple[VectorSummary | None, list[int]]:
     """The vector layer (``output.vector``) and the classes' raw ids after small-region
     merging renumbered them."""
@@ -275,7 +302,12 @@ def _vector(
     target = vector_target(folder.outdir, config)
     assert target is not None
     product = vectorize_labels(
-        labels_path, folder.staged(target), config, scene=scene, metadata=provenance
+        labels_path,
+        folder.staged(target),
+        config,
+        scene=scene,
+        metadata=provenance,
+        progress=progress,
     )
     if product.renumber is not None and product.classes is not None:  # merging renumbered
         moved = dict(zip(product.renumber[1:], source_ids, strict=False))
