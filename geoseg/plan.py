@@ -19,7 +19,7 @@ import math
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from geoseg.run.labelers import labeler_for
 from geoseg.run.prepare import open_scene, prepare
 from geoseg.segment.train import resolve_device
 from geoseg.tiling import tile_grid
+from geoseg.types import SceneInfo
 
 __all__ = ["Plan", "plan_scene"]
 
@@ -80,7 +81,9 @@ def _plan(scene: Path, config: Config) -> Plan:
         tiles = list(
             tile_grid(info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap)
         )
-        with_data = [t for t in tiles if _has_data(t.core, small_valid, info.height, info.width)]
+        flags = [_has_data(t.core, small_valid, info.height, info.width) for t in tiles]
+        with_data = [t for t, has in zip(tiles, flags, strict=True) if has]
+        empty = [t for t, has in zip(tiles, flags, strict=True) if not has]
         probe = max(  # the largest tile with data, as a typical one
             with_data, key=lambda t: (t.read.width * t.read.height, -abs(t.row), -abs(t.col))
         )
@@ -96,11 +99,24 @@ def _plan(scene: Path, config: Config) -> Plan:
         clock = _Clock()
         labeler.compute(image, valid)  # ... tile mode trains each tile
         per_tile = clock.estimate(params.max_iterations) if clock.marks else clock.total()
-        seconds["predict"] = per_tile * len(with_data)
+        read_s = _read_seconds_per_mpx(prepared, empty or with_data)
+        empty_mpx = sum(t.read.width * t.read.height for t in empty) / 1e6
+        seconds["predict"] = per_tile * len(with_data) + read_s * empty_mpx
         tile_rss = _rss_mb()
     valid_fraction = float(small_valid.mean())
     valid_mpx = info.height * info.width * valid_fraction / 1e6
-    seconds["vectorize"] = VECTORIZE_S_PER_MPX * valid_mpx if config.output.vector else 0.0
+    # the label raster is written over the whole grid; vectorize walks it block by
+    # block, nodata included (VECTORIZE_S_PER_MPX covers the valid part): reads the
+    # labels and the scene's bands, and rewrites the labels after small-region merging
+    grid_mpx = info.height * info.width / 1e6
+    write_s, walk_s = _grid_seconds_per_mpx(info, config)
+    seconds["predict"] += write_s * grid_mpx
+    if config.output.vector:
+        rewrite = write_s if config.vectorize.min_area > 0 else 0.0
+        grid_s = (walk_s + rewrite + read_s) * grid_mpx * (1 - valid_fraction)
+        seconds["vectorize"] = VECTORIZE_S_PER_MPX * valid_mpx + grid_s
+    else:
+        seconds["vectorize"] = 0.0
     seconds["total"] = sum(seconds.values())
     gdal_mb = float(config.runtime.gdal_cache_mb)
     grown = max(train_rss, tile_rss) - base_rss
@@ -119,7 +135,7 @@ def _plan(scene: Path, config: Config) -> Plan:
         if fits:
             suggested = size
     n_px = info.height * info.width
-    scratch = scratch_mb(n_px, len(with_data), read_px)
+    scratch = scratch_mb(len(with_data), read_px)
     outputs = outputs_mb(n_px, round(n_px * valid_fraction), vector=bool(config.output.vector))
     return Plan(
         width=info.width,
@@ -142,6 +158,46 @@ def _plan(scene: Path, config: Config) -> Plan:
 VECTORIZE_S_PER_MPX = 0.6
 """Vectorization rate measured on the 2-core reference machine (25 Mpx Sentinel-2
 mosaic, scripts/bench_scene.py: 14 s); it grows with the number of segments."""
+
+
+def _read_seconds_per_mpx(prepared: Any, tiles: list[Any], probes: int = 3) -> float:
+    """Seconds per Mpx of reading the scene (the run reads every tile, with data or not,
+    and vectorize reads the bands again), timed on up to ``probes`` of ``tiles``."""
+    picked = tiles[:: max(1, len(tiles) // probes)][:probes]
+    start = time.perf_counter()
+    for tile in picked:
+        prepared.read(tile.read)
+    mpx = sum(t.read.width * t.read.height for t in picked) / 1e6
+    return (time.perf_counter() - start) / max(mpx, 1e-9)
+
+
+PROBE_SIDE = 2048
+"""Side of the nodata-only label raster :func:`_grid_seconds_per_mpx` writes and walks."""
+
+
+def _grid_seconds_per_mpx(info: SceneInfo, config: Config) -> tuple[float, float]:
+    """Seconds per Mpx of the grid, timed here on a nodata-only probe: writing the
+    label COG (with overviews), and vectorize's walk of it (read, label, polygonize)."""
+    import tempfile
+
+    from geoseg.io.labels import LabelWriter
+    from geoseg.vectorize import vectorize
+
+    side = PROBE_SIDE
+    probe = replace(info, height=side, width=side, bands=(1,), dtype="uint8")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with LabelWriter(Path(tmp) / "probe.tif", probe):
+            pass  # nothing written: nodata everywhere, as around a sparse scene's data
+        write_s = time.perf_counter() - start
+    start = time.perf_counter()
+    zeros = lambda window: np.zeros((window.height, window.width), np.uint8)  # noqa: E731
+    for _ in vectorize(zeros, (side, side), info.transform, info.crs,
+                       block_size=config.vectorize.block_size):  # fmt: skip
+        pass
+    walk_s = time.perf_counter() - start
+    mpx = side * side / 1e6
+    return write_s / mpx, walk_s / mpx
 
 
 def _short(config: Config) -> Config:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -110,16 +111,19 @@ def _reason(err: OSError) -> str:
     return err.strerror.lower() if err.strerror else str(err)
 
 
-def scratch_mb(n_px: int, tiles: int, read_px: int) -> float:
-    """Disk of the resume store: the raw labels of every tile read (with overlap)."""
-    return (n_px * 2 + tiles * read_px) / 2**20
+def scratch_mb(tiles: int, read_px: int) -> float:
+    """Disk of the resume store: the raw labels (at most int16) of every tile with data,
+    over its read window (with overlap), uncompressed; 1 MB for the network."""
+    return tiles * read_px * 2 / 2**20 + 1.0
 
 
 def outputs_mb(n_px: int, valid_px: int, *, vector: bool) -> float:
-    """Disk of the outputs: the label COG with overviews (uint8, before compression), the
-    vector layer (about 0.5 B a valid pixel after the default speckle removal) and 1 MB
-    for the quicklook, report and record."""
-    labels = n_px * (1.34 if n_px >= 256**2 else 1)
+    """Disk of the outputs: the label COG with overviews (uint8 before compression where
+    valid; nodata, all zeros, compresses about a hundredfold), the vector layer (about
+    0.5 B a valid pixel after the default speckle removal) and 1 MB for the quicklook,
+    report and record."""
+    overviews = 1.34 if n_px >= 256**2 else 1.0
+    labels = (valid_px + 0.01 * (n_px - valid_px)) * overviews
     return (labels + (0.5 * valid_px if vector else 0)) / 2**20 + 1.0
 
 
@@ -133,7 +137,7 @@ def disk_needed_mb(info: SceneInfo, config: Config, *, valid_fraction: float = 1
     tiles = sum(1 for _ in grid)
     read_px = (tiling.tile_size + 2 * tiling.overlap) ** 2
     vector = config.output.vector is not None
-    return scratch_mb(n_px, round(tiles * valid_fraction), read_px) + outputs_mb(
+    return scratch_mb(math.ceil(tiles * valid_fraction), read_px) + outputs_mb(
         n_px, round(n_px * valid_fraction), vector=vector
     )
 
