@@ -61,13 +61,20 @@ def build_mosaic(source: Path, target: Path, mpx: float) -> None:
 def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
     from geoseg.config import resolve_config
     from geoseg.run import run_scene
+    from geoseg.segment.model import build_model, conv_flops, matmul_gflops
 
     config = resolve_config(overrides=overrides)
+    gflops = matmul_gflops()
     start = time.perf_counter()
     result = run_scene(scene, outdir, config)
     total = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     with rasterio.open(scene) as src:
         mpx = src.width * src.height / 1e6
+        bands = len(config.input.bands or []) or src.count
+    # the prediction's compute-bound limit: the network's FLOPs a pixel at the machine's
+    # measured matmul speed
+    flops_per_px = conv_flops(build_model(bands, config.segment.params()), 1000, 1000) / 1e6
     return {
         "scene": scene.name,
         "mpx": round(mpx, 1),
@@ -78,7 +85,14 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
         "total_s": round(total, 1),
         "mpx_per_s": round(mpx / total, 3),
         "predict_mpx_per_s": round(mpx / result.timings["predict"], 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "predict_limit_mpx_per_s": round(gflops * 1e9 / flops_per_px / 1e6, 3),
+        "network_flops_per_px": round(flops_per_px),
+        "matmul_gflops": round(gflops, 1),
+        "predict_parts_s": {k.split(".", 1)[1]: v for k, v in result.profile.items()},
+        "user_s": round(usage.ru_utime, 1),
+        "system_s": round(usage.ru_stime, 1),
+        "minor_faults_per_px": round(usage.ru_minflt / (mpx * 1e6), 4),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     }
 
 
@@ -95,6 +109,7 @@ def vectorize_one(scene: Path, overrides: list[str]) -> dict:
         "seconds": round(seconds, 1),
         "polygons": summary.features,
         "polygons_per_s": round(summary.features / seconds, 1),
+        "parts_s": summary.seconds,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

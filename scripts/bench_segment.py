@@ -18,24 +18,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from geoseg.evaluate import adjusted_rand_index, hungarian_miou
 from geoseg.io.raster import read_image
 from geoseg.normalize import auto_scale
 from geoseg.sample import make_scene
 from geoseg.segment import get_preset, segment
-from geoseg.segment.model import build_model, conv_flops
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Measured fp32 matrix-multiply speed of this machine (GFLOP/s)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+from geoseg.segment.model import build_model, conv_flops, matmul_gflops
 
 
 def run_one(name: str, image, valid, truth, preset: str, args) -> dict:

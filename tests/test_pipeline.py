@@ -87,6 +87,9 @@ def test_superpixel_vote_is_the_same_whatever_the_tile_or_block_size(scene, tmp_
 def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> None:
     path, _ = scene
     result = run_scene(path, tmp_path / "out", config())
+    parts = {"read", "network", "classify", "write", "close"}
+    assert set(result.profile) == {f"predict.{part}" for part in parts}
+    assert sum(result.profile.values()) <= result.timings["predict"]
     with rasterio.open(result.labels) as got, rasterio.open(path) as src:
         assert got.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert got.crs == src.crs

@@ -10,6 +10,7 @@ classes to the scene's (:class:`geoseg.stitch.TileAligner`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +104,8 @@ class SceneLabeler:
         self.model = saved["model"].to(self.device)
         self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
         self.sigma = config.segment.params().smooth_sigma
+        self.seconds = {"network": 0.0, "classify": 0.0}
+        """Time spent in the network and in the class table, merge and smoothing."""
         self.summary = {
             "crops": saved["crops"],
             "iterations": saved["iterations"],
@@ -113,10 +116,14 @@ class SceneLabeler:
     def compute(
         self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
     ) -> tuple[Labels, int]:
+        t0 = time.perf_counter()
         logits = predict(self.model, image, device=self.device)
+        t1 = time.perf_counter()
         labels = classify(logits, table=self.table, sigma=self.sigma)
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
+        self.seconds["network"] += t1 - t0
+        self.seconds["classify"] += time.perf_counter() - t1
         return classes, 0
 
     def place(

@@ -72,6 +72,10 @@ class RunResult:
     n_classes: int
     n_tiles: int
     timings: dict[str, float] = field(default_factory=dict)
+    profile: dict[str, float] = field(default_factory=dict)
+    """Seconds of the predict stage's parts (``predict.read``: read, stretch and fill;
+    ``predict.network`` and ``predict.classify`` in scene mode, else
+    ``predict.label``; ``predict.write``; ``predict.close``: the COG)."""
 
 
 def run_scene(
@@ -141,8 +145,9 @@ def _run(
         remote = tiles[1:] if config.segment.mode == "tile" else tiles
         distributed = label_on_dask(scene, scratch.root, config, prepared.stretch_values, remote)
     labels_path = folder.staged(outdir / LABELS)
+    profile: dict[str, float] = {}
     skipped, source_ids = _write_labels(
-        labels_path, tiles, prepared, labeler, scratch, config, progress
+        labels_path, tiles, prepared, labeler, scratch, config, progress, profile
     )
     clock.lap("predict")
     vector, source_ids = _vector(
@@ -180,6 +185,7 @@ def _run(
         n_classes=len(source_ids),
         n_tiles=len(tiles),
         timings=timings,
+        profile={k: round(v, 3) for k, v in profile.items()},
     )
 
 
@@ -233,22 +239,40 @@ def _write_labels(
     scratch: Scratch,
     config: Config,
     progress: StageProgress | None,
+    profile: dict[str, float],
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
-    Returns the number skipped and the raw id of each class ``1..K``."""
+    Returns the number skipped and the raw id of each class ``1..K``; ``profile``
+    receives the seconds of each part (:attr:`RunResult.profile`)."""
     skipped = 0
+    clock = time.perf_counter
+    spent = dict.fromkeys(("read", "label", "write", "close"), 0.0)
     with LabelWriter(path, prepared.info) as writer:
         for done, tile in enumerate(tiles, start=1):
+            t0 = clock()
             image, valid = prepared.read(tile.read)
             rows, cols = tile.core_in_read
+            t1 = clock()
+            spent["read"] += t1 - t0
             if not valid[rows, cols].any():
                 skipped += 1
             else:
                 raw, n = scratch.tile(tile, functools.partial(labeler.compute, image, valid))
-                writer.write(tile.core, labeler.place(tile, raw, image, n)[rows, cols])
+                placed = labeler.place(tile, raw, image, n)[rows, cols]
+                t2 = clock()
+                writer.write(tile.core, placed)
+                spent["label"] += t2 - t1
+                spent["write"] += clock() - t2
             if progress is not None:
                 progress("predict", done, len(tiles))
+        t0 = clock()
         writer.close(merge=labeler.final_merge())
+        spent["close"] = clock() - t0
+    parts = getattr(labeler, "seconds", None)  # scene mode splits the labelling
+    if parts and sum(parts.values()) > 0:
+        spent.pop("label")
+        spent.update(parts)
+    profile.update({f"predict.{name}": seconds for name, seconds in spent.items()})
     if not config.stitch.refine:
         return skipped, writer.classes
     voted = _vote(path, prepared, config, _stage(progress, "vote"))

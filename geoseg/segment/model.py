@@ -9,11 +9,14 @@ torch.Size([1, 32, 16, 16])
 
 from __future__ import annotations
 
+import time
+
+import torch
 from torch import nn
 
 from geoseg.segment.params import SegmentParams
 
-__all__ = ["build_model", "conv_flops"]
+__all__ = ["build_model", "conv_flops", "matmul_gflops"]
 
 
 def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
@@ -52,3 +55,14 @@ def conv_flops(model: nn.Module, rows: int, cols: int) -> int:
             kh, kw = layer.kernel_size
             total += 2 * layer.in_channels * layer.out_channels * kh * kw * rows * cols
     return total
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's measured fp32 matrix-multiply speed (GFLOP/s): with
+    :func:`conv_flops`, the compute-bound limit of a network's speed (benchmarks)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
