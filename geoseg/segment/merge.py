@@ -98,13 +98,18 @@ def classify(
     radius = smooth_radius(sigma)
     if not radius:
         return labels
-    ids, inverse = torch.unique(labels, return_inverse=True)
+    ids = torch.nonzero(torch.bincount(labels.flatten()) > 0).flatten()  # present, sorted
     n = ids.numel()
-    votes = F.one_hot(inverse, n).permute(2, 0, 1).to(logits.dtype)[None]  # (1, n, H, W)
+    # the labels' edges replicated (a gather), then one vote plane per present class:
+    # the same planes as one-hot votes padded by replication, without padding n planes
+    h, w = labels.shape
+    rows = torch.arange(-radius, h + radius, device=labels.device).clamp_(0, h - 1)
+    cols = torch.arange(-radius, w + radius, device=labels.device).clamp_(0, w - 1)
+    padded = labels[rows][:, cols]
+    votes = (padded[None] == ids[:, None, None]).to(logits.dtype)[None]  # (1, n, H', W')
     x = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = (kernel / kernel.sum()).repeat(n, 1, 1)  # (n, 1, k)
-    votes = F.pad(votes, (radius, radius, radius, radius), mode="replicate")
     votes = F.conv2d(votes, kernel[:, :, None, :], groups=n)  # along columns
     votes = F.conv2d(votes, kernel[:, :, :, None], groups=n)[0]  # along rows
     return ids[votes.argmax(dim=0)]
