@@ -2,9 +2,13 @@
 
 Builds mosaics of mirrored copies of the Sentinel-2 10 m scene (valid transform, tiled
 GeoTIFF) at the requested sizes, runs each in a fresh process and prints one JSON line
-per size: per-stage seconds, Mpx/s and peak RSS. Then, in another fresh process, the
-vectorization alone of that run's labels.tif (with the scene's band statistics):
-seconds, polygons, polygons/s and its own peak RSS (``vectorize``).
+per size: per-stage seconds, Mpx/s, the prediction's compute-bound limit (the default
+network's FLOPs a pixel at this machine's measured matmul GFLOP/s), the predict stage's
+parts (read, network, classify, write, close), user and system seconds, minor page
+faults a pixel and peak RSS. Then, in another fresh process, the vectorization alone of
+that run's labels.tif (with the scene's band statistics): seconds, polygons, polygons/s,
+its parts (polygons: both passes over the labels; write; close) and its own peak RSS
+(``vectorize``). Seconds are in-process, after start-up.
 
     python scripts/bench_scene.py --mpx 25,100,400 --workdir /tmp/geoseg-bench
 """
