@@ -93,12 +93,8 @@ def stretched_reader(reader: SceneReader, stretch_values: StretchValues) -> Read
 
 
 def training_crops(config: Config, prepared: Prepared) -> list[Window]:
-    """Scene mode's training crops, spread over the valid area (seeded); the whole
-    scene when it is small (``segment.whole_small_scene``)."""
+    """Scene mode's training crops, spread over the valid area (seeded)."""
     params = config.segment.params()
-    height, width = prepared.info.height, prepared.info.width
-    if params.whole_small_scene and height * width <= params.n_crops * params.crop_size**2:
-        return [Window(0, 0, width, height)]
     return sample_crops(
         prepared.small_valid,
         height=prepared.info.height,

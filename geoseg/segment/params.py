@@ -76,10 +76,6 @@ class SegmentParams:
     n_crops, crop_size
         Scene mode (``geoseg run``): the network trains on ``n_crops`` crops of
         ``crop_size`` pixels square, spread over the scene's valid area.
-    whole_small_scene
-        Scene mode: a scene with no more pixels than the crops would hold
-        (``n_crops * crop_size**2``) trains on itself, whole, as one view: every pixel
-        once, where crops would overlap and miss parts.
     n_classes
         End with exactly this many classes (fewer only if the image has fewer): after
         training, the network's classes are merged hierarchically (Ward's criterion on
@@ -116,7 +112,6 @@ class SegmentParams:
     refine_output: bool = True
     n_crops: int = 8
     crop_size: int = 256
-    whole_small_scene: bool = False
     n_classes: int | None = None
     merge_share: float = 0.0
     smooth_sigma: float = 0.0
