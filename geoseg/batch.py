@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
-from geoseg.io.raster import atomic_path
+from geoseg.io.raster import Source, as_source, atomic_path, is_remote, source_stem
 
 if TYPE_CHECKING:
     from geoseg.run.record import RunRecord
@@ -53,7 +53,7 @@ class BatchItem:
     """One scene of a batch: where its outputs go and its resolved configuration, or
     why it cannot run (``error``)."""
 
-    scene: Path
+    scene: Source
     outdir: Path
     config: Config | None
     error: str = ""
@@ -115,16 +115,21 @@ def load_batch(
                 f"{path}: scenes[{number}]={entry!r}: expected a path, a glob or "
                 "{path: ..., set: [...]}"
             )
-        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-        matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]  # noqa: PTH207
+        remote = is_remote(pattern)  # a URL is taken as it is: no glob, no folder
+        full = pattern if remote or Path(pattern).is_absolute() else str(base_dir / pattern)
+        globbed = not remote and glob.has_magic(full)
+        matches = sorted(glob.glob(full)) if globbed else [full]  # noqa: PTH207
         if not matches:
             items.append(
                 BatchItem(Path(full), Path(), None, f"{full}: no file matches this pattern")
             )
-        for scene in map(Path, matches):
+        for scene in map(as_source, matches):
             try:
                 config = resolve_config(data=data, overrides=[*overrides, *(str(e) for e in extra)])
-                items.append(BatchItem(scene, output_dir(scene, config), config))
+                outdir = output_dir(scene, config)
+                if remote and config.output.dir is None:  # beside the batch file
+                    outdir = base_dir / outdir
+                items.append(BatchItem(scene, outdir, config))
             except ConfigError as err:
                 items.append(BatchItem(scene, Path(), None, f"{err} (scenes[{number}])"))
     outdirs = [item.outdir for item in items if item.config is not None]
@@ -226,7 +231,7 @@ def _execute_dask(
                 items[i].scene,
                 items[i].outdir,
                 items[i].config,
-                key=f"geoseg-{i}-{items[i].scene.name}",
+                key=f"geoseg-{i}-{source_stem(items[i].scene)}",
                 pure=False,
             ): i
             for i in todo
@@ -245,7 +250,7 @@ def _result(future: Any, item: BatchItem) -> Outcome:
 
 
 def run_item(
-    scene: Path,
+    scene: Source,
     outdir: Path,
     config: Config | None,
     tile_progress: Progress | None = None,

@@ -109,11 +109,14 @@ def output_dir(scene: str | Path, config: Config) -> Path:
     >>> output_dir("data/a.tif", resolve_config(overrides=["output.dir=out/{stem}"]))
     PosixPath('out/a')
     """
-    scene = Path(scene)
-    if config.output.dir is None:
-        return scene.with_name(f"{scene.stem}_geoseg")
+    from geoseg.io.raster import is_remote, source_stem
+
+    stem = source_stem(scene)
+    if config.output.dir is None:  # a remote scene's folder: here
+        name = f"{stem}_geoseg"
+        return Path(name) if is_remote(scene) else Path(scene).with_name(name)
     try:
-        return Path(config.output.dir.format(stem=scene.stem))
+        return Path(config.output.dir.format(stem=stem))
     except (KeyError, IndexError, ValueError) as err:
         raise ConfigError(
             f"output.dir={config.output.dir!r}: only {{stem}} may be used ({err})"

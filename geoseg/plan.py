@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from geoseg.config import Config
-from geoseg.io.raster import gdal_cache
+from geoseg.io.raster import Source, as_source
 from geoseg.run.folder import outputs_mb, scratch_mb
 from geoseg.run.labelers import labeler_for
-from geoseg.run.prepare import open_scene, prepare
+from geoseg.run.prepare import gdal_env, open_scene, prepare
 from geoseg.segment.train import resolve_device
 from geoseg.tiling import tile_grid
 from geoseg.types import SceneInfo
@@ -67,11 +67,11 @@ class Plan:
 def plan_scene(scene: str | Path, config: Config | None = None) -> Plan:
     """Plan a run of ``scene`` with ``config`` (tiles, memory, disk, time)."""
     config = config if config is not None else Config()
-    with gdal_cache(config.runtime.gdal_cache_mb):
-        return _plan(Path(scene), config)
+    with gdal_env(config):
+        return _plan(as_source(scene), config)
 
 
-def _plan(scene: Path, config: Config) -> Plan:
+def _plan(scene: Source, config: Config) -> Plan:
     tiling = config.tiling
     params = config.segment.params()
     base_rss = _rss_mb()

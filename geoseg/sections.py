@@ -325,6 +325,12 @@ class RuntimeSection(_Section):
         description="GDAL block cache during a run. It must hold one row of blocks (a "
         "20000-column, 4-band uint16 scene needs 160 MB) or reads repeat.",
     )
+    gdal_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="GDAL configuration options for the run, over geoseg's defaults for "
+        "remote scenes (geoseg.io.raster.REMOTE_OPTIONS), e.g. GDAL_HTTP_MAX_RETRY: '5', "
+        "AWS_NO_SIGN_REQUEST: 'YES', GDAL_HTTP_HEADERS: 'Authorization: Bearer ...'.",
+    )
 
 
 class Config(_Section):

@@ -117,7 +117,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "scene missing": (["run", "none.tif", "-o", "prior"], 1, "no such file"),
     "scene not a raster": (["run", "notes.tif", "-o", "prior"], 1, "notes.tif"),
     "scene truncated": (["run", "broken.tif", "-o", "prior", *SET_FAST], 1, "broken.tif"),
-    "scene unreadable": (["run", "secret.tif", "-o", "prior"], 2, "not readable"),
+    "scene unreadable": (["run", "secret.tif", "-o", "prior"], 1, "permission denied"),
     "scene complex": (["run", "complex.tif", "-o", "prior"], 1, "complex"),
     "scene all nodata": (["run", "nodata.tif", "-o", "prior"], 1, "every pixel is nodata"),
     "bands twice": ([*RUN, "--bands", "1,1"], 1, "listed twice"),

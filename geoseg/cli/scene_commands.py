@@ -23,6 +23,7 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
+    _name,
     _stage_bar,
     command,
 )
@@ -30,7 +31,13 @@ from geoseg.cli._common import (
 
 @command("run")
 def run_command(
-    scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to segment.")],
+    scene: Annotated[
+        str,
+        typer.Argument(
+            help="GeoTIFF (or any GDAL raster) to segment: a path, an http(s)://, s3://, "
+            "gs:// or az:// URL, or a GDAL /vsi... path."
+        ),
+    ],
     outdir: Annotated[
         Path | None,
         typer.Option(
@@ -121,8 +128,10 @@ def vectorize_command(
         typer.Option("--output", "-o", help="Vector file: .gpkg .shp .geojson .fgb or .parquet."),
     ] = Path("segments.gpkg"),
     scene: Annotated[
-        Path | None,
-        typer.Option(help="The scene on the same grid: band statistics and similarity."),
+        str | None,
+        typer.Option(
+            help="The scene on the same grid (a path or URL): band statistics and similarity."
+        ),
     ] = None,
     config_file: ConfigOption = None,
     overrides: SetOption = None,
@@ -207,7 +216,9 @@ def batch_command(
 
 @command("plan")
 def plan_command(
-    scene: Annotated[Path, typer.Argument(help="GeoTIFF (or any GDAL raster) to plan.")],
+    scene: Annotated[
+        str, typer.Argument(help="GeoTIFF (or any GDAL raster) to plan: a path or URL.")
+    ],
     config_file: ConfigOption = None,
     overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
@@ -227,7 +238,7 @@ def plan_command(
     if as_json:
         typer.echo(json.dumps(plan.as_dict()))
         return
-    table = Table("", "", title=f"geoseg plan {scene.name}", show_header=False)
+    table = Table("", "", title=f"geoseg plan {_name(scene)}", show_header=False)
     for key, value in plan.as_dict().items():
         text = (
             ", ".join(f"{k} {v} s" for k, v in value.items()) if isinstance(value, dict) else value

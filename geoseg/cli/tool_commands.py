@@ -24,6 +24,7 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
+    _name,
     _params,
     _progress_bar,
     app,
@@ -172,8 +173,8 @@ class _Resample(str, Enum):
 
 @command("evaluate")
 def evaluate_command(
-    labels: Annotated[Path, typer.Argument(help="Label raster to score (class ids).")],
-    truth: Annotated[Path, typer.Argument(help="Reference label raster (class ids).")],
+    labels: Annotated[str, typer.Argument(help="Label raster to score (a path or URL).")],
+    truth: Annotated[str, typer.Argument(help="Reference label raster (a path or URL).")],
     ignore: Annotated[
         int | None,
         typer.Option(
@@ -208,7 +209,7 @@ def evaluate_command(
     if json_output:
         typer.echo(json.dumps({"labels": str(labels), "truth": str(truth), **report}))
         return
-    Console(soft_wrap=True).print(*_evaluate_tables(report, f"{labels.name} vs {truth.name}"))
+    Console(soft_wrap=True).print(*_evaluate_tables(report, f"{_name(labels)} vs {_name(truth)}"))
 
 
 def _evaluate_tables(report: dict[str, Any], title: str) -> tuple[Table, Table]:

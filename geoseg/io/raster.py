@@ -13,7 +13,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,17 @@ from geoseg.types import SceneInfo
 __all__ = [
     "LABEL_SUFFIXES",
     "PICTURE_SUFFIXES",
+    "REMOTE_OPTIONS",
     "ImageData",
     "SceneReader",
+    "Source",
+    "as_source",
     "atomic_path",
     "check_output",
     "gdal_cache",
+    "is_remote",
     "read_image",
+    "source_stem",
     "window_cache_mb",
     "write_gif",
     "write_image",
@@ -91,24 +96,83 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     return ImageData(data=data, valid=valid, transform=info.transform, crs=info.crs)
 
 
+REMOTE_PREFIXES = ("http://", "https://", "s3://", "gs://", "az://", "/vsi")
+"""Locations GDAL reads through its virtual file systems (range requests, windowed)."""
+
+Source = str | Path
+"""A raster's location: a local :class:`~pathlib.Path`, or the text of a URL or GDAL
+``/vsi...`` path (a ``Path`` would fold the ``//`` of a URL)."""
+
+
+def is_remote(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a URL or GDAL virtual path rather than a local file.
+
+    >>> is_remote("https://example.com/a.tif"), is_remote("data/a.tif")
+    (True, False)
+    """
+    return os.fspath(path).startswith(REMOTE_PREFIXES)
+
+
+def as_source(path: str | os.PathLike[str]) -> Source:
+    """``path`` as a :data:`Source`: the text of a remote location, else a ``Path``."""
+    text = os.fspath(path)
+    return text if is_remote(text) else Path(text)
+
+
+def source_stem(path: str | os.PathLike[str]) -> str:
+    """The file name's stem of a local path or URL (query string dropped).
+
+    >>> source_stem("https://host/b/T18_B04.tif?sig=x"), source_stem("data/a.tif")
+    ('T18_B04', 'a')
+    """
+    text = os.fspath(path)
+    if is_remote(text):
+        text = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return Path(text).stem
+
+
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[Any]:
-    """``rasterio.open`` for reading, with one clear error for a missing file."""
-    if not path.exists():
-        raise RasterReadError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise RasterReadError(f"{path}: is a directory, not an image file")
+def _open(path: Source) -> Iterator[Any]:
+    """``rasterio.open`` for reading, with one clear error for a missing file, an HTTP
+    error or an unreachable host."""
+    if isinstance(path, Path):
+        if not path.exists():
+            raise RasterReadError(f"{path}: no such file; check the path")
+        if path.is_dir():
+            raise RasterReadError(f"{path}: is a directory, not an image file")
+        if not os.access(path, os.R_OK):
+            raise RasterReadError(f"{path}: cannot be read (permission denied); fix its mode")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(path)
     except RasterioError as err:
+        if isinstance(path, str):
+            raise _remote_error(path, err) from err
         raise _read_error(path, err) from err
     with src:
         yield src
 
 
-def _read_error(path: Path, err: Exception, window: Window | None = None) -> RasterReadError:
+def _remote_error(url: str, err: Exception) -> RasterReadError:
+    """One line for a remote raster that cannot be opened, by the cause GDAL reports."""
+    text = str(err)
+    code = re.search(r"HTTP response code: (\d+)", text)
+    if code and code.group(1) == "404":
+        return RasterReadError(f"{url}: not found (HTTP 404); check the URL")
+    if code and code.group(1) in ("401", "403"):
+        return RasterReadError(
+            f"{url}: access denied (HTTP {code.group(1)}); check the URL, or give "
+            "credentials in runtime.gdal_options (e.g. GDAL_HTTP_HEADERS, AWS_* keys)"
+        )
+    if code:
+        return RasterReadError(f"{url}: the server answered HTTP {code.group(1)}; try again later")
+    if "CURL error" in text:
+        return RasterReadError(f"{url}: cannot reach the host ({text}); check the URL and network")
+    return RasterReadError(f"{url}: cannot be read as a raster ({text}); is it a GeoTIFF/COG?")
+
+
+def _read_error(path: Source, err: Exception, window: Window | None = None) -> RasterReadError:
     where = "" if window is None else f" (window {window})"
     return RasterReadError(
         f"{path}{where}: cannot be read as an image ({err}); is it a complete PNG, JPEG or "
@@ -145,7 +209,7 @@ class SceneReader:
         bands: Sequence[int] | None = None,
         nodata: float | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = as_source(path)
         self._stack = contextlib.ExitStack()
         src = self._src = self._stack.enter_context(_open(self.path))
         alpha = {i + 1 for i, ci in enumerate(src.colorinterp) if ci == ColorInterp.alpha}
@@ -279,13 +343,28 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 
 
-def gdal_cache(megabytes: int) -> Any:
-    """A ``rasterio.Env`` whose GDAL block cache holds ``megabytes``.
+REMOTE_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.img",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "VSI_CACHE": "TRUE",
+}
+"""GDAL settings for rasters read over the network (they change nothing for local
+files): no listing of the remote folder for sidecar files, only raster extensions
+probed, three retries a second apart, adjacent ranges fetched in one request and a
+cache of what was fetched. ``runtime.gdal_options`` adds to or overrides them."""
+
+
+def gdal_cache(megabytes: int, options: Mapping[str, str] | None = None) -> Any:
+    """A ``rasterio.Env`` whose GDAL block cache holds ``megabytes``, with
+    :data:`REMOTE_OPTIONS` and ``options`` (GDAL configuration options) set.
 
     rasterio reads an integer ``GDAL_CACHEMAX`` as bytes: 256 would be 256 bytes and
     make every read repeat, so the value is converted here, once.
     """
-    return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20)
+    return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20, **{**REMOTE_OPTIONS, **(options or {})})
 
 
 def window_cache_mb(paths: Sequence[str | os.PathLike[str]], window: int) -> int:

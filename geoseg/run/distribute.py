@@ -19,9 +19,9 @@ from typing import Any
 
 from geoseg.config import Config
 from geoseg.errors import ConfigError
-from geoseg.io.raster import gdal_cache
+from geoseg.io.raster import Source
 from geoseg.run.labelers import labeler_for
-from geoseg.run.prepare import StretchValues, open_scene, stretched_reader
+from geoseg.run.prepare import StretchValues, gdal_env, open_scene, stretched_reader
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory
 from geoseg.tiling import Tile
@@ -63,7 +63,7 @@ def dask_client(address: str | None, *, workers: int) -> Iterator[Any]:
 
 
 def distribute_tiles(
-    scene: Path, scratch: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+    scene: Source, scratch: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
     """Label ``tiles`` on Dask workers into the run's scratch folder ``scratch`` (a path
     the workers share with this process); the number labelled
@@ -82,14 +82,14 @@ def distribute_tiles(
 
 
 def _label_into_scratch(
-    scene: Path, root: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
+    scene: Source, root: Path, config: Config, stretch_values: StretchValues, tiles: list[Tile]
 ) -> int:
     """A Dask task: label tiles exactly as the run would and save them in its scratch."""
     hold_freed_memory()
     scratch = Scratch(root, scene, config)
     labeler = labeler_for(config, scratch=scratch)
     done = 0
-    with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:
+    with gdal_env(config), open_scene(scene, config) as reader:
         read = stretched_reader(reader, stretch_values)
         for tile in tiles:
             image, valid = read(tile.read)

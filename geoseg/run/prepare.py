@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.raster import SceneReader
+from geoseg.io.raster import SceneReader, gdal_cache
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
 from geoseg.tiling import sample_crops
@@ -23,6 +24,7 @@ __all__ = [
     "Prepared",
     "Reader",
     "StretchValues",
+    "gdal_env",
     "open_scene",
     "prepare",
     "scene_statistics",
@@ -48,6 +50,11 @@ class Prepared:
     stretch_values: StretchValues
     read: Reader
     uniform: bool = False
+
+
+def gdal_env(config: Config) -> Any:
+    """The GDAL environment of a run: its block cache and ``runtime.gdal_options``."""
+    return gdal_cache(config.runtime.gdal_cache_mb, config.runtime.gdal_options)
 
 
 def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = None) -> SceneReader:

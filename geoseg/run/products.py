@@ -16,7 +16,14 @@ from rasterio.windows import Window
 from geoseg.config import Config
 from geoseg.errors import InputError
 from geoseg.io.labels import LabelWriter, class_id_reader
-from geoseg.io.raster import SceneReader, gdal_cache, window_cache_mb, write_png
+from geoseg.io.raster import (
+    SceneReader,
+    Source,
+    as_source,
+    gdal_cache,
+    window_cache_mb,
+    write_png,
+)
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
@@ -79,9 +86,9 @@ def vectorize_labels(
             read_bands = lambda window: source.read(window)[0]  # noqa: E731
             band_names = [f"b{band}" for band in source.info.bands]
         # each block is read once or twice: the run's cache would only hold memory
-        paths = [labels_path] if scene is None else [labels_path, Path(scene)]
+        paths = [labels_path] if scene is None else [labels_path, as_source(scene)]
         cache = min(config.runtime.gdal_cache_mb, window_cache_mb(paths, vec.block_size))
-        stack.enter_context(gdal_cache(cache))
+        stack.enter_context(gdal_cache(cache, config.runtime.gdal_options))
         min_pixels = vec.min_area
         if vec.min_area_unit == "m2" and vec.min_area > 0:
             shape = (info.height, info.width)
@@ -128,7 +135,7 @@ def vectorize_labels(
 
 def write_quicklook(
     path: Path,
-    scene: Path,
+    scene: Source,
     labels_path: Path,
     bands: Sequence[int],
     config: Config,

@@ -30,12 +30,12 @@ import yaml
 from geoseg.config import Config, config_yaml
 from geoseg.errors import GeosegError, OutputError
 from geoseg.io.labels import LabelWriter
-from geoseg.io.raster import SceneReader, gdal_cache
+from geoseg.io.raster import SceneReader, Source, as_source
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target
 from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
-from geoseg.run.prepare import Prepared, open_scene, prepare
+from geoseg.run.prepare import Prepared, gdal_env, open_scene, prepare
 from geoseg.run.products import vectorize_labels, write_quicklook
 from geoseg.run.record import (
     RECORD,
@@ -95,10 +95,10 @@ def run_scene(
     stage (:data:`geoseg.types.StageProgress`).
     """
     config = config if config is not None else Config()
-    scene, outdir = Path(scene), Path(outdir)
+    scene, outdir = as_source(scene), Path(outdir)
     use_dask = config.runtime.executor == "dask" if distribute_tiles is None else distribute_tiles
     hold_freed_memory()
-    with gdal_cache(config.runtime.gdal_cache_mb), open_scene(scene, config) as reader:
+    with gdal_env(config), open_scene(scene, config) as reader:
         preflight(reader.info, outdir, config)
         folder = RunFolder.open(outdir)
         try:
@@ -112,7 +112,7 @@ def run_scene(
 
 
 def _run(
-    scene: Path,
+    scene: Source,
     folder: RunFolder,
     reader: SceneReader,
     config: Config,
@@ -304,7 +304,7 @@ def _vote(path: Path, prepared: Prepared, config: Config, progress: Progress | N
 
 def _vector(
     labels_path: Path,
-    scene: Path,
+    scene: Source,
     folder: RunFolder,
     config: Config,
     source_ids: list[int],
@@ -341,7 +341,7 @@ def _vector(
 
 
 def _record(
-    scene: Path,
+    scene: Source,
     outdir: Path,
     config: Config,
     prepared: Prepared,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from geoseg.config import Config
-from geoseg.io.raster import atomic_path
+from geoseg.io.raster import Source, atomic_path
 from geoseg.tiling import Tile
 
 __all__ = ["Scratch"]
@@ -29,14 +29,14 @@ class Scratch:
     A successful run removes the folder.
     """
 
-    def __init__(self, root: Path, scene: Path, config: Config) -> None:
-        stat = scene.stat()
-        identity = {
-            "scene": str(scene.resolve()),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-            "config": config.model_dump(mode="json"),
-        }
+    def __init__(self, root: Path, scene: Source, config: Config) -> None:
+        identity: dict[str, Any] = {"config": config.model_dump(mode="json")}
+        if isinstance(scene, Path):
+            stat = scene.stat()
+            identity |= {"scene": str(scene.resolve()), "size": stat.st_size,
+                         "mtime_ns": stat.st_mtime_ns}  # fmt: skip
+        else:  # a remote scene: its URL (a changed object under one URL is not seen)
+            identity["scene"] = scene
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         self.root = root
         self.dir = self.root / key
