@@ -50,6 +50,17 @@ class InputSection(_Section):
         description="Value marking nodata, overriding the file's; null uses the file's "
         "nodata, mask or alpha. NaN is always nodata.",
     )
+    assets: list[str] = Field(
+        default=[],
+        description="A STAC item scene: its band assets to read, in order, by key (B04) or "
+        "common band name (red); they are stacked on one grid.",
+    )
+    resolution: float | None = Field(
+        default=None,
+        gt=0,
+        description="A STAC item scene: the grid's pixel size in CRS units; null: the "
+        "finest of the assets'.",
+    )
 
 
 class NormalizeSection(_Section):

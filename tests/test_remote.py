@@ -3,6 +3,7 @@ ranges as COG hosts serve them) and GDAL's ``/vsicurl/`` reads through ``geoseg`
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from rasterio.shutil import copy as rio_copy
 
 from tests.conftest import FAST, shared
@@ -110,3 +112,92 @@ def test_default_output_folder_of_a_url_is_here(served, tmp_path: Path) -> None:
     # (not opened here: GDAL would wait on this process's own server, holding the GIL)
     with rasterio.open(root / "rgb.tif") as src:
         assert src.overviews(1)  # the run's statistics come from the COG's overviews
+
+
+def _stac_item(root: Path) -> Path:
+    """A static STAC item over single-band COGs of the Sentinel-2 10 m scene (a 512 px
+    window): B02-B04 at 10 m, B08 resampled to 20 m, with eo:bands common names."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    source = shared("sentinel2_l1c_18SVG_10m/S2_18SVG_20160112_B02-B03-B04-B08_10m_uint16.tif")
+    with rasterio.open(source) as src:
+        window = Window(700, 700, 512, 512)
+        transform = src.window_transform(window)
+        profile = {"driver": "GTiff", "count": 1, "dtype": "uint16", "crs": src.crs, "nodata": 0}
+        bands = {}
+        for band, (name, common) in enumerate(
+            [("B02", "blue"), ("B03", "green"), ("B04", "red"), ("B08", "nir")], start=1
+        ):
+            coarse = name == "B08"
+            size = 256 if coarse else 512
+            data = src.read(band, window=window, out_shape=(size, size),
+                            resampling=Resampling.average)  # fmt: skip
+            scale = 2 if coarse else 1
+            grid = transform * transform.scale(scale) if coarse else transform
+            with (
+                rasterio.MemoryFile() as memory,
+                memory.open(**profile, width=size, height=size, transform=grid) as tmp,
+            ):
+                tmp.write(data, 1)
+                rio_copy(tmp, root / f"{name}.tif", driver="COG", compress="deflate")
+            bands[name] = common
+    assets = {
+        name: {"href": f"./{name}.tif", "type": "image/tiff; application=geotiff; "
+               "profile=cloud-optimized", "roles": ["data"],
+               "eo:bands": [{"name": name, "common_name": common}]}
+        for name, common in bands.items()
+    }  # fmt: skip
+    left, top = transform.c, transform.f
+    bbox = [left, top - 5120, left + 5120, top]
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
+        "id": "S2_18SVG_20160112_test",
+        "geometry": {"type": "Polygon", "coordinates": [[[bbox[0], bbox[1]], [bbox[2], bbox[1]],
+                     [bbox[2], bbox[3]], [bbox[0], bbox[3]], [bbox[0], bbox[1]]]]},
+        "bbox": bbox,
+        "properties": {"datetime": "2016-01-12T00:00:00Z"},
+        "links": [],
+        "assets": assets,
+    }  # fmt: skip
+    path = root / "item.json"
+    path.write_text(json.dumps(item))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stac(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RangeServer, Path]]:
+    root = tmp_path_factory.mktemp("stac")
+    _stac_item(root)
+    with serve(root) as server:
+        yield server, root
+
+
+def test_stac_item_over_http_stacks_assets_on_the_finest_grid(stac, tmp_path: Path) -> None:
+    server, _ = stac
+    url = f"{server.url}/item.json"
+    assets = "input.assets=[red, green, blue, B08]"
+    done = geoseg("run", url, "-o", str(tmp_path / "out"), "-q", "--set", assets, *SET_FAST)
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(tmp_path / "out" / "labels.tif") as labels:
+        assert (labels.width, labels.height, labels.transform.a) == (512, 512, 10.0)
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["grid"]["stac_item"] == "S2_18SVG_20160112_test"
+    assert record["grid"]["stac_assets"]["B08"] == f"{server.url}/B08.tif"
+    assert list(record["grid"]["stac_assets"]) == ["red", "green", "blue", "B08"]
+
+
+def test_stac_item_errors_name_the_assets(stac, tmp_path: Path) -> None:
+    _, root = stac
+    missing = geoseg("run", str(root / "item.json"), "-o", str(tmp_path / "a"),
+                     "--set", "input.assets=[swir16]")  # fmt: skip
+    assert missing.returncode == 1
+    assert "no asset 'swir16'" in missing.stderr
+    assert "B02, B03, B04, B08" in missing.stderr
+    unnamed = geoseg("run", str(root / "item.json"), "-o", str(tmp_path / "b"))
+    assert unnamed.returncode == 1
+    assert "needs input.assets" in unnamed.stderr
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()

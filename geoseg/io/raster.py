@@ -116,7 +116,7 @@ def is_remote(path: str | os.PathLike[str]) -> bool:
 def as_source(path: str | os.PathLike[str]) -> Source:
     """``path`` as a :data:`Source`: the text of a remote location, else a ``Path``."""
     text = os.fspath(path)
-    return text if is_remote(text) else Path(text)
+    return text if is_remote(text) or text.startswith("<VRTDataset") else Path(text)
 
 
 def source_stem(path: str | os.PathLike[str]) -> str:
@@ -208,8 +208,14 @@ class SceneReader:
         *,
         bands: Sequence[int] | None = None,
         nodata: float | None = None,
+        name: str | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> None:
         self.path = as_source(path)
+        self.name = name or str(path)
+        """What messages call the scene (a STAC item's path rather than its VRT)."""
+        self.provenance = dict(provenance or {})
+        """Where the scene comes from when it is assembled (a STAC item, its assets)."""
         self._stack = contextlib.ExitStack()
         src = self._src = self._stack.enter_context(_open(self.path))
         alpha = {i + 1 for i, ci in enumerate(src.colorinterp) if ci == ColorInterp.alpha}
@@ -324,7 +330,7 @@ class SceneReader:
                 )
                 valid = (masks > 0).any(axis=0)
         except RasterioError as err:
-            raise _read_error(self.path, err, window) from err
+            raise _read_error(self.name, err, window) from err
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return data, valid

@@ -15,6 +15,7 @@ from rasterio.windows import Window
 from geoseg.config import Config
 from geoseg.errors import InputError
 from geoseg.io.raster import SceneReader, gdal_cache
+from geoseg.io.stac import is_stac_item, stac_scene
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
 from geoseg.tiling import sample_crops
@@ -58,8 +59,14 @@ def gdal_env(config: Config) -> Any:
 
 
 def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = None) -> SceneReader:
-    """``scene`` opened with the config's bands (or ``bands``) and nodata override."""
+    """``scene`` opened with the config's bands (or ``bands``) and nodata override; a
+    STAC item as its ``input.assets`` stacked on one grid (:mod:`geoseg.io.stac`)."""
     chosen = bands if bands is not None else config.input.bands or None
+    if is_stac_item(scene):
+        stacked = stac_scene(scene, config.input.assets, resolution=config.input.resolution)
+        provenance = {"stac_item": stacked.item_id, "stac_assets": stacked.hrefs}
+        return SceneReader(stacked.vrt, bands=chosen, nodata=config.input.nodata,
+                           name=str(scene), provenance=provenance)  # fmt: skip
     return SceneReader(scene, bands=chosen, nodata=config.input.nodata)
 
 

@@ -19,7 +19,6 @@ from geoseg.io.labels import LabelWriter, class_id_reader
 from geoseg.io.raster import (
     SceneReader,
     Source,
-    as_source,
     gdal_cache,
     window_cache_mb,
     write_png,
@@ -75,6 +74,7 @@ def vectorize_labels(
         read_ids = class_id_reader(labels)
         info = labels.info
         read_bands = band_names = None
+        source: SceneReader | None = None
         if scene is not None:
             source = stack.enter_context(open_scene(scene, config))
             grid = (source.info.height, source.info.width, source.info.transform)
@@ -86,7 +86,7 @@ def vectorize_labels(
             read_bands = lambda window: source.read(window)[0]  # noqa: E731
             band_names = [f"b{band}" for band in source.info.bands]
         # each block is read once or twice: the run's cache would only hold memory
-        paths = [labels_path] if scene is None else [labels_path, as_source(scene)]
+        paths = [labels_path] if source is None else [labels_path, source.path]
         cache = min(config.runtime.gdal_cache_mb, window_cache_mb(paths, vec.block_size))
         stack.enter_context(gdal_cache(cache, config.runtime.gdal_options))
         min_pixels = vec.min_area

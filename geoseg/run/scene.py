@@ -151,8 +151,9 @@ def _run(
     )
     clock.lap("predict")
     vector, source_ids = _vector(
-        labels_path, scene, folder, config, source_ids, clock, _stage(progress, "vectorize")
-    )
+        labels_path, scene, folder, config, source_ids, clock, _stage(progress, "vectorize"),
+        reader.provenance,
+    )  # fmt: skip
     display = reader.display_bands(config.output.display_bands)
     write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid)
     clock.lap("quicklook")
@@ -310,6 +311,7 @@ def _vector(
     source_ids: list[int],
     clock: _Clock,
     progress: Progress | None,
+    source: dict[str, Any],
 ) -> tuple[VectorSummary | None, list[int]]:
     """The vector layer (``output.vector``) and the classes' raw ids after small-region
     merging renumbered them."""
@@ -322,7 +324,9 @@ def _vector(
         "geoseg_seed": str(config.runtime.seed),
         "geoseg_config": config_yaml(config),
         "geoseg_versions": yaml.safe_dump(versions(), sort_keys=False),
-    }
+        **{f"geoseg_{key}": yaml.safe_dump(value, sort_keys=False).strip()
+           for key, value in source.items()},
+    }  # fmt: skip
     target = vector_target(folder.outdir, config)
     assert target is not None
     product = vectorize_labels(
@@ -376,6 +380,7 @@ def _record(
             "crs": info.crs.to_string() if info.crs else None,
             "transform": list(info.transform)[:6],
             "nodata": info.nodata,
+            **prepared.reader.provenance,  # a STAC item: its id and asset hrefs
         },
         normalize={"low": low.tolist(), "high": high.tolist(), "fill": fill.tolist()},
         training=training,
