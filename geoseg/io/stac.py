@@ -39,12 +39,17 @@ _GDAL_TYPES = {
 
 
 def is_stac_item(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a STAC item (a ``.json`` file or URL).
+    """Whether ``path`` names a STAC item: a ``.json`` file or URL, or a STAC API item
+    URL (``.../collections/<id>/items/<id>``, no extension).
 
-    >>> is_stac_item("https://host/items/S2A_1.json?x=1"), is_stac_item("a.tif")
+    >>> is_stac_item("https://host/v1/collections/s2/items/S2A_1"), is_stac_item("a.tif")
     (True, False)
     """
-    return os.fspath(path).split("?", 1)[0].lower().endswith(".json")
+    text = os.fspath(path).split("?", 1)[0].lower()
+    if text.endswith(".json"):
+        return True
+    api = text.startswith(("http://", "https://")) and "/items/" in text
+    return api and "." not in text.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
