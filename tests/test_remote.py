@@ -201,3 +201,41 @@ def test_stac_item_errors_name_the_assets(stac, tmp_path: Path) -> None:
     assert "needs input.assets" in unnamed.stderr
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+
+
+def test_stac_assets_in_mixed_crs_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "item"
+    root.mkdir()
+    item_path = _stac_item(root)
+    with rasterio.open(root / "B03.tif") as src:
+        data, profile = src.read(), src.profile
+    profile.update(crs="EPSG:32617")  # another UTM zone
+    with rasterio.open(root / "B03.tif", "w", **profile) as out:
+        out.write(data)
+    done = geoseg("run", str(item_path), "-o", str(tmp_path / "out"),
+                  "--set", "input.assets=[B02, B03]")  # fmt: skip
+    assert done.returncode == 1
+    assert "different CRSs" in done.stderr
+    assert "EPSG:32617" in done.stderr
+
+
+def test_batch_of_urls_isolates_a_failing_scene(served, tmp_path: Path) -> None:
+    """URL entries are taken as they are (no glob), outputs go beside the batch file, a
+    missing object fails alone and the run of the other resumes as complete."""
+    server, _ = served
+    batch = tmp_path / "batch.yaml"
+    scenes = [f"{server.url}/rgb.tif", f"{server.url}/gone.tif"]
+    config = {"scenes": scenes, "segment": {"max_iterations": 3}}
+    config["tiling"] = {"tile_size": 256, "overlap": 16}
+    batch.write_text(yaml.safe_dump(config))
+    first = geoseg("batch", str(batch), "-q")
+    assert first.returncode == 1  # one scene failed
+    rows = (tmp_path / "batch_summary.csv").read_text().splitlines()
+    assert rows[1].split(",")[:2] == [scenes[0], "done"]
+    assert rows[2].split(",")[1] == "failed"
+    assert "HTTP 404" in rows[2]
+    assert (tmp_path / "rgb_geoseg" / "labels.tif").exists()
+    again = geoseg("batch", str(batch), "-q")
+    rows = (tmp_path / "batch_summary.csv").read_text().splitlines()
+    assert again.returncode == 1
+    assert rows[1].split(",")[1] == "skipped"
