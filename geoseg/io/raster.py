@@ -43,6 +43,7 @@ __all__ = [
     "check_output",
     "gdal_cache",
     "is_remote",
+    "network_bytes",
     "read_image",
     "source_stem",
     "window_cache_mb",
@@ -356,11 +357,48 @@ REMOTE_OPTIONS = {
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "VSI_CACHE": "TRUE",
+    "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
 }
 """GDAL settings for rasters read over the network (they change nothing for local
 files): no listing of the remote folder for sidecar files, only raster extensions
-probed, three retries a second apart, adjacent ranges fetched in one request and a
-cache of what was fetched. ``runtime.gdal_options`` adds to or overrides them."""
+probed, three retries a second apart, adjacent ranges fetched in one request, a
+cache of what was fetched, and GDAL's count of the bytes (:func:`network_bytes`).
+``runtime.gdal_options`` adds to or overrides them."""
+
+
+def network_bytes() -> dict[str, int] | None:
+    """``{"requests": n, "downloaded_bytes": n}``: what GDAL fetched over the network in
+    this process (``CPL_VSIL_NETWORK_STATS_ENABLED``, on in :data:`REMOTE_OPTIONS`);
+    ``None`` where GDAL's library cannot be reached.
+
+    rasterio does not expose GDAL's ``VSINetworkStatsGetAsSerializedJSON`` (GDAL >=
+    3.2), so it is called here through ctypes, in the libgdal rasterio loaded.
+    """
+    import ctypes
+    import ctypes.util
+    import json
+
+    found = sorted((Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libgdal*"))
+    name = str(found[0]) if found else ctypes.util.find_library("gdal")
+    try:
+        lib = ctypes.CDLL(name)
+        stats = lib.VSINetworkStatsGetAsSerializedJSON
+    except (OSError, AttributeError, TypeError):
+        return None
+    stats.restype, stats.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    lib.VSIFree.argtypes = [ctypes.c_void_p]
+    pointer = stats(None)
+    if not pointer:
+        return None
+    try:
+        data = json.loads(ctypes.string_at(pointer).decode())
+    finally:
+        lib.VSIFree(pointer)
+    methods = data.get("methods", {})
+    return {
+        "requests": sum(int(m.get("count", 0)) for m in methods.values()),
+        "downloaded_bytes": sum(int(m.get("downloaded_bytes", 0)) for m in methods.values()),
+    }
 
 
 def gdal_cache(megabytes: int, options: Mapping[str, str] | None = None) -> Any:

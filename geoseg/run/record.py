@@ -83,6 +83,8 @@ class RunRecord:
     timings_s: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
+    network: dict[str, int] | None = None
+    """A remote scene: GDAL's requests and downloaded bytes during the run."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data in run.yaml's layout; optional parts left out when absent."""

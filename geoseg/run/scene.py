@@ -30,7 +30,7 @@ import yaml
 from geoseg.config import Config, config_yaml
 from geoseg.errors import GeosegError, OutputError
 from geoseg.io.labels import LabelWriter
-from geoseg.io.raster import SceneReader, Source, as_source
+from geoseg.io.raster import SceneReader, Source, as_source, is_remote, network_bytes
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target
@@ -172,6 +172,8 @@ def _run(
     )
     if progress is not None:
         progress("report", 0, 1)
+    if is_remote(scene) or prepared.reader.provenance:  # read over the network
+        record = replace(record, network=network_bytes())
     _finish(folder, record, info, tiling)
     if progress is not None:
         progress("report", 1, 1)
