@@ -210,11 +210,6 @@ def _params(preset: str, max_iterations: int | None, classes: int | None) -> Seg
     return params
 
 
-def _name(path: str) -> str:
-    """The last part of a path or URL (query string dropped)."""
-    return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-
-
 def _int_list(text: str | None, what: str = "band numbers") -> list[int] | None:
     if not text:
         return None

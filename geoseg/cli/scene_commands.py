@@ -23,7 +23,6 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
-    _name,
     _stage_bar,
     command,
 )
@@ -230,6 +229,7 @@ def plan_command(
     and suggests a tile size for the memory available now.
     """
     from geoseg.config import resolve_config
+    from geoseg.io.raster import source_name
     from geoseg.plan import plan_scene
 
     with _cli_errors():
@@ -238,7 +238,7 @@ def plan_command(
     if as_json:
         typer.echo(json.dumps(plan.as_dict()))
         return
-    table = Table("", "", title=f"geoseg plan {_name(scene)}", show_header=False)
+    table = Table("", "", title=f"geoseg plan {source_name(scene)}", show_header=False)
     for key, value in plan.as_dict().items():
         text = (
             ", ".join(f"{k} {v} s" for k, v in value.items()) if isinstance(value, dict) else value

@@ -24,7 +24,6 @@ from geoseg.cli._common import (
     _cli_errors,
     _err,
     _int_list,
-    _name,
     _params,
     _progress_bar,
     app,
@@ -202,6 +201,7 @@ def evaluate_command(
     """
     from geoseg.evaluate import evaluate_maps
     from geoseg.io.labels import read_label_pair
+    from geoseg.io.raster import source_name
 
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
@@ -209,7 +209,8 @@ def evaluate_command(
     if json_output:
         typer.echo(json.dumps({"labels": str(labels), "truth": str(truth), **report}))
         return
-    Console(soft_wrap=True).print(*_evaluate_tables(report, f"{_name(labels)} vs {_name(truth)}"))
+    title = f"{source_name(labels)} vs {source_name(truth)}"
+    Console(soft_wrap=True).print(*_evaluate_tables(report, title))
 
 
 def _evaluate_tables(report: dict[str, Any], title: str) -> tuple[Table, Table]:

@@ -45,6 +45,7 @@ __all__ = [
     "is_remote",
     "network_bytes",
     "read_image",
+    "source_name",
     "source_stem",
     "window_cache_mb",
     "write_gif",
@@ -120,16 +121,25 @@ def as_source(path: str | os.PathLike[str]) -> Source:
     return text if is_remote(text) or text.startswith("<VRTDataset") else Path(text)
 
 
+def source_name(path: str | os.PathLike[str]) -> str:
+    """The file name of a local path or URL (query string dropped).
+
+    >>> source_name("https://host/b/T18_B04.tif?sig=x"), source_name("data/a.tif")
+    ('T18_B04.tif', 'a.tif')
+    """
+    text = os.fspath(path)
+    if is_remote(text):
+        return text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return Path(text).name
+
+
 def source_stem(path: str | os.PathLike[str]) -> str:
     """The file name's stem of a local path or URL (query string dropped).
 
     >>> source_stem("https://host/b/T18_B04.tif?sig=x"), source_stem("data/a.tif")
     ('T18_B04', 'a')
     """
-    text = os.fspath(path)
-    if is_remote(text):
-        text = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return Path(text).stem
+    return Path(source_name(path)).stem
 
 
 @contextlib.contextmanager

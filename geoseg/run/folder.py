@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -38,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from geoseg.config import Config
-from geoseg.errors import ConfigError, GeosegError, OutputError
+from geoseg.errors import ConfigError, OutputError
 from geoseg.io.vector import DRIVERS, layer_files
 from geoseg.run.record import RECORD
 from geoseg.types import SceneInfo
@@ -127,8 +126,9 @@ def outputs_mb(n_px: int, valid_px: int, *, vector: bool) -> float:
     return (labels + (0.5 * valid_px if vector else 0)) / 2**20 + 1.0
 
 
-def disk_needed_mb(info: SceneInfo, config: Config, *, valid_fraction: float = 1.0) -> float:
-    """A run's disk: resume store and outputs (:func:`scratch_mb`, :func:`outputs_mb`)."""
+def disk_needed_mb(info: SceneInfo, config: Config) -> float:
+    """A run's disk before its valid area is known, every pixel counted as valid:
+    resume store and outputs (:func:`scratch_mb`, :func:`outputs_mb`)."""
     from geoseg.tiling import tile_grid
 
     tiling = config.tiling
@@ -137,9 +137,7 @@ def disk_needed_mb(info: SceneInfo, config: Config, *, valid_fraction: float = 1
     tiles = sum(1 for _ in grid)
     read_px = (tiling.tile_size + 2 * tiling.overlap) ** 2
     vector = config.output.vector is not None
-    return scratch_mb(math.ceil(tiles * valid_fraction), read_px) + outputs_mb(
-        n_px, round(n_px * valid_fraction), vector=vector
-    )
+    return scratch_mb(tiles, read_px) + outputs_mb(n_px, n_px, vector=vector)
 
 
 def check_disk(folder: Path, needed_mb: float) -> None:
@@ -255,9 +253,3 @@ def _move(source: Path, target: Path) -> None:
         if err.errno != errno.EXDEV:
             raise
         shutil.move(source, target)  # another file system: copied, then removed
-
-
-def failed(err: BaseException) -> bool:
-    """Whether a run's exception is a failure (the folder is restored) rather than an
-    interruption (the work folder stays for a resume)."""
-    return isinstance(err, (GeosegError, OSError))

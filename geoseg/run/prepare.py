@@ -42,8 +42,9 @@ StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDAr
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An open scene ready for labelling: its grid, the decimated valid mask, the
-    stretch and the reader that applies it; ``uniform`` when every valid pixel of the
-    decimated read has the same values (nothing to segment: one class)."""
+    stretch and the reader that applies it; ``uniform`` when every band's stretch is
+    flat (its low and high percentiles equal): the network would see a constant image,
+    so there is nothing to segment (one class)."""
 
     reader: SceneReader
     info: SceneInfo

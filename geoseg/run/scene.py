@@ -172,7 +172,7 @@ def _run(
     )
     if progress is not None:
         progress("report", 0, 1)
-    if is_remote(scene) or prepared.reader.provenance:  # read over the network
+    if is_remote(scene) or reader.provenance:  # read over the network (a STAC item too)
         record = replace(record, network=network_bytes())
     _finish(folder, record, info, tiling)
     if progress is not None:
