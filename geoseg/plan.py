@@ -28,9 +28,9 @@ import torch
 
 from geoseg.config import Config
 from geoseg.io.raster import Source, as_source
-from geoseg.run.folder import outputs_mb, scratch_mb
+from geoseg.run.folder import local_copy_mb, outputs_mb, scratch_mb
 from geoseg.run.labelers import labeler_for
-from geoseg.run.prepare import gdal_env, open_scene, prepare
+from geoseg.run.prepare import gdal_env, keeps_local_copy, open_scene, prepare, reads_network
 from geoseg.segment.train import resolve_device
 from geoseg.tiling import tile_grid
 from geoseg.types import SceneInfo
@@ -77,6 +77,7 @@ def _plan(scene: Source, config: Config) -> Plan:
     base_rss = _rss_mb()
     with open_scene(scene, config) as reader:
         prepared = prepare(reader, config)
+        networked = reads_network(scene, reader)
         info, small_valid = prepared.info, prepared.small_valid
         tiles = list(
             tile_grid(info.height, info.width, tile_size=tiling.tile_size, overlap=tiling.overlap)
@@ -136,6 +137,8 @@ def _plan(scene: Source, config: Config) -> Plan:
             suggested = size
     n_px = info.height * info.width
     scratch = scratch_mb(len(with_data), read_px)
+    if keeps_local_copy(networked, config):
+        scratch += local_copy_mb(info)
     outputs = outputs_mb(n_px, round(n_px * valid_fraction), vector=bool(config.output.vector))
     return Plan(
         width=info.width,

@@ -119,6 +119,22 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
     ]
 
 
+def test_quicklook_shows_the_colour_bands_whichever_bands_are_segmented(
+    scene, tmp_path: Path
+) -> None:
+    """The quicklook's scene half: drawn from the statistics' decimated read when the
+    colour bands are segmented, read again when they are not; the same picture."""
+    path, _ = scene
+    halves = []
+    for name, bands in (("all", [1, 2, 3, 4]), ("other", [4, 1])):
+        cfg = config("output.display_bands=[1, 2, 3]", f"input.bands={bands}")
+        result = run_scene(path, tmp_path / name, cfg)
+        picture = np.asarray(Image.open(result.quicklook))
+        halves.append(picture[:, : (picture.shape[1] - 8) // 2])
+    assert halves[0].std() > 20  # a picture, not a blank
+    np.testing.assert_array_equal(halves[0], halves[1])
+
+
 def test_overlap_below_receptive_field_is_refused(scene, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(15 px\)"):
         config("tiling.overlap=2")

@@ -36,6 +36,7 @@ __all__ = [
     "PICTURE_SUFFIXES",
     "REMOTE_OPTIONS",
     "ImageData",
+    "LocalCopy",
     "SceneReader",
     "Source",
     "as_source",
@@ -345,6 +346,52 @@ class SceneReader:
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return data, valid
+
+
+class LocalCopy:
+    """A local GeoTIFF of what a run reads from a remote scene: the bands as read and
+    the valid mask as its dataset mask, window by window, so that the later passes
+    (the superpixel vote, the polygons' band statistics) read the disk instead of the
+    network. Uncompressed and tiled, so windows may land at any offset; the file is
+    the work folder's and goes with it.
+
+    ``LocalCopy(path, info)``; ``write(window, data, valid)``; ``close()``. A
+    :class:`SceneReader` of ``path`` then reads the same values and valid mask (bands
+    ``1..n``: the scene's chosen bands in order).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], info: SceneInfo) -> None:
+        self.path = Path(path)
+        self.info = info
+        self._dst: Any = None
+
+    def write(self, window: Window, data: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> None:
+        if self._dst is None:  # bands and dtype as read (a palette comes expanded)
+            info = self.info
+            profile = {"driver": "GTiff", "width": info.width, "height": info.height,
+                       "count": data.shape[0], "dtype": data.dtype.name, "tiled": True,
+                       "blockxsize": 256, "blockysize": 256, "bigtiff": "IF_SAFER",
+                       "transform": info.transform, "crs": info.crs}  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._dst = rasterio.open(self.path, "w", **profile)
+        try:
+            self._dst.write(data, window=window)
+            self._dst.write_mask(np.where(valid, np.uint8(255), np.uint8(0)), window=window)
+        except RasterioError as err:
+            raise OutputError(f"{self.path}: cannot write the scene's local copy ({err})") from err
+
+    def close(self) -> None:
+        """Finish the file (idempotent)."""
+        if self._dst is not None:
+            self._dst.close()
+            self._dst = None
+
+    def __enter__(self) -> LocalCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _expand_palette(

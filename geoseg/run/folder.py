@@ -34,6 +34,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from geoseg.config import Config
@@ -42,7 +43,14 @@ from geoseg.io.vector import DRIVERS, layer_files
 from geoseg.run.record import RECORD
 from geoseg.types import SceneInfo
 
-__all__ = ["WORK", "RunFolder", "disk_needed_mb", "preflight", "vector_target"]
+__all__ = [
+    "WORK",
+    "RunFolder",
+    "disk_needed_mb",
+    "local_copy_mb",
+    "preflight",
+    "vector_target",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +134,10 @@ def outputs_mb(n_px: int, valid_px: int, *, vector: bool) -> float:
     return (labels + (0.5 * valid_px if vector else 0)) / 2**20 + 1.0
 
 
-def disk_needed_mb(info: SceneInfo, config: Config) -> float:
+def disk_needed_mb(info: SceneInfo, config: Config, *, local_copy: bool = False) -> float:
     """A run's disk before its valid area is known, every pixel counted as valid:
-    resume store and outputs (:func:`scratch_mb`, :func:`outputs_mb`)."""
+    resume store and outputs (:func:`scratch_mb`, :func:`outputs_mb`), and with
+    ``local_copy`` a remote scene's bands kept on disk (uncompressed, with a mask)."""
     from geoseg.tiling import tile_grid
 
     tiling = config.tiling
@@ -137,7 +146,14 @@ def disk_needed_mb(info: SceneInfo, config: Config) -> float:
     tiles = sum(1 for _ in grid)
     read_px = (tiling.tile_size + 2 * tiling.overlap) ** 2
     vector = config.output.vector is not None
-    return scratch_mb(tiles, read_px) + outputs_mb(n_px, n_px, vector=vector)
+    copy = local_copy_mb(info) if local_copy else 0.0
+    return scratch_mb(tiles, read_px) + outputs_mb(n_px, n_px, vector=vector) + copy
+
+
+def local_copy_mb(info: SceneInfo) -> float:
+    """Disk of a remote scene's local copy (:class:`geoseg.io.raster.LocalCopy`): its
+    bands uncompressed and a byte of mask a pixel."""
+    return info.height * info.width * (info.count * np.dtype(info.dtype).itemsize + 1) / 2**20
 
 
 def check_disk(folder: Path, needed_mb: float) -> None:

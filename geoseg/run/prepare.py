@@ -4,7 +4,7 @@ reader the network sees and scene mode's training crops."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.raster import SceneReader, gdal_cache
+from geoseg.io.raster import SceneReader, gdal_cache, is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
@@ -26,8 +26,10 @@ __all__ = [
     "Reader",
     "StretchValues",
     "gdal_env",
+    "keeps_local_copy",
     "open_scene",
     "prepare",
+    "reads_network",
     "scene_statistics",
     "stretched_reader",
     "training_crops",
@@ -41,17 +43,30 @@ StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDAr
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An open scene ready for labelling: its grid, the decimated valid mask, the
-    stretch and the reader that applies it; ``uniform`` when every band's stretch is
+    """An open scene ready for labelling: its grid, the decimated copy the statistics
+    read (``small``, raw bands, and its valid mask), the stretch and the reader that
+    applies it; ``uniform`` when every band's stretch is
     flat (its low and high percentiles equal): the network would see a constant image,
     so there is nothing to segment (one class)."""
 
     reader: SceneReader
     info: SceneInfo
+    small: npt.NDArray[Any]
     small_valid: npt.NDArray[np.bool_]
     stretch_values: StretchValues
     read: Reader
     uniform: bool = False
+
+    def stretch(
+        self, data: npt.NDArray[Any], valid: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float32]:
+        """Raw bands of a window (as :meth:`SceneReader.read` gives them) as
+        :attr:`read` would return them: stretched, nodata filled."""
+        return _stretched(data, valid, self.stretch_values)
+
+    def reading(self, reader: SceneReader) -> Prepared:
+        """The same scene read from ``reader`` (its local copy): same stretch."""
+        return replace(self, reader=reader, read=stretched_reader(reader, self.stretch_values))
 
 
 def gdal_env(config: Config) -> Any:
@@ -71,20 +86,34 @@ def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = N
     return SceneReader(scene, bands=chosen, nodata=config.input.nodata)
 
 
+def reads_network(scene: str | Path, reader: SceneReader) -> bool:
+    """Whether the scene is read over the network (a URL, or a STAC item's assets)."""
+    hrefs = reader.provenance.get("stac_assets") or {}
+    return is_remote(scene) or any(is_remote(href) for href in hrefs.values())
+
+
+def keeps_local_copy(networked: bool, config: Config) -> bool:
+    """Whether a run keeps a local copy of what it reads
+    (:class:`geoseg.io.raster.LocalCopy`): for a scene read over the network when a
+    later pass (the vote, the polygons' band statistics) would read it again, so that
+    each block is fetched once."""
+    return networked and (config.output.vector is not None or config.stitch.refine)
+
+
 def prepare(reader: SceneReader, config: Config) -> Prepared:
     """Statistics of the open scene and its stretched reader."""
-    small_valid, values = scene_statistics(reader, config)
+    small, small_valid, values = scene_statistics(reader, config)
     low, high, _ = values
     uniform = bool((high <= low).all())
-    return Prepared(
-        reader, reader.info, small_valid, values, stretched_reader(reader, values), uniform
-    )
+    read = stretched_reader(reader, values)
+    return Prepared(reader, reader.info, small, small_valid, values, read, uniform)
 
 
 def scene_statistics(
     reader: SceneReader, config: Config
-) -> tuple[npt.NDArray[np.bool_], StretchValues]:
-    """The decimated valid mask and the scene-wide stretch ``(low, high, fill)``."""
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_], StretchValues]:
+    """The decimated bands and valid mask, and the scene-wide stretch ``(low, high,
+    fill)``."""
     norm = config.normalize
     small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
     if not small_valid.any():
@@ -93,18 +122,24 @@ def scene_statistics(
         small, small_valid, low=norm.low_percentile, high=norm.high_percentile
     )
     fill = stretch(small, low, high)[:, small_valid].mean(axis=1)
-    return small_valid, (low, high, fill)
+    return small, small_valid, (low, high, fill)
 
 
 def stretched_reader(reader: SceneReader, stretch_values: StretchValues) -> Reader:
     """``read(window) -> (image, valid)``: stretched, nodata filled, as the network sees it."""
-    low, high, fill = stretch_values
 
     def read(window: Window) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         data, valid = reader.read(window)
-        return fill_nodata(stretch(data, low, high), valid, values=fill), valid
+        return _stretched(data, valid, stretch_values), valid
 
     return read
+
+
+def _stretched(
+    data: npt.NDArray[Any], valid: npt.NDArray[np.bool_], values: StretchValues
+) -> npt.NDArray[np.float32]:
+    low, high, fill = values
+    return fill_nodata(stretch(data, low, high), valid, values=fill)
 
 
 def training_crops(config: Config, prepared: Prepared) -> list[Window]:

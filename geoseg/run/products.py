@@ -26,7 +26,7 @@ from geoseg.io.raster import (
 from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
-from geoseg.run.prepare import open_scene
+from geoseg.run.prepare import Prepared, open_scene
 from geoseg.types import Progress
 from geoseg.vectorize import pixel_area_m2, vectorize
 
@@ -54,6 +54,7 @@ def vectorize_labels(
     config: Config | None = None,
     *,
     scene: str | Path | None = None,
+    scene_copy: Path | None = None,
     metadata: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> VectorProduct:
@@ -63,6 +64,8 @@ def vectorize_labels(
     deviation (``config.input.bands``) and small regions merge into their most similar
     neighbour; with ``vectorize.min_area`` the merged regions are written back into
     the label raster so both agree (class ids again ``1..K`` by decreasing area).
+    ``scene_copy``: the run's local copy of a remote scene's bands
+    (:class:`geoseg.io.raster.LocalCopy`), read instead of the scene.
     """
     config = config if config is not None else Config()
     labels_path, vector_path = Path(labels_path), Path(vector_path)
@@ -83,8 +86,10 @@ def vectorize_labels(
                     f"{scene} and {labels_path} are on different grids; vectorize labels "
                     "with the scene they were made from"
                 )
-            read_bands = lambda window: source.read(window)[0]  # noqa: E731
             band_names = [f"b{band}" for band in source.info.bands]
+            if scene_copy is not None:
+                source = stack.enter_context(SceneReader(scene_copy))
+            read_bands = lambda window: source.read(window)[0]  # noqa: E731
         # each block is read once or twice: the run's cache would only hold memory
         paths = [labels_path] if source is None else [labels_path, source.path]
         cache = min(config.runtime.gdal_cache_mb, window_cache_mb(paths, vec.block_size))
@@ -139,11 +144,17 @@ def write_quicklook(
     labels_path: Path,
     bands: Sequence[int],
     config: Config,
-    valid: npt.NDArray[np.bool_],
+    prepared: Prepared,
 ) -> None:
-    """The scene (its colour bands, stretched on their own) beside the labels."""
-    with open_scene(scene, config, bands=list(bands)) as reader:
-        small, _ = reader.read_decimated(shape=valid.shape)
+    """The scene (its colour ``bands``, stretched on their own) beside the labels, at
+    the statistics' decimated size; drawn from their read when it has the colour bands."""
+    valid = prepared.small_valid
+    chosen = list(prepared.info.bands)
+    if all(band in chosen for band in bands):
+        small = prepared.small[[chosen.index(band) for band in bands]]
+    else:
+        with open_scene(scene, config, bands=list(bands)) as reader:
+            small, _ = reader.read_decimated(shape=valid.shape)
     with SceneReader(labels_path) as labels:
         classes, _ = labels.read_decimated(shape=valid.shape)
     low, high = percentile_bounds(

@@ -18,6 +18,7 @@ sides; the classes are numbered by area again after it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -30,12 +31,25 @@ import yaml
 from geoseg.config import Config, config_yaml
 from geoseg.errors import GeosegError, OutputError
 from geoseg.io.labels import LabelWriter
-from geoseg.io.raster import SceneReader, Source, as_source, is_remote, network_bytes
+from geoseg.io.raster import (
+    LocalCopy,
+    SceneReader,
+    Source,
+    as_source,
+    network_bytes,
+)
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target
 from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
-from geoseg.run.prepare import Prepared, gdal_env, open_scene, prepare
+from geoseg.run.prepare import (
+    Prepared,
+    gdal_env,
+    keeps_local_copy,
+    open_scene,
+    prepare,
+    reads_network,
+)
 from geoseg.run.products import vectorize_labels, write_quicklook
 from geoseg.run.record import (
     RECORD,
@@ -124,7 +138,9 @@ def _run(
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     outdir, stage = folder.outdir, folder.stage
-    check_disk(outdir, disk_needed_mb(reader.info, config))
+    networked = reads_network(scene, reader)
+    copies = keeps_local_copy(networked, config)
+    check_disk(outdir, disk_needed_mb(reader.info, config, local_copy=copies))
     prepared = prepare(reader, config)
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
@@ -146,16 +162,17 @@ def _run(
         distributed = label_on_dask(scene, scratch.root, config, prepared.stretch_values, remote)
     labels_path = folder.staged(outdir / LABELS)
     profile: dict[str, float] = {}
+    copy = LocalCopy(folder.work / "scene.tif", info) if copies else None
     skipped, source_ids = _write_labels(
-        labels_path, tiles, prepared, labeler, scratch, config, progress, profile
+        labels_path, tiles, prepared, labeler, scratch, config, progress, profile, copy
     )
     clock.lap("predict")
     vector, source_ids = _vector(
         labels_path, scene, folder, config, source_ids, clock, _stage(progress, "vectorize"),
-        reader.provenance,
+        reader.provenance, None if copy is None else copy.path,
     )  # fmt: skip
     display = reader.display_bands(config.output.display_bands)
-    write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared.small_valid)
+    write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared)
     clock.lap("quicklook")
     timings["total"] = clock.total()
     record = _record(
@@ -172,7 +189,7 @@ def _run(
     )
     if progress is not None:
         progress("report", 0, 1)
-    if is_remote(scene) or reader.provenance:  # read over the network (a STAC item too)
+    if networked:
         record = replace(record, network=network_bytes())
     _finish(folder, record, info, tiling)
     if progress is not None:
@@ -243,18 +260,26 @@ def _write_labels(
     config: Config,
     progress: StageProgress | None,
     profile: dict[str, float],
+    copy: LocalCopy | None = None,
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
     Returns the number skipped and the raw id of each class ``1..K``; ``profile``
-    receives the seconds of each part (:attr:`RunResult.profile`)."""
+    receives the seconds of each part (:attr:`RunResult.profile`). With ``copy``
+    every core read is kept there, and the vote reads it."""
     skipped = 0
     clock = time.perf_counter
     spent = dict.fromkeys(("read", "label", "write", "close"), 0.0)
-    with LabelWriter(path, prepared.info) as writer:
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(LabelWriter(path, prepared.info))
+        if copy is not None:
+            stack.enter_context(copy)
         for done, tile in enumerate(tiles, start=1):
             t0 = clock()
-            image, valid = prepared.read(tile.read)
+            data, valid = prepared.reader.read(tile.read)
             rows, cols = tile.core_in_read
+            if copy is not None:
+                copy.write(tile.core, data[:, rows, cols], valid[rows, cols])
+            image = prepared.stretch(data, valid)
             t1 = clock()
             spent["read"] += t1 - t0
             if not valid[rows, cols].any():
@@ -278,7 +303,10 @@ def _write_labels(
     profile.update({f"predict.{name}": seconds for name, seconds in spent.items()})
     if not config.stitch.refine:
         return skipped, writer.classes
-    voted = _vote(path, prepared, config, _stage(progress, "vote"))
+    with contextlib.ExitStack() as stack:
+        if copy is not None:
+            prepared = prepared.reading(stack.enter_context(SceneReader(copy.path)))
+        voted = _vote(path, prepared, config, _stage(progress, "vote"))
     return skipped, [writer.classes[k - 1] for k in voted]
 
 
@@ -314,9 +342,10 @@ def _vector(
     clock: _Clock,
     progress: Progress | None,
     source: dict[str, Any],
+    copy: Path | None,
 ) -> tuple[VectorSummary | None, list[int]]:
     """The vector layer (``output.vector``) and the classes' raw ids after small-region
-    merging renumbered them."""
+    merging renumbered them; band values from the scene's local ``copy`` when given."""
     if config.output.vector is None:
         return None, source_ids
     release_memory()  # the network and tile buffers are done with
@@ -336,6 +365,7 @@ def _vector(
         folder.staged(target),
         config,
         scene=scene,
+        scene_copy=copy,
         metadata=provenance,
         progress=progress,
     )
