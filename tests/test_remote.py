@@ -71,6 +71,15 @@ def test_labels_from_a_url_equal_the_local_file(served, tmp_path: Path, refine: 
     assert record["network"]["downloaded_bytes"] == sent  # GDAL's count, the server's
 
 
+def test_url_without_an_extension_is_read(served) -> None:
+    """Object stores and APIs serve rasters under names without an extension."""
+    server, root = served
+    (root / "rgb_noext").write_bytes((root / "rgb.tif").read_bytes())
+    done = geoseg("plan", f"{server.url}/rgb_noext", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["width"] == 791
+
+
 @pytest.mark.slow
 def test_plan_of_a_url_reads_a_small_share(served) -> None:
     """A 6000x6000 px COG (a mosaic of the Landsat scene): the plan reads the overviews,

@@ -409,7 +409,7 @@ LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 
 REMOTE_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.img",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.img,{noext}",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -417,10 +417,11 @@ REMOTE_OPTIONS = {
     "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
 }
 """GDAL settings for rasters read over the network (they change nothing for local
-files): no listing of the remote folder for sidecar files, only raster extensions
-probed, three retries a second apart, adjacent ranges fetched in one request, a
-cache of what was fetched, and GDAL's count of the bytes (:func:`network_bytes`).
-``runtime.gdal_options`` adds to or overrides them."""
+files): no listing of the remote folder for sidecar files, only raster extensions (and
+names without one, as object stores and APIs serve them) probed, three retries a second
+apart, adjacent ranges fetched in one request, a cache of what was fetched, and GDAL's
+count of the bytes (:func:`network_bytes`). ``runtime.gdal_options`` adds to or
+overrides them."""
 
 
 def network_bytes() -> dict[str, int] | None:
