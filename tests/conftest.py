@@ -13,6 +13,9 @@ from geoseg.config import Config, resolve_config
 from geoseg.io.raster import write_image
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 
+collect_ignore = ["qgis_headless.py"]
+"""Run by Debian's PyQGIS (python3), not collected: the venv has no qgis module."""
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 FAST = (

@@ -203,10 +203,9 @@ def test_segment_snapshots_write_one_frame_each(
 def test_run_progress_names_every_stage_when_not_a_terminal(
     sample_tif: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Outside a terminal a run writes plain heartbeat lines (here one per call)."""
-    from geoseg.cli import _common
-
-    monkeypatch.setattr(_common, "HEARTBEAT_S", 0.0)
+    """Outside a terminal a run writes plain heartbeat lines (here one per call, as
+    ``GEOSEG_HEARTBEAT_S=0`` asks)."""
+    monkeypatch.setenv("GEOSEG_HEARTBEAT_S", "0")
     fast = ["--set", "segment.crop_size=32", "--set", "tiling.tile_size=32"]
     args = ["run", str(sample_tif[0]), "-o", str(tmp_path / "out"), "--max-iterations", "2"]
     result = runner.invoke(app, [*args, *fast])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)  # a log line stays one line
 
 
 def _version(value: bool) -> None:
@@ -105,24 +106,36 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int, int], None
 
 
 HEARTBEAT_S = 10.0
-"""Seconds between the plain progress lines written when stderr is not a terminal."""
+"""Seconds between the plain progress lines written when stderr is not a terminal;
+the environment variable ``GEOSEG_HEARTBEAT_S`` sets another (a program that shows
+geoseg's progress, such as the QGIS plugin, asks for 0.5)."""
+
+
+def _heartbeat_s() -> float:
+    try:
+        seconds = float(os.environ.get("GEOSEG_HEARTBEAT_S", HEARTBEAT_S))
+    except ValueError:
+        return HEARTBEAT_S
+    return seconds if seconds >= 0 else HEARTBEAT_S
 
 
 @contextmanager
 def _stage_bar(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
     """``progress(stage, done, total)`` of a run: a rich bar that follows the stages on
     a terminal; elsewhere (a log file, a pipe) one plain line every
-    :data:`HEARTBEAT_S` seconds, the first after as long; silent with -q."""
+    :data:`HEARTBEAT_S` seconds (or ``GEOSEG_HEARTBEAT_S``), the first after as long;
+    silent with -q."""
     if quiet:
         yield lambda stage, done, total: None
         return
     if not _err.is_terminal:
         start = last = time.monotonic()
+        every = _heartbeat_s()
 
         def heartbeat(stage: str, done: int, total: int) -> None:
             nonlocal last
             now = time.monotonic()
-            if now - last >= HEARTBEAT_S:
+            if now - last >= every:
                 last = now
                 of = f"/{total}" if total else ""
                 _err.print(f"geoseg: {stage} {done}{of} ({now - start:.0f} s)",

@@ -32,9 +32,17 @@ from geoseg.io.raster import (
     atomic_path,
     check_output,
 )
+from geoseg.render import palette
 from geoseg.types import SceneInfo, area_order
 
-__all__ = ["LabelWriter", "class_counts", "class_id_reader", "read_label_pair", "write_labels"]
+__all__ = [
+    "LabelWriter",
+    "class_counts",
+    "class_id_reader",
+    "colour_table",
+    "read_label_pair",
+    "write_labels",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +123,19 @@ def write_labels(
         _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)
 
 
+def colour_table(n_classes: int) -> dict[int, tuple[int, int, int, int]]:
+    """GDAL colour table of class ids ``0..n_classes``: :func:`geoseg.render.palette`'s
+    colours, nodata (0) transparent.
+
+    >>> colour_table(2)[0], colour_table(2)[1] == colour_table(5)[1]
+    ((0, 0, 0, 0), True)
+    """
+    colours = palette(n_classes + 1)
+    table = {k: (int(r), int(g), int(b), 255) for k, (r, g, b) in enumerate(colours.tolist())}
+    table[0] = (0, 0, 0, 0)
+    return table
+
+
 class LabelWriter:
     """Write class ids window by window, then publish them as a Cloud-Optimized GeoTIFF.
 
@@ -123,7 +144,9 @@ class LabelWriter:
     :meth:`close` renumbers the classes ``1..K`` by decreasing pixel count (``classes``
     then lists the raw id of each), in uint8 when ``K < 256`` and uint16 otherwise, and
     GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
-    temporary name that is renamed to ``path``. Leaving the context on an error removes
+    temporary name that is renamed to ``path``, with a colour table (:func:`colour_table`)
+    so that GIS software shows the classes in the quicklook's and the vector layer's
+    colours. Leaving the context on an error removes
     every temporary file. With ``renumber=False`` the ids are kept as written.
     """
 
@@ -214,6 +237,7 @@ class LabelWriter:
         renumber = renumber[lut]
         dtype = "uint8" if renumber.max(initial=0) < 256 else "uint16"
         with rasterio.open(source) as src, self._open("final", dtype=dtype) as dst:
+            dst.write_colormap(1, colour_table(int(renumber.max(initial=0))))
             for _, window in src.block_windows(1):
                 dst.write(renumber[src.read(1, window=window)].astype(dtype), 1, window=window)
 

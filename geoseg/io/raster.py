@@ -366,7 +366,7 @@ class LocalCopy:
         self._dst: Any = None
 
     def write(self, window: Window, data: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> None:
-        if self._dst is None:  # bands and dtype as read (a palette comes expanded)
+        if self._dst is None:  # bands and dtype as read
             info = self.info
             profile = {"driver": "GTiff", "width": info.width, "height": info.height,
                        "count": data.shape[0], "dtype": data.dtype.name, "tiled": True,
