@@ -143,8 +143,8 @@ def find_segments(
             table = np.zeros(n + 1, spill.dtype)
             table["count"] = np.bincount(flat, minlength=n + 1)
             table["cls"][flat] = cls.ravel()
-            present, at = np.unique(flat, return_index=True)
-            table["first"][present] = (window.row_off + at // window.width) * width + (
+            at = _first_pixels(flat, n)
+            table["first"][1:] = (window.row_off + at // window.width) * width + (
                 window.col_off + at % window.width
             )
             if read_bands is not None:
@@ -220,6 +220,22 @@ def find_segments(
         shift=np.zeros(n_bands) if shift is None else shift,
         edges=edges,
     )
+
+
+def _first_pixels(flat: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int64]:
+    """Index of the first pixel of each id ``1..n`` in a block's flattened ids.
+
+    skimage numbers regions in raster-scan order, so each id first appears where the
+    running maximum grows: one pass instead of a sort. Checked, with the sort as the
+    fallback should the numbering ever differ.
+    """
+    grows = np.flatnonzero(np.diff(np.maximum.accumulate(flat), prepend=0) > 0)
+    if grows.size == n and np.array_equal(flat[grows], np.arange(1, n + 1)):
+        return grows
+    present, at = np.unique(flat, return_index=True)
+    first = np.zeros(n + 1, np.int64)
+    first[present] = at
+    return first[1:]
 
 
 def _sum_rows(

@@ -74,8 +74,12 @@ def test_parameters_are_config_keys() -> None:
     ]
 
 
-def test_runner_streams_progress_and_reports_the_error_line(tmp_path: Path) -> None:
-    """A real geoseg: progress as rising percentages, an error as its one line."""
+def test_runner_streams_progress_and_reports_the_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real geoseg: progress as rising percentages (a line at every update, however
+    fast the run), an error as its one line."""
+    monkeypatch.setenv("GEOSEG_HEARTBEAT_S", "0")
     sample = tmp_path / "sample.tif"
     subprocess.run([GEOSEG, "sample", sample, "--rows", "96", "--cols", "96"], check=True)
     seen: list[float] = []
@@ -188,6 +192,42 @@ def test_bad_input_is_geoseg_s_one_line_and_a_failure(qgis: dict[str, str], tmp_
     said = done.stdout + done.stderr
     assert "geoseg: error: input.bands=[9]" in said
     assert not out.exists()
+
+
+def _without_geoseg(qgis: dict[str, str], root: Path, setting: str = "") -> dict[str, str]:
+    """The environment with geoseg's folder off PATH, in a profile of its own with the
+    provider's setting (the geoseg executable's path) when given."""
+    profile = root / "profiles" / "profiles" / "default" / "QGIS"
+    profile.mkdir(parents=True)
+    ini = "[PythonPlugins]\ngeoseg_processing=true\n"
+    if setting:
+        ini += f"[Processing]\nConfiguration\\GEOSEG_COMMAND={setting}\n"
+    (profile / "QGIS3.ini").write_text(ini)
+    path = [p for p in qgis["PATH"].split(os.pathsep) if p != str(GEOSEG.parent)]
+    return {
+        **qgis,
+        "PATH": os.pathsep.join(path),
+        "QGIS_CUSTOM_CONFIG_PATH": str(root / "profiles"),
+    }
+
+
+def test_missing_geoseg_is_one_line(qgis: dict[str, str], tmp_path: Path) -> None:
+    sample = tmp_path / "sample.tif"
+    subprocess.run([GEOSEG, "sample", sample, "--rows", "64", "--cols", "64"], check=True)
+    env = _without_geoseg(qgis, tmp_path)
+    done = qgis_process(env, "run", "geoseg:plan", "--", f"INPUT={sample}")
+    assert done.returncode != 0
+    assert "geoseg: error: the geoseg command is not on PATH" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_geoseg_command_from_the_provider_setting(qgis: dict[str, str], tmp_path: Path) -> None:
+    """Settings > Options > Processing > Providers > geoseg: the command's path."""
+    sample = tmp_path / "sample.tif"
+    subprocess.run([GEOSEG, "sample", sample, "--rows", "64", "--cols", "64"], check=True)
+    env = _without_geoseg(qgis, tmp_path, setting=str(GEOSEG))
+    got = results(qgis_process(env, "run", "geoseg:plan", "--json", "--", f"INPUT={sample}"))
+    assert got["TILES"] >= 1
 
 
 def _cli_and_qgis(qgis: dict[str, str], scene: Path, tmp_path: Path, **params: str) -> tuple:

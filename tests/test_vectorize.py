@@ -261,3 +261,21 @@ def test_merging_keeps_class_ids_ordered_by_area() -> None:
     assert (rewritten[:, :11] == 1).all()
     assert (rewritten[:, 11:] == 2).all()
     assert sorted(zip(gdf.class_id, gdf.n_pixels, strict=True)) == [(1, 220), (2, 180)]
+
+
+def test_first_pixels_in_one_pass_match_the_sort() -> None:
+    """The first pixel of each region, from skimage's scan-order numbering, equals what
+    a sort finds; a numbering out of scan order falls back to the sort."""
+    from geoseg.regions import _first_pixels, label_blocks
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        classes = rng.integers(0, 4, (int(rng.integers(1, 40)), int(rng.integers(1, 40))))
+        ids, n = label_blocks(classes)
+        flat = ids.ravel()
+        present, at = np.unique(flat, return_index=True)
+        expected = np.zeros(n + 1, np.int64)
+        expected[present] = at
+        np.testing.assert_array_equal(_first_pixels(flat, n), expected[1:])
+    swapped = np.array([2, 2, 1, 0, 1])  # id 2 first: not scan order
+    np.testing.assert_array_equal(_first_pixels(swapped, 2), [2, 0])

@@ -31,7 +31,8 @@ to resume); a cancelled algorithm removes it."""
 KILL_AFTER_S = 30.0
 """Seconds a cancelled command has to end after its interrupt before it is killed."""
 HEARTBEAT_S = "0.5"
-"""Seconds between geoseg's progress lines when the plugin runs it."""
+"""Seconds between geoseg's progress lines when the plugin runs it (unless
+``GEOSEG_HEARTBEAT_S`` is set in QGIS's environment)."""
 
 STAGES = {
     "train": (0, 35),
@@ -105,7 +106,8 @@ def run(
     and the progress lines to ``on_progress`` as percentages. When ``cancelled()``
     turns true the command is interrupted (SIGINT, as Ctrl-C: geoseg stops cleanly),
     then killed if it has not ended within :data:`KILL_AFTER_S`."""
-    env = dict(os.environ, GEOSEG_HEARTBEAT_S=HEARTBEAT_S)
+    env = dict(os.environ)
+    env.setdefault("GEOSEG_HEARTBEAT_S", HEARTBEAT_S)
     for name in ("PYTHONPATH", "PYTHONHOME"):  # QGIS's own Python must not leak in
         env.pop(name, None)
     with subprocess.Popen(
