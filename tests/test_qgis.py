@@ -96,6 +96,13 @@ def test_runner_streams_progress_and_reports_the_error_line(
     assert seen == sorted(seen)
     assert seen[0] < 35  # training first ...
     assert seen[-1] >= 80  # ... vectorize reached
+    polygons: list[float] = []
+    labels = tmp_path / "out" / "labels.tif"
+    done = command.run([str(GEOSEG), "vectorize", str(labels), "-o", str(tmp_path / "v.gpkg")],
+                       on_progress=polygons.append, on_line=lines.append,
+                       cancelled=lambda: False, stages={"vectorize": (0, 100)})  # fmt: skip
+    assert done.returncode == 0, done.error
+    assert polygons[-1] == 100  # geoseg vectorize reports its blocks too
     bad = command.run(
         [*args, "--set", "input.bands=[9]"],
         on_progress=seen.append,

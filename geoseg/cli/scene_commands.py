@@ -155,9 +155,15 @@ def vectorize_command(
             if value is not None
         }
     }
-    with _cli_errors():
+    with _cli_errors(), _stage_bar(quiet) as progress:
         config = resolve_config(config_file, values=given, overrides=overrides or ())
-        summary = vectorize_labels(labels, output, config, scene=scene)
+        summary = vectorize_labels(
+            labels,
+            output,
+            config,
+            scene=scene,
+            progress=lambda done, total: progress("vectorize", done, total),
+        )
     if not quiet:
         _err.print(f"{summary.features} polygons -> {output}", highlight=False)
 
