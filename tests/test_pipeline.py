@@ -16,6 +16,7 @@ from geoseg.config import Config, resolve_config
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster import write_image
+from geoseg.render import palette
 from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from tests.conftest import fast_config, shared, write_scene
@@ -96,6 +97,9 @@ def test_outputs_are_a_cog_a_quicklook_and_a_record(scene, tmp_path: Path) -> No
         assert got.transform == src.transform
         assert got.dtypes[0] == "uint8"
         assert got.nodata == 0
+        colours = got.colormap(1)  # the quicklook's colours, nodata transparent
+        assert colours[0] == (0, 0, 0, 0)
+        assert [colours[k][:3] for k in (1, 2)] == [tuple(palette(3)[k]) for k in (1, 2)]
     with rasterio.open(result.quicklook) as ql:
         assert ql.count == 3
     record = yaml.safe_load(result.record.read_text())

@@ -103,8 +103,9 @@ def write_labels(
 ) -> None:
     """Write a ``(rows, cols)`` label map as uint8 or uint16 (the smallest that fits).
 
-    ``.tif``/``.tiff`` gives a DEFLATE GeoTIFF carrying ``transform``, ``crs`` and
-    ``nodata``; ``.png`` a single-band PNG (no georeferencing).
+    ``.tif``/``.tiff`` gives a DEFLATE GeoTIFF carrying ``transform``, ``crs``,
+    ``nodata`` and a colour table (:func:`colour_table`); ``.png`` a single-band PNG (no
+    georeferencing).
     """
     if labels.ndim != 2:
         raise InputError(f"labels must be (rows, cols); got shape {labels.shape}")
@@ -120,7 +121,8 @@ def write_labels(
         with atomic_path(path) as tmp:
             Image.fromarray(out).save(tmp, format="PNG")
     else:
-        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata)
+        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata,
+                     colormap=colour_table(top))  # fmt: skip
 
 
 def colour_table(n_classes: int) -> dict[int, tuple[int, int, int, int]]:

@@ -577,6 +577,7 @@ def _write_gtiff(
     transform: Affine | None,
     crs: CRS | None,
     nodata: float | None,
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
 ) -> None:
     bands, rows, cols = data.shape
     profile = {
@@ -595,4 +596,6 @@ def _write_gtiff(
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", **profile) as dst:
+            if colormap is not None:
+                dst.write_colormap(1, colormap)
             dst.write(data)
