@@ -131,6 +131,20 @@ def test_runner_cancel_stops_geoseg_and_discard_leaves_nothing(tmp_path: Path) -
     assert not out.exists()  # ... and removed by the plugin
 
 
+def test_plugin_zip_holds_the_plugin_with_geoseg_s_version(tmp_path: Path) -> None:
+    import geoseg
+
+    build = [sys.executable, ROOT / "scripts" / "build_qgis_plugin.py", "--out", tmp_path]
+    done = subprocess.run(build, check=True, capture_output=True, text=True)
+    with zipfile.ZipFile(done.stdout.strip()) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read("geoseg_processing/metadata.txt").decode()
+    expected = {f"geoseg_processing/{p.name}" for p in PLUGIN.iterdir() if p.is_file()}
+    assert names == expected
+    assert f"\nversion={geoseg.__version__}\n" in metadata
+    assert "\nhasProcessingProvider=yes\n" in metadata
+
+
 # --- the real QGIS -------------------------------------------------------------------
 
 
