@@ -148,8 +148,8 @@ class LabelWriter:
     GDAL's COG driver (DEFLATE, internal overviews by mode resampling) writes a
     temporary name that is renamed to ``path``, with a colour table (:func:`colour_table`)
     so that GIS software shows the classes in the quicklook's and the vector layer's
-    colours. Leaving the context on an error removes
-    every temporary file. With ``renumber=False`` the ids are kept as written.
+    colours. Leaving the context on an error removes every temporary file. With
+    ``renumber=False`` the ids are kept as written.
     """
 
     def __init__(
