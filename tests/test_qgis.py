@@ -283,7 +283,7 @@ def _cli_and_qgis(qgis: dict[str, str], scene: Path, tmp_path: Path, **params: s
         f"INPUT={scene}",
         f"OUTPUT={tmp_path / 'qgis'}",
         *[f"{k}={v}" for k, v in params.items()],
-        "SETTINGS=" + "\n".join(FAST),
+        *FAST_PARAMS,
     )
     return results(done), tmp_path / "cli", tmp_path / "qgis"
 
