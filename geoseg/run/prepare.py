@@ -45,9 +45,9 @@ StretchValues = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDAr
 class Prepared:
     """An open scene ready for labelling: its grid, the decimated copy the statistics
     read (``small``, raw bands, and its valid mask), the stretch and the reader that
-    applies it; ``uniform`` when every band's stretch is
-    flat (its low and high percentiles equal): the network would see a constant image,
-    so there is nothing to segment (one class)."""
+    applies it; ``uniform`` when every band's stretch is flat (its low and high
+    percentiles equal): the network would see a constant image, so there is nothing to
+    segment (one class)."""
 
     reader: SceneReader
     info: SceneInfo

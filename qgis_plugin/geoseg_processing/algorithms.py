@@ -174,18 +174,19 @@ class RunAlgorithm(GeosegAlgorithm):
         scene = _source(self.parameterAsRasterLayer(parameters, "INPUT", context), "Scene")
         outdir = Path(self.parameterAsString(parameters, "OUTPUT", context))
         created = not outdir.exists()
-        values: dict[str, object] = {
-            "segment.preset": command.PRESETS[self.parameterAsEnum(parameters, "PRESET", context)],
-            "segment.n_classes": _optional_int(self, parameters, "CLASSES", context),
-            "tiling.tile_size": _optional_int(self, parameters, "TILE_SIZE", context),
-            "runtime.seed": _optional_int(self, parameters, "SEED", context),
-            "runtime.device": command.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
-        }
-        if parameters.get("MIN_AREA") is not None:
-            values["vectorize.min_area"] = self.parameterAsDouble(parameters, "MIN_AREA", context)
         bands = self.parameterAsString(parameters, "BANDS", context).strip()
-        if bands:
-            values["input.bands"] = f"[{bands}]"
+        given: dict[str, object] = {  # None: not set, geoseg's default
+            "PRESET": command.PRESETS[self.parameterAsEnum(parameters, "PRESET", context)],
+            "CLASSES": _optional_int(self, parameters, "CLASSES", context),
+            "TILE_SIZE": _optional_int(self, parameters, "TILE_SIZE", context),
+            "MIN_AREA": None
+            if parameters.get("MIN_AREA") is None
+            else self.parameterAsDouble(parameters, "MIN_AREA", context),
+            "BANDS": f"[{bands}]" if bands else None,
+            "SEED": _optional_int(self, parameters, "SEED", context),
+            "DEVICE": command.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
+        }
+        values = {self.KEYS[name]: value for name, value in given.items()}
         extra = self.parameterAsString(parameters, "SETTINGS", context)
         args = ["run", scene, "-o", str(outdir), *command.settings_args(values, extra)]
         outcome = self._geoseg(args, feedback)
@@ -195,9 +196,9 @@ class RunAlgorithm(GeosegAlgorithm):
             return {}
         record = yaml.safe_load((outdir / "run.yaml").read_text())
         labels = str(outdir / "labels.tif")
-        results: dict[str, Any] = {"OUTPUT": str(outdir), "LABELS": labels,
-                                   "N_CLASSES": record["classes"]["count"]}  # fmt: skip
         n_classes = int(record["classes"]["count"])
+        results: dict[str, Any] = {"OUTPUT": str(outdir), "LABELS": labels,
+                                   "N_CLASSES": n_classes}  # fmt: skip
         _load_on_completion(context, labels, "geoseg labels", "LABELS", _ShowClasses(n_classes))
         vector = record.get("vector")
         if vector:
