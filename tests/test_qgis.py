@@ -163,9 +163,6 @@ def qgis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     )
     with zipfile.ZipFile(zipped.stdout.strip()) as archive:
         archive.extractall(root / "plugins")
-    profile = root / "profiles" / "profiles" / "default" / "QGIS"
-    profile.mkdir(parents=True)
-    (profile / "QGIS3.ini").write_text("[PythonPlugins]\ngeoseg_processing=true\n")
     bin_dir = str(GEOSEG.parent)
     path = [p for p in os.environ["PATH"].split(os.pathsep) if p and p != bin_dir]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
@@ -174,9 +171,21 @@ def qgis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         QT_QPA_PLATFORM="offscreen",
         XDG_RUNTIME_DIR=str(root / "runtime"),
         QGIS_PLUGINPATH=str(root / "plugins"),
-        QGIS_CUSTOM_CONFIG_PATH=str(root / "profiles"),
+        QGIS_CUSTOM_CONFIG_PATH=qgis_profile(root),
     )
     return env
+
+
+def qgis_profile(root: Path, setting: str = "") -> str:
+    """A QGIS profile folder under ``root`` with the plugin enabled and, when given,
+    the provider's setting (the geoseg executable's path)."""
+    profile = root / "profiles" / "profiles" / "default" / "QGIS"
+    profile.mkdir(parents=True)
+    ini = "[PythonPlugins]\ngeoseg_processing=true\n"
+    if setting:
+        ini += f"[Processing]\nConfiguration\\GEOSEG_COMMAND={setting}\n"
+    (profile / "QGIS3.ini").write_text(ini)
+    return str(root / "profiles")
 
 
 def qgis_process(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -218,17 +227,11 @@ def test_bad_input_is_geoseg_s_one_line_and_a_failure(qgis: dict[str, str], tmp_
 def _without_geoseg(qgis: dict[str, str], root: Path, setting: str = "") -> dict[str, str]:
     """The environment with geoseg's folder off PATH, in a profile of its own with the
     provider's setting (the geoseg executable's path) when given."""
-    profile = root / "profiles" / "profiles" / "default" / "QGIS"
-    profile.mkdir(parents=True)
-    ini = "[PythonPlugins]\ngeoseg_processing=true\n"
-    if setting:
-        ini += f"[Processing]\nConfiguration\\GEOSEG_COMMAND={setting}\n"
-    (profile / "QGIS3.ini").write_text(ini)
     path = [p for p in qgis["PATH"].split(os.pathsep) if p != str(GEOSEG.parent)]
     return {
         **qgis,
         "PATH": os.pathsep.join(path),
-        "QGIS_CUSTOM_CONFIG_PATH": str(root / "profiles"),
+        "QGIS_CUSTOM_CONFIG_PATH": qgis_profile(root, setting),
     }
 
 
