@@ -103,7 +103,8 @@ class SceneLabeler:
         self.device = resolve_device(config.runtime.device)
         self.model = saved["model"].to(self.device)
         self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
-        self.sigma = config.segment.params().smooth_sigma
+        params = config.segment.params()
+        self.sigma, self.range_sigma = params.smooth_sigma, params.smooth_range
         self.seconds = {"network": 0.0, "classify": 0.0}
         """Time spent in the network and in the class table, merge and smoothing."""
         self.summary = {
@@ -119,7 +120,9 @@ class SceneLabeler:
         t0 = time.perf_counter()
         logits = predict(self.model, image, device=self.device)
         t1 = time.perf_counter()
-        labels = classify(logits, table=self.table, sigma=self.sigma)
+        labels = classify(
+            logits, table=self.table, sigma=self.sigma, range_sigma=self.range_sigma, image=image
+        )
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
         self.seconds["network"] += t1 - t0

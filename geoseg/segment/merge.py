@@ -9,8 +9,8 @@ The result is a lookup table from network channel to merged class, decided once 
 scene, so every tile applies the same one.
 
 :func:`classify` applies such a table to a tile's argmax and optionally smooths the
-result with a Gaussian-weighted majority filter (a spatial prior against speckle whose
-reach is part of the receptive field).
+result with a Gaussian-weighted majority filter, edge-aware with ``range_sigma`` (a
+spatial prior against speckle whose reach is part of the receptive field).
 
 Ward's rule is written here by hand (a 32x32 cost matrix): scipy's ``linkage`` and
 scikit-learn's ``AgglomerativeClustering`` take raw observations, not weighted
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from geoseg.errors import InputError
-from geoseg.segment.params import SegmentParams, smooth_radius
+from geoseg.segment.params import SegmentParams, smooth_radius, smooth_step
 
 __all__ = ["class_prototypes", "classify", "first_argmax", "merge_for", "merge_table"]
 
@@ -79,14 +79,18 @@ def classify(
     *,
     table: npt.NDArray[np.integer] | None = None,
     sigma: float = 0.0,
+    range_sigma: float = 0.0,
+    image: torch.Tensor | npt.NDArray[np.floating] | None = None,
 ) -> torch.Tensor:
     """Class ids ``(H, W) int64`` of class logits ``(C, H, W)``.
 
     The argmax, mapped through ``table`` (class -> merged class, :func:`merge_table`)
     when given. With ``sigma > 0`` each pixel then takes the class of highest
-    Gaussian-weighted share among its neighbours (a weighted majority filter, edges
-    replicated, truncated at :func:`smooth_radius`; ties go to the lowest id). The ids
-    stay network channels.
+    Gaussian-weighted vote among its neighbours (a weighted majority filter, edges
+    replicated, truncated at :func:`smooth_radius`; ties go to the lowest id). With
+    ``range_sigma > 0`` the filter is edge-aware: each vote is also weighted by the
+    similarity of the two pixels in ``image (B, H, W)`` (:func:`_bilateral_votes`). The
+    ids stay network channels.
 
     >>> logits = torch.tensor([[[2.0, 0.0]], [[1.9, 0.0]], [[0.0, 3.0]]])
     >>> classify(logits).tolist(), classify(logits, table=np.array([2, 2, 2])).tolist()
@@ -95,17 +99,28 @@ def classify(
     labels = logits.argmax(dim=0)
     if table is not None:
         labels = torch.as_tensor(np.asarray(table), device=labels.device)[labels]
-    radius = smooth_radius(sigma)
+    radius = smooth_radius(sigma, range_sigma)
     if not radius:
         return labels
     ids = torch.nonzero(torch.bincount(labels.flatten()) > 0).flatten()  # present, sorted
-    n = ids.numel()
-    # the labels' edges replicated (a gather), then one vote plane per present class:
-    # the same planes as one-hot votes padded by replication, without padding n planes
+    # the labels' edges replicated (a gather): the same as padding by replication
     h, w = labels.shape
     rows = torch.arange(-radius, h + radius, device=labels.device).clamp_(0, h - 1)
     cols = torch.arange(-radius, w + radius, device=labels.device).clamp_(0, w - 1)
     padded = labels[rows][:, cols]
+    if range_sigma > 0:
+        if image is None:
+            raise InputError("edge-aware smoothing (range_sigma > 0) needs the image")
+        pixels = torch.as_tensor(image, device=labels.device).float()
+        if pixels.shape[1:] != labels.shape:
+            raise InputError(f"image {tuple(pixels.shape)} and logits {tuple(logits.shape)}")
+        compact = torch.zeros(int(ids[-1]) + 1, dtype=torch.int64, device=labels.device)
+        compact[ids] = torch.arange(ids.numel(), device=labels.device)
+        votes = _bilateral_votes(
+            compact[padded], pixels[:, rows][:, :, cols], ids.numel(), sigma, range_sigma
+        )
+        return ids[first_argmax(votes)]
+    n = ids.numel()
     votes = (padded[None] == ids[:, None, None]).to(logits.dtype)[None]  # (1, n, H', W')
     x = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
@@ -113,6 +128,40 @@ def classify(
     votes = F.conv2d(votes, kernel[:, :, None, :], groups=n)  # along columns
     votes = F.conv2d(votes, kernel[:, :, :, None], groups=n)[0]  # along rows
     return ids[first_argmax(votes)]
+
+
+def _bilateral_votes(
+    padded: torch.Tensor, pixels: torch.Tensor, n: int, sigma: float, range_sigma: float
+) -> torch.Tensor:
+    """Votes ``(n, H, W)`` of a joint bilateral majority filter.
+
+    ``padded (H + 2r, W + 2r)`` holds compact class ids ``0..n-1`` and ``pixels (B, H +
+    2r, W + 2r)`` the band values, both padded by ``r = smooth_radius(sigma,
+    range_sigma)``. The neighbour at offset ``(dy, dx)`` (multiples of
+    :func:`smooth_step` up to ``r``) votes for its class with weight
+    ``exp(-(dy² + dx²) / 2 sigma²) * exp(-d² / 2 range_sigma²)``, ``d²`` the mean over
+    bands of the squared difference of the two pixels' values. Written by hand: skimage's
+    and OpenCV's bilateral filters smooth values, not votes for classes.
+    """
+    r, step = smooth_radius(sigma, range_sigma), smooth_step(sigma)
+    bands, h, w = pixels.shape[0], padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
+    centre = pixels[:, r : r + h, r : r + w]
+    votes = torch.zeros((n, h, w), dtype=torch.float32, device=padded.device)
+    d2 = torch.empty((h, w), dtype=torch.float32, device=padded.device)
+    diff = torch.empty_like(d2)
+    scale = -1.0 / (2.0 * range_sigma**2 * bands)  # the mean over bands folded in
+    for dy in range(-r, r + 1, step):
+        for dx in range(-r, r + 1, step):
+            d2.zero_()
+            for band in range(bands):
+                window = pixels[band, r + dy : r + dy + h, r + dx : r + dx + w]
+                torch.sub(window, centre[band], out=diff)
+                d2.addcmul_(diff, diff)
+            spatial = math.exp(-(dy * dy + dx * dx) / (2.0 * sigma**2))
+            weight = d2.mul_(scale).exp_().mul_(spatial)
+            neighbour = padded[r + dy : r + dy + h, r + dx : r + dx + w]
+            votes.scatter_add_(0, neighbour.unsqueeze(0), weight.unsqueeze(0))
+    return votes
 
 
 def first_argmax(planes: torch.Tensor) -> torch.Tensor:

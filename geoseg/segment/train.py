@@ -78,8 +78,8 @@ class Segmentation:
     labels
         ``(H, W) int32`` class ids (output channels of the network), ``-1`` at nodata:
         the argmax after class merging and smoothing (``n_classes``, ``merge_share``,
-        ``smooth_sigma``) and, with ``refine_output``, the superpixel majority vote, so
-        they may differ from ``scores.argmax(0)``.
+        ``smooth_sigma``, ``smooth_range``) and, with ``refine_output``, the superpixel
+        majority vote, so they may differ from ``scores.argmax(0)``.
     scores
         ``(C, H, W) float32`` per-pixel class probabilities (softmax), 0 at nodata.
     n_iterations
@@ -376,7 +376,13 @@ def segment(
     t0 = time.perf_counter()
     logits = predict(fitted.model, filled, device=fitted.device)
     table = merge_for(logits[None], filled[None], valid[None], params)
-    labels_t = classify(logits, table=table, sigma=params.smooth_sigma)
+    labels_t = classify(
+        logits,
+        table=table,
+        sigma=params.smooth_sigma,
+        range_sigma=params.smooth_range,
+        image=filled,
+    )
     timings["predict"] = time.perf_counter() - t0
     if params.refine_output and params.superpixels != "none":
         t0 = time.perf_counter()

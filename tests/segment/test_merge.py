@@ -83,6 +83,25 @@ def test_smoothing_removes_an_isolated_pixel_and_keeps_edges() -> None:
     assert smooth_radius(1.0) == 3
 
 
+def test_edge_aware_smoothing_keeps_a_thin_feature_of_its_own_colour() -> None:
+    """A 3 px stripe of its own colour survives the bilateral vote, which a plain Gaussian
+    of the same sigma wipes out; speckle that looks like its surroundings still goes."""
+    image = np.zeros((3, 41, 41), np.float32)
+    image[:, :, 19:22] = 1.0  # a road three pixels wide
+    truth = np.zeros((41, 41), np.int64)
+    truth[:, 19:22] = 1
+    logits = torch.zeros(2, 41, 41)
+    logits[0][truth == 0] = 5.0
+    logits[1][truth == 1] = 5.0
+    logits[1, 5, 5] = logits[1, 30, 35] = 10.0  # stray pixels the image does not show
+    plain = classify(logits, sigma=5.0)
+    edge = classify(logits, sigma=5.0, range_sigma=0.17, image=image)
+    assert (plain[:, 19:22] == 0).all()  # the plain filter erases the road
+    assert torch.equal(edge, torch.from_numpy(truth))  # road kept, both strays gone
+    with pytest.raises(InputError, match="needs the image"):
+        classify(logits, sigma=5.0, range_sigma=0.17)
+
+
 def test_segment_ends_with_exactly_k_classes_matching_the_truth() -> None:
     image, truth = make_scene(rows=96, cols=96, bands=4, n_classes=4, noise=0.08, seed=3)
     plain = segment(image, FAST.replace(min_labels=1), seed=0)
