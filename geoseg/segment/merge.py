@@ -140,27 +140,37 @@ def _bilateral_votes(
     range_sigma)``. The neighbour at offset ``(dy, dx)`` (multiples of
     :func:`smooth_step` up to ``r``) votes for its class with weight
     ``exp(-(dy² + dx²) / 2 sigma²) * exp(-d² / 2 range_sigma²)``, ``d²`` the mean over
-    bands of the squared difference of the two pixels' values. Written by hand: skimage's
-    and OpenCV's bilateral filters smooth values, not votes for classes.
+    bands of the squared difference of the two pixels' values. A pair's weight is the
+    same seen from either pixel, so each is computed once for the offsets ``d`` and
+    ``-d``. Written by hand: skimage's and OpenCV's bilateral filters smooth values,
+    not votes for classes.
     """
     r, step = smooth_radius(sigma, range_sigma), smooth_step(sigma)
     bands, h, w = pixels.shape[0], padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
-    centre = pixels[:, r : r + h, r : r + w]
     votes = torch.zeros((n, h, w), dtype=torch.float32, device=padded.device)
-    d2 = torch.empty((h, w), dtype=torch.float32, device=padded.device)
-    diff = torch.empty_like(d2)
+    centre = padded[r : r + h, r : r + w]
+    votes.scatter_add_(0, centre.unsqueeze(0), torch.ones((1, h, w), device=padded.device))
     scale = -1.0 / (2.0 * range_sigma**2 * bands)  # the mean over bands folded in
-    for dy in range(-r, r + 1, step):
-        for dx in range(-r, r + 1, step):
-            d2.zero_()
-            for band in range(bands):
-                window = pixels[band, r + dy : r + dy + h, r + dx : r + dx + w]
-                torch.sub(window, centre[band], out=diff)
-                d2.addcmul_(diff, diff)
-            spatial = math.exp(-(dy * dy + dx * dx) / (2.0 * sigma**2))
-            weight = d2.mul_(scale).exp_().mul_(spatial)
-            neighbour = padded[r + dy : r + dy + h, r + dx : r + dx + w]
-            votes.scatter_add_(0, neighbour.unsqueeze(0), weight.unsqueeze(0))
+    offsets = [(dy, dx) for dy in range(0, r + 1, step) for dx in range(-r, r + 1, step)]
+    for dy, dx in offsets:
+        if dy == 0 and dx <= 0:  # (0, 0) is the centre; (0, -dx) pairs with (0, dx)
+            continue
+        # pairs (q, q + d) for every q that is a centre or a centre minus d
+        y0, x0 = r - dy, r - max(0, dx)
+        rows, cols = h + dy, w + abs(dx)
+        d2 = torch.zeros((rows, cols), dtype=torch.float32, device=padded.device)
+        for band in range(bands):
+            here = pixels[band, y0 : y0 + rows, x0 : x0 + cols]
+            there = pixels[band, y0 + dy : y0 + dy + rows, x0 + dx : x0 + dx + cols]
+            diff = here - there
+            d2.addcmul_(diff, diff)
+        weight = d2.mul_(scale).exp_().mul_(math.exp(-(dy * dy + dx * dx) / (2.0 * sigma**2)))
+        # seen from q (the centre p = q): the neighbour p + d
+        at_q = weight[r - y0 : r - y0 + h, r - x0 : r - x0 + w]
+        votes.scatter_add_(0, padded[r + dy : r + dy + h, r + dx : r + dx + w][None], at_q[None])
+        # seen from q + d (the centre p = q + d): the neighbour p - d, weight at q = p - d
+        at_p = weight[r - dy - y0 : r - dy - y0 + h, r - dx - x0 : r - dx - x0 + w]
+        votes.scatter_add_(0, padded[r - dy : r - dy + h, r - dx : r - dx + w][None], at_p[None])
     return votes
 
 
