@@ -48,11 +48,13 @@ def merge_for(
     trained network's class logits ``(N, C, H, W)`` on its views ``images (N, B, H, W)``
     with ``valid (N, H, W)``; ``None`` when no merging is asked for.
 
-    A class's prototype joins two descriptions, each divided by the square root of its
-    total sum of squares so that both weigh alike: the mean of its pixels' class
-    probabilities (classes the network itself confuses join first) and the mean of their
+    A class's prototype joins three descriptions, each divided by the square root of its
+    total sum of squares so that all weigh alike: the mean of its pixels' class
+    probabilities (classes the network itself confuses join first), the mean of their
     band values (classes that look alike join first; on its own the first fails when the
-    network is confident, since confident classes are then all equally far apart).
+    network is confident, since confident classes are then all equally far apart) and
+    the mean of their bands' local standard deviation over 5 x 5 px (classes of like
+    texture join first: smooth water does not join a built-up class of the same mean).
     """
     if not params.merges:
         return None
@@ -60,18 +62,30 @@ def merge_for(
         probs = torch.softmax(logits.float(), dim=1)
         labels = np.where(valid, probs.argmax(dim=1).cpu().numpy(), -1)
         probs_np = probs.cpu().numpy()
+        texture = _local_std(torch.as_tensor(images).float(), radius=2).numpy()
     counts, prob_means, prob_total = class_prototypes(labels, probs_np, params.n_channels)
     _, band_means, band_total = class_prototypes(labels, images, params.n_channels)
+    _, texture_means, texture_total = class_prototypes(labels, texture, params.n_channels)
     means = np.concatenate(
         [
             prob_means / math.sqrt(max(prob_total, 1e-12)),
             band_means / math.sqrt(max(band_total, 1e-12)),
+            texture_means / math.sqrt(max(texture_total, 1e-12)),
         ],
         axis=1,
     )
     return merge_table(
-        counts, means, n_classes=params.n_classes, total_ss=2.0, max_share=params.merge_share
+        counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
+
+
+def _local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
+    """Standard deviation of each band of ``images (N, B, H, W)`` over the ``(2 radius +
+    1)²`` window around each pixel (the window cut at the image's edges)."""
+    side = 2 * radius + 1
+    mean = F.avg_pool2d(images, side, 1, radius, count_include_pad=False)
+    square = F.avg_pool2d(images * images, side, 1, radius, count_include_pad=False)
+    return (square - mean * mean).clamp_(min=0).sqrt_()
 
 
 def classify(

@@ -79,11 +79,12 @@ class SegmentParams:
     n_classes
         End with exactly this many classes (fewer only if the image has fewer): after
         training, the network's classes are merged hierarchically (Ward's criterion on
-        their band means, :mod:`geoseg.segment.merge`), decided once per scene. ``None``:
+        prototypes of class probabilities, band means and texture,
+        :mod:`geoseg.segment.merge`), decided once per scene. ``None``:
         the automatic choice, ``merge_share``.
     merge_share
         Without ``n_classes``: classes are merged while the cheapest merge raises the
-        within-class sum of squares of the band values by less than this share of their
+        within-class sum of squares of those prototypes by less than this share of their
         total sum of squares (0: no merging, the network's own classes).
     smooth_sigma
         Majority filter on the labels, a spatial prior against speckle (0: none): each

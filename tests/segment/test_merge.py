@@ -8,7 +8,7 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, segment
-from geoseg.segment.merge import class_prototypes, classify, merge_table
+from geoseg.segment.merge import class_prototypes, classify, merge_for, merge_table
 from geoseg.segment.params import smooth_radius
 
 FAST = PRESETS["default"].replace(max_iterations=12)
@@ -51,6 +51,23 @@ def test_automatic_merge_stops_at_the_share_of_variance() -> None:
     assert merge_table(counts, means, total_ss=total, max_share=0.01).tolist() == [0, 0, 2, 2]
     assert merge_table(counts, means, total_ss=total, max_share=0.9).tolist() == [0, 0, 2, 2]
     assert merge_table(counts, means, total_ss=total, max_share=1e-4).tolist() == [0, 1, 2, 3]
+
+
+def test_merging_keeps_a_textured_class_apart_from_a_smooth_one_of_the_same_colour() -> None:
+    """Smooth A and checkered B have the same mean; smooth C is a little brighter. The
+    texture in the prototypes joins A with C, where the means alone would join A with B."""
+    image = np.full((1, 1, 30, 90), 0.5, np.float32)
+    image[0, 0, :, 30:60] = np.where(np.indices((30, 30)).sum(axis=0) % 2 == 0, 0.3, 0.7)
+    image[0, 0, :, 60:] = 0.6
+    logits = torch.full((1, 3, 30, 90), -5.0)
+    for k in range(3):
+        logits[0, k, :, 30 * k : 30 * (k + 1)] = 5.0  # a confident network: A, B, C
+    valid = np.ones((1, 30, 90), bool)
+    table = merge_for(logits, image, valid, PRESETS["default"].replace(n_classes=2))
+    assert table is not None
+    assert table[:3].tolist() in ([0, 1, 0], [2, 1, 2])
+    counts, means, _ = class_prototypes(logits.argmax(1).numpy(), image, 3)
+    assert merge_table(counts, means, n_classes=2).tolist() in ([0, 0, 2], [1, 1, 2])
 
 
 def test_invalid_class_counts_are_refused() -> None:
