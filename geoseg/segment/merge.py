@@ -127,7 +127,9 @@ def classify(
             raise InputError("edge-aware smoothing (range_sigma > 0) needs the image")
         pixels = torch.as_tensor(image, device=labels.device).float()
         if pixels.shape[1:] != labels.shape:
-            raise InputError(f"image {tuple(pixels.shape)} and logits {tuple(logits.shape)}")
+            raise InputError(
+                f"image {tuple(pixels.shape)} and logits {tuple(logits.shape)} differ in size"
+            )
         compact = torch.zeros(int(ids[-1]) + 1, dtype=torch.int64, device=labels.device)
         compact[ids] = torch.arange(ids.numel(), device=labels.device)
         votes = _bilateral_votes(
