@@ -71,8 +71,12 @@ def test_tile_size_does_not_change_labels(scene, tmp_path: Path) -> None:
 def test_superpixel_vote_is_the_same_whatever_the_tile_or_block_size(scene, tmp_path: Path) -> None:
     path, truth = scene
     # without the label smoothing, which leaves the vote little to do on this scene
-    vote = ("segment.smooth_sigma=0", "stitch.refine=true", "stitch.refine_block=64")
-    vote = (*vote, "stitch.refine_margin=48")
+    vote = (
+        "segment.smooth_sigma=0",
+        "stitch.refine=true",
+        "stitch.refine_block=64",
+        "stitch.refine_margin=48",
+    )
     plain = read_labels(run_scene(path, tmp_path / "plain", config(vote[0])).labels)
     small = read_labels(run_scene(path, tmp_path / "a", config(*vote)).labels)
     big = read_labels(run_scene(path, tmp_path / "b", config(*vote, "tiling.tile_size=256")).labels)
