@@ -170,6 +170,8 @@ def fit(
     n_sp = int(superpixels.max()) + 1
     use_priors = params.superpixels != "none"
     snapshot_set = set(snapshot_at)
+    n_valid = max(int(valid.sum()), 1)
+    previous: torch.Tensor | None = None
 
     model.train()
     start = time.perf_counter()
@@ -191,6 +193,8 @@ def fit(
                 refine_seconds += time.perf_counter() - t0
             if not all_valid:
                 target[~valid_t] = IGNORE
+            changed = 1.0 if previous is None else float((target != previous).sum()) / n_valid
+            previous = target
         loss = params.similarity_weight * similarity_loss(scores, target)
         if params.continuity_weight > 0:
             loss = loss + params.continuity_weight * continuity_loss(
@@ -200,8 +204,13 @@ def fit(
         optimizer.step()
         if progress is not None:
             progress(iteration, n_labels)
-        if n_labels <= params.min_labels:
-            logger.debug("stopped at iteration %d with %d labels", iteration, n_labels)
+        if n_labels <= params.min_labels or changed < params.stop_change:
+            logger.debug(
+                "stopped at iteration %d with %d labels, %.4f of the targets changed",
+                iteration,
+                n_labels,
+                changed,
+            )
             break
     _recalibrate_batch_norm(model, x)
     return FitResult(

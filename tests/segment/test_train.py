@@ -77,9 +77,19 @@ def test_stops_when_labels_fall_to_min_labels(two_halves: np.ndarray) -> None:
     assert unlimited.n_iterations == 5
 
 
+def test_stops_once_the_targets_settle() -> None:
+    image, truth = easy_scene(3, 0)
+    params = PRESETS["default"].replace(max_iterations=60, min_labels=1)
+    assert params.stop_change == 0.002
+    settled = segment(image, params, seed=0)
+    assert settled.n_iterations < 60
+    assert adjusted_rand_index(settled.labels, truth) >= 0.9
+    assert segment(image, params.replace(stop_change=0.0), seed=0).n_iterations == 60
+
+
 def test_snapshots_at_chosen_iterations(two_halves: np.ndarray) -> None:
     frames: dict[int, np.ndarray] = {}
-    params = PRESETS["default"].replace(max_iterations=5, min_labels=1)
+    params = PRESETS["default"].replace(max_iterations=5, min_labels=1, stop_change=0.0)
     segment(
         two_halves,
         params,
@@ -153,6 +163,8 @@ def test_all_nodata_is_rejected(two_halves: np.ndarray) -> None:
         ({"min_labels": 0}, r"segment.min_labels=0 must lie in 1..n_channels \(32\)"),
         ({"lr": -1.0}, "segment.lr=-1.0 must be > 0"),
         ({"train_scale": 2.0}, r"segment.train_scale=2.0 must lie in \(0, 1\]"),
+        ({"stop_change": 1.0}, r"segment.stop_change=1.0 must lie in \[0, 1\)"),
+        ({"stop_change": -0.1}, r"segment.stop_change=-0.1 must be >= 0"),
         ({"iterations": 3}, "unknown segment parameter"),
     ],
 )
