@@ -65,7 +65,7 @@ class SegmentParams:
         Stop as soon as the argmax has at most this many distinct labels.
     stop_change
         Also stop once fewer than this share of the valid pixels' training targets
-        changed in an iteration: the self-training has converged (0: never).
+        changed in an iteration (0: never; 0 in every preset, see README "Presets").
     similarity_weight
         Weight of the cross-entropy between scores and (refined) argmax target.
     continuity_weight
@@ -298,16 +298,14 @@ PRESETS: dict[str, SegmentParams] = {
     ),
 }
 # The project's own best, chosen with scripts/bench_quality.py over three seeds (see
-# README, "Presets"): the fork's network and priors, Adam, 24 iterations (fewer once less
-# than 0.2 % of the targets change in one) on 16 crops of 128 px at full resolution (the
-# 3x3 filters see the scale they predict at), TIP 2020's spatial continuity loss beside
-# the superpixel targets, and an edge-aware (bilateral) majority filter on the labels
-# against speckle.
+# README, "Presets"): the fork's network and priors, Adam, 24 iterations on 16 crops of
+# 128 px at full resolution (the 3x3 filters see the scale they predict at), TIP 2020's
+# spatial continuity loss beside the superpixel targets, and an edge-aware (bilateral)
+# majority filter on the labels against speckle.
 PRESETS["default"] = PRESETS["fork"].replace(
     optimizer="adam",
     lr=0.02,
     max_iterations=24,
-    stop_change=0.002,
     n_crops=16,
     crop_size=128,
     continuity_weight=1.0,

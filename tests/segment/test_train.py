@@ -79,8 +79,7 @@ def test_stops_when_labels_fall_to_min_labels(two_halves: np.ndarray) -> None:
 
 def test_stops_once_the_targets_settle() -> None:
     image, truth = easy_scene(3, 0)
-    params = PRESETS["default"].replace(max_iterations=60, min_labels=1)
-    assert params.stop_change == 0.002
+    params = PRESETS["default"].replace(max_iterations=60, min_labels=1, stop_change=0.002)
     settled = segment(image, params, seed=0)
     assert settled.n_iterations < 60
     assert adjusted_rand_index(settled.labels, truth) >= 0.9
@@ -89,7 +88,7 @@ def test_stops_once_the_targets_settle() -> None:
 
 def test_snapshots_at_chosen_iterations(two_halves: np.ndarray) -> None:
     frames: dict[int, np.ndarray] = {}
-    params = PRESETS["default"].replace(max_iterations=5, min_labels=1, stop_change=0.0)
+    params = PRESETS["default"].replace(max_iterations=5, min_labels=1)
     segment(
         two_halves,
         params,
