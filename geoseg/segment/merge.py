@@ -121,7 +121,6 @@ def classify(
     h, w = labels.shape
     rows = torch.arange(-radius, h + radius, device=labels.device).clamp_(0, h - 1)
     cols = torch.arange(-radius, w + radius, device=labels.device).clamp_(0, w - 1)
-    padded = labels[rows][:, cols]
     if range_sigma > 0:
         if image is None:
             raise InputError("edge-aware smoothing (range_sigma > 0) needs the image")
@@ -132,10 +131,13 @@ def classify(
             )
         compact = torch.zeros(int(ids[-1]) + 1, dtype=torch.int64, device=labels.device)
         compact[ids] = torch.arange(ids.numel(), device=labels.device)
+        padded = compact[labels].index_select(0, rows).index_select(1, cols)
+        edges = (radius,) * 4
         votes = _bilateral_votes(
-            compact[padded], pixels[:, rows][:, :, cols], ids.numel(), sigma, range_sigma
+            padded, F.pad(pixels[None], edges, mode="replicate")[0], ids.numel(), sigma, range_sigma
         )
         return ids[first_argmax(votes)]
+    padded = labels.index_select(0, rows).index_select(1, cols)
     n = ids.numel()
     votes = (padded[None] == ids[:, None, None]).to(logits.dtype)[None]  # (1, n, H', W')
     x = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
@@ -168,18 +170,25 @@ def _bilateral_votes(
     votes.scatter_add_(0, centre.unsqueeze(0), torch.ones((1, h, w), device=padded.device))
     scale = -1.0 / (2.0 * range_sigma**2 * bands)  # the mean over bands folded in
     offsets = [(dy, dx) for dy in range(0, r + 1, step) for dx in range(-r, r + 1, step)]
+    # buffers for the largest pair block, reused (views of the right shape) at each offset
+    diff_buffer = torch.empty((h + r) * (w + 2 * r), device=padded.device)
+    d2_buffer = torch.empty_like(diff_buffer)
     for dy, dx in offsets:
         if dy == 0 and dx <= 0:  # (0, 0) is the centre; (0, -dx) pairs with (0, dx)
             continue
         # pairs (q, q + d) for every q that is a centre or a centre minus d
         y0, x0 = r - dy, r - max(0, dx)
         rows, cols = h + dy, w + abs(dx)
-        d2 = torch.zeros((rows, cols), dtype=torch.float32, device=padded.device)
+        diff = diff_buffer[: rows * cols].view(rows, cols)
+        d2 = d2_buffer[: rows * cols].view(rows, cols)
         for band in range(bands):
             here = pixels[band, y0 : y0 + rows, x0 : x0 + cols]
             there = pixels[band, y0 + dy : y0 + dy + rows, x0 + dx : x0 + dx + cols]
-            diff = here - there
-            d2.addcmul_(diff, diff)
+            torch.sub(here, there, out=diff)
+            if band == 0:
+                torch.mul(diff, diff, out=d2)  # 0 + diff² exactly
+            else:
+                d2.addcmul_(diff, diff)
         weight = d2.mul_(scale).exp_().mul_(math.exp(-(dy * dy + dx * dx) / (2.0 * sigma**2)))
         # seen from q (the centre p = q): the neighbour p + d
         at_q = weight[r - y0 : r - y0 + h, r - x0 : r - x0 + w]
