@@ -25,6 +25,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
+from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
@@ -42,6 +43,7 @@ __all__ = [
     "as_source",
     "atomic_path",
     "check_output",
+    "drop_block_cache",
     "gdal_cache",
     "is_remote",
     "network_bytes",
@@ -467,6 +469,19 @@ def gdal_cache(megabytes: int, options: Mapping[str, str] | None = None) -> Any:
     make every read repeat, so the value is converted here, once.
     """
     return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20, **{**REMOTE_OPTIONS, **(options or {})})
+
+
+def drop_block_cache() -> None:
+    """Empty GDAL's block cache and keep its limit.
+
+    A decimated read of a scene without overviews (the statistics') passes over every
+    block once and leaves up to the cache's limit of them behind (256 MB in a run),
+    resident through training. Lowering the limit makes GDAL drop blocks
+    (``GDALSetCacheMax``); the limit is then set back.
+    """
+    limit = get_gdal_config("GDAL_CACHEMAX")
+    set_gdal_config("GDAL_CACHEMAX", 1)
+    set_gdal_config("GDAL_CACHEMAX", limit)
 
 
 def window_cache_mb(paths: Sequence[str | os.PathLike[str]], window: int) -> int:

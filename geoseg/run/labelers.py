@@ -23,8 +23,9 @@ from geoseg.config import Config
 from geoseg.errors import OutputError
 from geoseg.io.raster import write_gif
 from geoseg.render import TrainingAnimation
-from geoseg.run.prepare import Prepared, training_crops
+from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
+from geoseg.runtime import release_memory
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
 from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.train import resolve_device
@@ -213,6 +214,8 @@ def _train(
     params = config.segment.params()
     crops = training_crops(config, prepared)
     images, valids = zip(*(prepared.read(window) for window in crops), strict=True)
+    drop_local_blocks(prepared.reader)  # the crops' blocks, before training's peak
+    release_memory()
     animation = _animation(config) if outdir is not None else None
     fitted = fit(
         *training_views(list(images), list(valids), params),

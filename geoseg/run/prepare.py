@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.raster import SceneReader, gdal_cache, is_remote
+from geoseg.io.raster import SceneReader, drop_block_cache, gdal_cache, is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
@@ -25,6 +25,7 @@ __all__ = [
     "Prepared",
     "Reader",
     "StretchValues",
+    "drop_local_blocks",
     "gdal_env",
     "keeps_local_copy",
     "open_scene",
@@ -92,6 +93,13 @@ def reads_network(scene: str | Path, reader: SceneReader) -> bool:
     return is_remote(scene) or any(is_remote(href) for href in hrefs.values())
 
 
+def drop_local_blocks(reader: SceneReader) -> None:
+    """Empty GDAL's block cache (:func:`geoseg.io.raster.drop_block_cache`) unless the
+    scene is read over the network, where cached blocks spare fetching them again."""
+    if not reads_network(reader.path, reader):
+        drop_block_cache()
+
+
 def keeps_local_copy(networked: bool, config: Config) -> bool:
     """Whether a run keeps a local copy of what it reads
     (:class:`geoseg.io.raster.LocalCopy`): for a scene read over the network when a
@@ -116,6 +124,7 @@ def scene_statistics(
     fill)``."""
     norm = config.normalize
     small, small_valid = reader.read_decimated(max_pixels=norm.stats_pixels)
+    drop_local_blocks(reader)  # the blocks that read passed over are not read again soon
     if not small_valid.any():
         raise InputError(f"{reader.path}: every pixel is nodata; check the file or input.nodata")
     low, high = percentile_bounds(

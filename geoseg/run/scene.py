@@ -142,6 +142,7 @@ def _run(
     copies = keeps_local_copy(networked, config)
     check_disk(outdir, disk_needed_mb(reader.info, config, local_copy=copies))
     prepared = prepare(reader, config)
+    release_memory()  # the statistics' read and blocks, before training's peak
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
@@ -152,6 +153,7 @@ def _run(
         config, prepared=prepared, scratch=scratch, outdir=stage, progress=training
     )
     clock.lap("train")
+    release_memory()  # training's activations and gradients, before the tiles'
     info, tiling = prepared.info, config.tiling
     tiles = list(tile_grid(info.height, info.width, tile_size=tiling.tile_size,
                            overlap=tiling.overlap))  # fmt: skip

@@ -109,3 +109,21 @@ def test_unwritable_directory(tmp_path: Path) -> None:
             write_labels(locked / "l.tif", np.zeros((2, 2), int))
     finally:
         locked.chmod(0o700)
+
+
+def test_dropping_the_block_cache_keeps_its_limit(tmp_path: Path) -> None:
+    from rasterio.env import get_gdal_config
+
+    from geoseg.io.raster import drop_block_cache, gdal_cache
+
+    path = tmp_path / "scene.tif"
+    data = np.arange(3 * 64 * 64, dtype=np.uint16).reshape(3, 64, 64)
+    write_image(path, data, transform=GRID, crs=UTM)
+    outside = get_gdal_config("GDAL_CACHEMAX")
+    with gdal_cache(64), rasterio.open(path) as src:
+        src.read(out_shape=(3, 16, 16))
+        drop_block_cache()
+        assert get_gdal_config("GDAL_CACHEMAX") == 64 * 2**20
+        np.testing.assert_array_equal(src.read(), data)  # reads still work
+    drop_block_cache()  # outside any Env: GDAL's own limit is kept too
+    assert get_gdal_config("GDAL_CACHEMAX") == outside > 1
