@@ -172,6 +172,7 @@ def fit(
     snapshot_set = set(snapshot_at)
     n_valid = max(int(valid.sum()), 1)
     previous: torch.Tensor | None = None
+    changed = 1.0
 
     model.train()
     start = time.perf_counter()
@@ -193,8 +194,10 @@ def fit(
                 refine_seconds += time.perf_counter() - t0
             if not all_valid:
                 target[~valid_t] = IGNORE
-            changed = 1.0 if previous is None else float((target != previous).sum()) / n_valid
-            previous = target
+            if params.stop_change > 0:  # the share of targets that changed
+                if previous is not None:
+                    changed = float((target != previous).sum()) / n_valid
+                previous = target
         loss = params.similarity_weight * similarity_loss(scores, target)
         if params.continuity_weight > 0:
             loss = loss + params.continuity_weight * continuity_loss(
