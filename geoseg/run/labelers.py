@@ -215,7 +215,7 @@ def _train(
     crops = training_crops(config, prepared)
     images, valids = zip(*(prepared.read(window) for window in crops), strict=True)
     drop_local_blocks(prepared.reader)  # the crops' blocks, before training's peak
-    release_memory()
+    release_memory()  # and what the statistics and the crops freed
     animation = _animation(config) if outdir is not None else None
     fitted = fit(
         *training_views(list(images), list(valids), params),

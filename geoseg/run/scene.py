@@ -142,7 +142,6 @@ def _run(
     copies = keeps_local_copy(networked, config)
     check_disk(outdir, disk_needed_mb(reader.info, config, local_copy=copies))
     prepared = prepare(reader, config)
-    release_memory()  # the statistics' read and blocks, before training's peak
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
