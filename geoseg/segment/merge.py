@@ -55,6 +55,10 @@ def merge_for(
     network is confident, since confident classes are then all equally far apart) and
     the mean of their bands' local standard deviation over 5 x 5 px (classes of like
     texture join first: smooth water does not join a built-up class of the same mean).
+
+    Channels that win no pixel of the views map to -1: :func:`classify` then gives
+    their pixels the best of the other channels, so a class the views never showed
+    cannot come back as one more class than asked for.
     """
     if not params.merges:
         return None
@@ -74,9 +78,11 @@ def merge_for(
         ],
         axis=1,
     )
-    return merge_table(
+    table = merge_table(
         counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
+    table[counts == 0] = -1
+    return table
 
 
 def _local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
@@ -99,7 +105,8 @@ def classify(
     """Class ids ``(H, W) int64`` of class logits ``(C, H, W)``.
 
     The argmax, mapped through ``table`` (class -> merged class, :func:`merge_table`)
-    when given. With ``sigma > 0`` each pixel then takes the class of highest
+    when given; channels that ``table`` maps to -1 (:func:`merge_for`) are left out of
+    the argmax. With ``sigma > 0`` each pixel then takes the class of highest
     Gaussian-weighted vote among its neighbours (a weighted majority filter, edges
     replicated, truncated at :func:`smooth_radius`; ties go to the lowest id). With
     ``range_sigma > 0`` the filter is edge-aware: each vote is also weighted by the
@@ -109,10 +116,18 @@ def classify(
     >>> logits = torch.tensor([[[2.0, 0.0]], [[1.9, 0.0]], [[0.0, 3.0]]])
     >>> classify(logits).tolist(), classify(logits, table=np.array([2, 2, 2])).tolist()
     ([[0, 2]], [[2, 2]])
+    >>> classify(logits, table=np.array([-1, 1, 2])).tolist()
+    [[1, 2]]
     """
-    labels = logits.argmax(dim=0)
-    if table is not None:
-        labels = torch.as_tensor(np.asarray(table), device=labels.device)[labels]
+    if table is None:
+        labels = logits.argmax(dim=0)
+    else:
+        table_t = torch.as_tensor(np.asarray(table), device=logits.device)
+        kept = torch.nonzero(table_t >= 0).flatten()
+        if kept.numel() < table_t.numel():  # the argmax over the kept channels only
+            labels = table_t[kept[logits.index_select(0, kept).argmax(dim=0)]]
+        else:
+            labels = table_t[logits.argmax(dim=0)]
     radius = smooth_radius(sigma, range_sigma)
     if not radius:
         return labels

@@ -86,6 +86,21 @@ def test_classify_maps_the_argmax_through_the_table() -> None:
     assert classify(logits, table=np.array([1, 1, 2])).tolist() == [[1, 1]]
 
 
+def test_a_class_the_views_never_showed_does_not_come_back() -> None:
+    """Channel 2 wins no pixel of the views the merge is decided on; where it wins in a
+    tile, its pixels take the best of the other channels, so no extra class appears."""
+    image = np.zeros((1, 1, 4, 8), np.float32)
+    image[..., 4:] = 1.0
+    logits = torch.full((1, 3, 4, 8), -5.0)
+    logits[0, 0, :, :4] = logits[0, 1, :, 4:] = 5.0
+    table = merge_for(logits, image, np.ones((1, 4, 8), bool), FAST.replace(n_classes=2))
+    assert table is not None
+    assert table[:2].tolist() == [0, 1]
+    assert (table[2:] == -1).all()
+    tile = torch.tensor([[[3.0, 0.0, 1.0]], [[0.0, 1.0, 2.0]], [[9.0, 9.0, 9.0]]])
+    assert classify(tile, table=table).tolist() == [[0, 1, 1]]  # channel 2 never wins
+
+
 def test_smoothing_removes_an_isolated_pixel_and_keeps_edges() -> None:
     logits = torch.zeros(2, 21, 21)
     logits[0, :, :11] = 5.0  # left part is class 0
