@@ -313,6 +313,12 @@ class RuntimeSection(_Section):
         pattern=r"^(auto|cpu|cuda(:\d+)?)$",
         description="auto (CUDA when available), cpu, cuda or cuda:N.",
     )
+    precision: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="Scene mode's prediction on the CPU: bfloat16 runs the network in "
+        "bfloat16 (about twice as fast on CPUs with AMX or AVX-512 BF16; labels can differ "
+        "where two classes nearly tie); float32 on a CPU without bfloat16 support.",
+    )
     executor: Literal["local", "dask"] = Field(
         default="local",
         description="local: this machine (geoseg batch: --jobs processes). dask: a "

@@ -106,6 +106,7 @@ class SceneLabeler:
         self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
         params = config.segment.params()
         self.sigma, self.range_sigma = params.smooth_sigma, params.smooth_range
+        self.bfloat16 = config.runtime.precision == "bfloat16"
         self.seconds = {"network": 0.0, "classify": 0.0}
         """Time spent in the network and in the class table, merge and smoothing."""
         self.summary = {
@@ -119,7 +120,7 @@ class SceneLabeler:
         self, image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
     ) -> tuple[Labels, int]:
         t0 = time.perf_counter()
-        logits = predict(self.model, image, device=self.device)
+        logits = predict(self.model, image, device=self.device, bfloat16=self.bfloat16)
         t1 = time.perf_counter()
         labels = classify(
             logits, table=self.table, sigma=self.sigma, range_sigma=self.range_sigma, image=image
@@ -228,7 +229,8 @@ def _train(
     )
     if animation is not None and outdir is not None:
         write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
-    table = _crop_merge(fitted.model, fitted.device, images, valids, params)
+    bfloat16 = config.runtime.precision == "bfloat16"
+    table = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
     return {
         "model": fitted.model.to("cpu"),
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
@@ -244,12 +246,16 @@ def _crop_merge(
     images: Sequence[npt.NDArray[np.float32]],
     valids: Sequence[npt.NDArray[np.bool_]],
     params: SegmentParams,
+    bfloat16: bool,
 ) -> npt.NDArray[np.int64] | None:
     """Scene mode's class merge table, from the trained network's classes on the
-    full-resolution training crops (one decision for the whole scene)."""
+    full-resolution training crops (one decision for the whole scene), predicted as the
+    tiles are (``runtime.precision``)."""
     if not params.merges:  # spare predicting the crops
         return None
-    logits = torch.stack([predict(model, image, device=device) for image in images])
+    logits = torch.stack(
+        [predict(model, image, device=device, bfloat16=bfloat16) for image in images]
+    )
     return merge_for(logits, np.stack(images), np.stack(valids), params)
 
 

@@ -8,7 +8,9 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, fit, get_preset, segment
+from geoseg.segment.model import build_model
 from geoseg.segment.superpixels import compute_superpixels
+from geoseg.segment.train import cpu_bfloat16, predict
 
 FAST = PRESETS["fork"].replace(max_iterations=3, fz_min_size=8)
 
@@ -191,3 +193,19 @@ def test_cuda_matches_cpu_closely(two_halves: np.ndarray) -> None:
     cpu = segment(two_halves, FAST, device="cpu")
     gpu = segment(two_halves, FAST, device="cuda")
     assert adjusted_rand_index(gpu.labels, cpu.labels) > 0.95
+
+
+def test_bfloat16_prediction_gives_float32_logits_and_the_same_labels_nearly() -> None:
+    image, _ = easy_scene(4, 0)
+    torch.manual_seed(0)
+    model = build_model(4, PRESETS["default"])
+    cpu = torch.device("cpu")
+    exact = predict(model, image, device=cpu)
+    fast = predict(model, image, device=cpu, bfloat16=True)
+    assert fast.dtype == torch.float32
+    assert fast.shape == exact.shape
+    if not cpu_bfloat16():  # no native bfloat16: float32 throughout
+        assert torch.equal(fast, exact)
+    agree = (fast.argmax(dim=0) == exact.argmax(dim=0)).float().mean()
+    assert agree >= 0.98
+    assert torch.allclose(fast, exact, atol=0.1 * float(exact.abs().max()))
