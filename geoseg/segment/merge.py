@@ -81,7 +81,8 @@ def merge_for(
     table = merge_table(
         counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
-    table[counts == 0] = -1
+    if counts.any():  # views without a valid pixel leave every channel in
+        table[counts == 0] = -1
     return table
 
 
