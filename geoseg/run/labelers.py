@@ -28,6 +28,7 @@ from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
 from geoseg.segment.merge import classify, merge_for
+from geoseg.segment.model import for_inference
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
 from geoseg.tiling import Tile
@@ -102,7 +103,7 @@ class SceneLabeler:
 
     def __init__(self, config: Config, saved: dict[str, Any]) -> None:
         self.device = resolve_device(config.runtime.device)
-        self.model = saved["model"].to(self.device)
+        self.model = for_inference(saved["model"].to(self.device))  # folded once, not per tile
         self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
         params = config.segment.params()
         self.sigma, self.range_sigma = params.smooth_sigma, params.smooth_range
