@@ -177,6 +177,8 @@ class LabelWriter:
             "blockxsize": 256,
             "blockysize": 256,
             "compress": "deflate",
+            "zlevel": 1,  # scratch only: the fastest level, the COG keeps the default
+            "num_threads": "all_cpus",  # compress blocks in parallel
             "sparse_ok": True,
         }
         self._dst = self._open("raw")
@@ -219,6 +221,7 @@ class LabelWriter:
                         COMPRESS="DEFLATE",
                         OVERVIEW_RESAMPLING="MODE",
                         BLOCKSIZE=512,
+                        NUM_THREADS="ALL_CPUS",  # the same bytes, 2x faster on 2 cores
                     )
         finally:
             self._cleanup()

@@ -103,7 +103,8 @@ def classify(
     range_sigma: float = 0.0,
     image: torch.Tensor | npt.NDArray[np.floating] | None = None,
 ) -> torch.Tensor:
-    """Class ids ``(H, W) int64`` of class logits ``(C, H, W)``.
+    """Class ids ``(H, W) int64`` of class logits ``(C, H, W)`` (any float type: the
+    argmax of bfloat16 logits is that of their exact float32 values).
 
     The argmax, mapped through ``table`` (class -> merged class, :func:`merge_table`)
     when given; channels that ``table`` maps to -1 (:func:`merge_for`) are left out of
@@ -120,15 +121,17 @@ def classify(
     >>> classify(logits, table=np.array([-1, 1, 2])).tolist()
     [[1, 2]]
     """
+    # max(...).indices: the argmax (first of equal maxima), a quarter faster than
+    # argmax over channels-last logits (15 against 19.5 ms for 32 x 560²)
     if table is None:
-        labels = logits.argmax(dim=0)
+        labels = logits.max(dim=0).indices
     else:
         table_t = torch.as_tensor(np.asarray(table), device=logits.device)
         kept = torch.nonzero(table_t >= 0).flatten()
         if kept.numel() < table_t.numel():  # the argmax over the kept channels only
-            labels = table_t[kept[logits.index_select(0, kept).argmax(dim=0)]]
+            labels = table_t[kept[logits.index_select(0, kept).max(dim=0).indices]]
         else:
-            labels = table_t[logits.argmax(dim=0)]
+            labels = table_t[logits.max(dim=0).indices]
     radius = smooth_radius(sigma, range_sigma)
     if not radius:
         return labels
@@ -155,8 +158,8 @@ def classify(
         return ids[first_argmax(votes)]
     padded = labels.index_select(0, rows).index_select(1, cols)
     n = ids.numel()
-    votes = (padded[None] == ids[:, None, None]).to(logits.dtype)[None]  # (1, n, H', W')
-    x = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
+    votes = (padded[None] == ids[:, None, None]).float()[None]  # (1, n, H', W')
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=logits.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = (kernel / kernel.sum()).repeat(n, 1, 1)  # (n, 1, k)
     votes = F.conv2d(votes, kernel[:, :, None, :], groups=n)  # along columns
