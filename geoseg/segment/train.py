@@ -28,7 +28,7 @@ from torch.optim.sgd import sgd
 
 from geoseg.errors import ConfigError, InputError
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
-from geoseg.segment.merge import classify, first_argmax, merge_for
+from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.model import build_model, for_inference
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
@@ -182,7 +182,7 @@ def fit(
         model.zero_grad(set_to_none=True)
         scores = model(x)
         with torch.no_grad():
-            target = first_argmax(scores.transpose(0, 1))  # scores.argmax(dim=1), 3x faster
+            target = scores.max(dim=1).indices  # the argmax (first of equal maxima), faster
             n_labels = int((torch.bincount(target[valid_t], minlength=n_classes) > 0).sum())
             if iteration in snapshot_set and on_snapshot is not None:
                 on_snapshot(iteration, target.cpu().numpy().astype(np.int32))
