@@ -51,10 +51,10 @@ def for_inference(model: nn.Module) -> nn.Module:
     (``torch.nn.utils.fusion.fuse_conv_bn_eval``), ReLUs in place. The same function to
     float rounding, with four fewer passes over the activations: the light net's
     forward on a 476² tile took 59-69 against 88-106 ms (float32, freed memory held as
-    in a run; bfloat16 gains more). The
-    paper net's batch norms follow a ReLU and stay (all but its last). ``model`` is
-    left in eval mode; a model already folded comes back as it is (no copy of weights),
-    and one that is not an ``nn.Sequential`` unchanged.
+    in a run; bfloat16 gains more). The paper net's batch norms follow a ReLU and stay
+    (all but its last). ``model`` is left in eval mode; a model already folded comes
+    back with the same layers (no copy of weights), one that is not an
+    ``nn.Sequential`` unchanged.
 
     >>> from geoseg.segment.params import PRESETS
     >>> net = build_model(4, PRESETS["default"]).eval()

@@ -315,10 +315,10 @@ def predict(
     inference); both give the same values to float rounding. ``model`` is left in eval
     mode. The logits stay in that order (channels adjacent, not a contiguous ``(C, H,
     W)`` copy): the argmax over channels then reads them in order, three times faster.
-    With
-    ``bfloat16`` on a CPU that supports it (:func:`cpu_bfloat16`) the network runs under
-    ``torch.autocast`` in bfloat16 and the logits come back in bfloat16 (converting
-    them to float32 took 13 ms of a 560² tile; :func:`classify` takes either).
+    With ``bfloat16`` on a CPU that supports it (:func:`cpu_bfloat16`) the network runs
+    under ``torch.autocast`` in bfloat16 and the logits come back in bfloat16
+    (converting them to float32 took 13 ms of a 560² tile; :func:`classify` takes
+    either).
     """
     net = for_inference(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # runtime accepts it
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device)[None]
