@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
-from geoseg.segment.merge import classify, merge_for
+from geoseg.segment.merge import ClassMap, Split, classify, merge_for
 from geoseg.segment.model import for_inference
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
@@ -105,6 +106,10 @@ class SceneLabeler:
         self.device = resolve_device(config.runtime.device)
         self.model = for_inference(saved["model"].to(self.device))  # folded once, not per tile
         self.table = None if saved["merge"] is None else np.asarray(saved["merge"])
+        self.splits = tuple(
+            Split(s["source"], s["target"], tuple(s["normal"]), s["offset"])
+            for s in saved.get("splits", ())
+        )
         params = config.segment.params()
         self.sigma, self.range_sigma = params.smooth_sigma, params.smooth_range
         self.bfloat16 = config.runtime.precision == "bfloat16"
@@ -115,6 +120,7 @@ class SceneLabeler:
             "iterations": saved["iterations"],
             "labels_at_stop": saved["labels_at_stop"],
             "merge": saved["merge"],
+            "splits": saved.get("splits", []),
         }
 
     def compute(
@@ -124,7 +130,12 @@ class SceneLabeler:
         logits = predict(self.model, image, device=self.device, bfloat16=self.bfloat16)
         t1 = time.perf_counter()
         labels = classify(
-            logits, table=self.table, sigma=self.sigma, range_sigma=self.range_sigma, image=image
+            logits,
+            table=self.table,
+            splits=self.splits,
+            sigma=self.sigma,
+            range_sigma=self.range_sigma,
+            image=image,
         )
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
@@ -231,13 +242,17 @@ def _train(
     if animation is not None and outdir is not None:
         write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
     bfloat16 = config.runtime.precision == "bfloat16"
-    table = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
+    classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
     return {
         "model": fitted.model.to("cpu"),
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
         "iterations": fitted.n_iterations,
         "labels_at_stop": fitted.n_labels,
-        "merge": None if table is None else table.tolist(),
+        "merge": None if classes is None else classes.table.tolist(),
+        "splits": [
+            {**asdict(split), "normal": list(split.normal)}
+            for split in (classes.splits if classes is not None else ())
+        ],
     }
 
 
@@ -248,8 +263,8 @@ def _crop_merge(
     valids: Sequence[npt.NDArray[np.bool_]],
     params: SegmentParams,
     bfloat16: bool,
-) -> npt.NDArray[np.int64] | None:
-    """Scene mode's class merge table, from the trained network's classes on the
+) -> ClassMap | None:
+    """Scene mode's class map (merge table and splits), from the trained network's classes on the
     full-resolution training crops (one decision for the whole scene), predicted as the
     tiles are (``runtime.precision``)."""
     if not params.merges:  # spare predicting the crops

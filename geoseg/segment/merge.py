@@ -8,6 +8,13 @@ or (automatic choice) while that rise stays below a share of the total sum of sq
 The result is a lookup table from network channel to merged class, decided once per
 scene, so every tile applies the same one.
 
+When the network ends with fewer classes than ``n_classes`` asks for, classes are split
+instead (:func:`split_classes`, bisecting k-means): of the cuts of each class in two by
+2-means on its pixels' band values, the one that lowers the within-class sum of squares
+most is made, as long as it lowers it by at least :data:`SPLIT_SHARE` of the total. A
+split is a plane in band space, so it too is applied pixel by pixel and every tile
+agrees.
+
 :func:`classify` applies such a table to a tile's argmax and optionally smooths the
 result with a Gaussian-weighted majority filter, edge-aware with ``range_sigma`` (a
 spatial prior against speckle whose reach is part of the receptive field).
@@ -26,16 +33,55 @@ centroids.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
 
 from geoseg.errors import InputError
 from geoseg.segment.params import SegmentParams, smooth_radius, smooth_step
 
-__all__ = ["class_prototypes", "classify", "merge_for", "merge_table"]
+__all__ = [
+    "ClassMap",
+    "Split",
+    "class_prototypes",
+    "classify",
+    "merge_for",
+    "merge_table",
+    "split_classes",
+]
+
+BISECT_SAMPLE = 20_000
+"""Most pixels of a class 2-means is fitted on (the cut then applies to all of them)."""
+SPLIT_SHARE = 0.01
+"""Least share of the total sum of squares (band space, the views' valid pixels) that a
+split must explain: Ward's cost of a merge, read the other way. Real classes the
+network joined came apart at 1-12 % on the labelled images; pixel noise, the shading of
+fields and the few pixels the network gave to a neighbouring class at 0.5 % or less."""
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Pixels of class ``source`` whose band values ``x`` have ``x · normal > offset``
+    become class ``target`` (the plane halfway between 2-means centres)."""
+
+    source: int
+    target: int
+    normal: tuple[float, ...]
+    offset: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassMap:
+    """Network channel -> class (``table``, -1: a channel left out of the argmax), then
+    ``splits`` applied in order (:func:`classify`)."""
+
+    table: npt.NDArray[np.int64]
+    splits: tuple[Split, ...] = ()
 
 
 def merge_for(
@@ -43,8 +89,8 @@ def merge_for(
     images: npt.NDArray[np.floating],
     valid: npt.NDArray[np.bool_],
     params: SegmentParams,
-) -> npt.NDArray[np.int64] | None:
-    """The merge table ``params`` ask for (``n_classes`` or ``merge_share``) from the
+) -> ClassMap | None:
+    """The class map ``params`` ask for (``n_classes`` or ``merge_share``) from the
     trained network's class logits ``(N, C, H, W)`` on its views ``images (N, B, H, W)``
     with ``valid (N, H, W)``; ``None`` when no merging is asked for.
 
@@ -58,7 +104,9 @@ def merge_for(
 
     Channels that win no pixel of the views map to -1: :func:`classify` then gives
     their pixels the best of the other channels, so a class the views never showed
-    cannot come back as one more class than asked for.
+    cannot come back as one more class than asked for. With ``n_classes`` and fewer
+    classes than that, classes are split on the views' pixels (:func:`split_classes`),
+    the new ones taking ids of channels no class uses.
     """
     if not params.merges:
         return None
@@ -81,9 +129,15 @@ def merge_for(
     table = merge_table(
         counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
-    if counts.any():  # views without a valid pixel leave every channel in
-        table[counts == 0] = -1
-    return table
+    if not counts.any():  # views without a valid pixel leave every channel in
+        return ClassMap(table)
+    table[counts == 0] = -1
+    splits: tuple[Split, ...] = ()
+    if params.n_classes is not None:
+        free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
+        pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
+        splits = split_classes(table[labels[valid]], pixels, params.n_classes, free)
+    return ClassMap(table, splits)
 
 
 def _local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
@@ -99,6 +153,7 @@ def classify(
     logits: torch.Tensor,
     *,
     table: npt.NDArray[np.integer] | None = None,
+    splits: Sequence[Split] = (),
     sigma: float = 0.0,
     range_sigma: float = 0.0,
     image: torch.Tensor | npt.NDArray[np.floating] | None = None,
@@ -108,7 +163,9 @@ def classify(
 
     The argmax, mapped through ``table`` (class -> merged class, :func:`merge_table`)
     when given; channels that ``table`` maps to -1 (:func:`merge_for`) are left out of
-    the argmax. With ``sigma > 0`` each pixel then takes the class of highest
+    the argmax. ``splits`` (:class:`Split`, in order) then move pixels of a class on the
+    far side of a plane in ``image``'s band space to another. With ``sigma > 0`` each
+    pixel then takes the class of highest
     Gaussian-weighted vote among its neighbours (a weighted majority filter, edges
     replicated, truncated at :func:`smooth_radius`; ties go to the lowest id). With
     ``range_sigma > 0`` the filter is edge-aware: each vote is also weighted by the
@@ -133,6 +190,20 @@ def classify(
             labels = table_t[kept[logits.index_select(0, kept).max(dim=0).indices]]
         else:
             labels = table_t[logits.max(dim=0).indices]
+    pixels = None
+    if image is not None:
+        pixels = torch.as_tensor(image, device=labels.device).float()
+        if pixels.shape[1:] != labels.shape:
+            raise InputError(
+                f"image {tuple(pixels.shape)} and logits {tuple(logits.shape)} differ in size"
+            )
+    for split in splits:
+        if pixels is None:
+            raise InputError("class splits need the image")
+        side = pixels[0] * split.normal[0]  # band by band: the same sum in every tile
+        for band in range(1, pixels.shape[0]):
+            side.add_(pixels[band], alpha=split.normal[band])
+        labels = torch.where((labels == split.source) & (side > split.offset), split.target, labels)
     radius = smooth_radius(sigma, range_sigma)
     if not radius:
         return labels
@@ -142,13 +213,8 @@ def classify(
     rows = torch.arange(-radius, h + radius, device=labels.device).clamp_(0, h - 1)
     cols = torch.arange(-radius, w + radius, device=labels.device).clamp_(0, w - 1)
     if range_sigma > 0:
-        if image is None:
+        if pixels is None:
             raise InputError("edge-aware smoothing (range_sigma > 0) needs the image")
-        pixels = torch.as_tensor(image, device=labels.device).float()
-        if pixels.shape[1:] != labels.shape:
-            raise InputError(
-                f"image {tuple(pixels.shape)} and logits {tuple(logits.shape)} differ in size"
-            )
         compact = torch.zeros(int(ids[-1]) + 1, dtype=torch.int64, device=labels.device)
         compact[ids] = torch.arange(ids.numel(), device=labels.device)
         padded = compact[labels].index_select(0, rows).index_select(1, cols)
@@ -217,6 +283,73 @@ def _bilateral_votes(
         at_p = weight[r - dy - y0 : r - dy - y0 + h, r - dx - x0 : r - dx - x0 + w]
         votes.scatter_add_(0, padded[r - dy : r - dy + h, r - dx : r - dx + w][None], at_p[None])
     return votes
+
+
+def split_classes(
+    classes: npt.NDArray[np.integer],
+    values: npt.NDArray[np.floating],
+    n_classes: int,
+    free: Sequence[int],
+) -> tuple[Split, ...]:
+    """Splits that bring the pixels' ``classes (P,)`` up to ``n_classes`` classes, given
+    their band values ``values (P, B)`` and the ids ``free`` for new classes (in order).
+
+    Bisecting k-means on a given partition: every class is cut in two by 2-means
+    (:func:`_bisect`), the halves either side of the plane midway between the two
+    centres; the cut of largest gain (the fall of the within-class sum of squares,
+    ``n1 n2 / (n1 + n2) |m1 - m2|²``) is made, the larger half keeping the id, while
+    that gain is at least :data:`SPLIT_SHARE` of the total sum of squares. So fewer
+    classes come back where the image has no more distinct ones.
+
+    >>> values = np.array([[0.0], [0.1], [0.2]] * 60 + [[5.0], [5.1], [5.2]] * 40)
+    >>> (split,) = split_classes(np.zeros(300, int), values, 3, [7])  # one real cut
+    >>> split.source, split.target, round(split.normal[0], 6), round(split.offset, 6)
+    (0, 7, 5.0, 13.0)
+    """
+    classes = np.array(classes, np.int64)
+    points: npt.NDArray[np.float64] = np.asarray(values, np.float64)
+    free = list(free)
+    if points.shape[0] == 0:
+        return ()
+    least = SPLIT_SHARE * float(((points - points.mean(axis=0)) ** 2).sum())
+    cuts: dict[int, tuple[float, npt.NDArray[np.float64], float]] = {}  # class -> best cut
+    splits: list[Split] = []
+    while free and np.unique(classes).size < n_classes:
+        for c in np.unique(classes).tolist():
+            if c not in cuts:
+                cuts[c] = _bisect(points[classes == c])
+        source = max(cuts, key=lambda c: (cuts[c][0], -c))
+        gain, normal, offset = cuts.pop(source)
+        if gain <= 0 or gain < least:
+            break
+        members = np.flatnonzero(classes == source)
+        classes[members[points[members] @ normal > offset]] = free[0]
+        splits.append(Split(source, free.pop(0), tuple(normal.tolist()), offset))
+    return tuple(splits)
+
+
+def _bisect(values: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64], float]:
+    """``(gain, normal, offset)`` of the cut of one class's pixels ``values (P, B)`` by
+    2-means (scikit-learn, fixed seed, fitted on at most :data:`BISECT_SAMPLE` evenly
+    spaced pixels): the smaller half is ``values @ normal > offset``. Gain 0 when the
+    class cannot be cut (its sampled pixels all alike)."""
+    sample = values[
+        np.linspace(0, values.shape[0] - 1, min(values.shape[0], BISECT_SAMPLE)).astype(np.int64)
+    ]
+    normal = np.zeros(values.shape[1])
+    if sample.shape[0] < 2 or not np.ptp(sample, axis=0).any():
+        return 0.0, normal, 0.0
+    means = KMeans(n_clusters=2, n_init=3, random_state=0).fit(sample).cluster_centers_
+    normal = means[1] - means[0]
+    offset = float((means[1] @ means[1] - means[0] @ means[0]) / 2.0)
+    far = values @ normal > offset
+    n_far = int(far.sum())
+    if n_far in (0, far.size):
+        return 0.0, normal, offset
+    if 2 * n_far > far.size:  # the larger half keeps the id
+        normal, offset, far, n_far = -normal, -offset, ~far, far.size - n_far
+    gap = values[far].mean(axis=0) - values[~far].mean(axis=0)
+    return n_far * (far.size - n_far) / far.size * float(gap @ gap), normal, offset
 
 
 def class_prototypes(

@@ -406,10 +406,11 @@ def segment(
 
     t0 = time.perf_counter()
     logits = predict(fitted.model, filled, device=fitted.device)
-    table = merge_for(logits[None], filled[None], valid[None], params)
+    classes = merge_for(logits[None], filled[None], valid[None], params)
     labels_t = classify(
         logits,
-        table=table,
+        table=None if classes is None else classes.table,
+        splits=() if classes is None else classes.splits,
         sigma=params.smooth_sigma,
         range_sigma=params.smooth_range,
         image=filled,

@@ -8,7 +8,13 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, segment
-from geoseg.segment.merge import class_prototypes, classify, merge_for, merge_table
+from geoseg.segment.merge import (
+    class_prototypes,
+    classify,
+    merge_for,
+    merge_table,
+    split_classes,
+)
 from geoseg.segment.params import smooth_radius
 
 FAST = PRESETS["default"].replace(max_iterations=12)
@@ -63,9 +69,9 @@ def test_merging_keeps_a_textured_class_apart_from_a_smooth_one_of_the_same_colo
     for k in range(3):
         logits[0, k, :, 30 * k : 30 * (k + 1)] = 5.0  # a confident network: A, B, C
     valid = np.ones((1, 30, 90), bool)
-    table = merge_for(logits, image, valid, PRESETS["default"].replace(n_classes=2))
-    assert table is not None
-    assert table[:3].tolist() in ([0, 1, 0], [2, 1, 2])
+    classes = merge_for(logits, image, valid, PRESETS["default"].replace(n_classes=2))
+    assert classes is not None
+    assert classes.table[:3].tolist() in ([0, 1, 0], [2, 1, 2])
     counts, means, _ = class_prototypes(logits.argmax(1).numpy(), image, 3)
     assert merge_table(counts, means, n_classes=2).tolist() in ([0, 0, 2], [1, 1, 2])
 
@@ -93,12 +99,13 @@ def test_a_class_the_views_never_showed_does_not_come_back() -> None:
     image[..., 4:] = 1.0
     logits = torch.full((1, 3, 4, 8), -5.0)
     logits[0, 0, :, :4] = logits[0, 1, :, 4:] = 5.0
-    table = merge_for(logits, image, np.ones((1, 4, 8), bool), FAST.replace(n_classes=2))
-    assert table is not None
-    assert table[:2].tolist() == [0, 1]
-    assert (table[2:] == -1).all()
+    classes = merge_for(logits, image, np.ones((1, 4, 8), bool), FAST.replace(n_classes=2))
+    assert classes is not None
+    assert classes.table[:2].tolist() == [0, 1]
+    assert (classes.table[2:] == -1).all()
+    assert classes.splits == ()
     tile = torch.tensor([[[3.0, 0.0, 1.0]], [[0.0, 1.0, 2.0]], [[9.0, 9.0, 9.0]]])
-    assert classify(tile, table=table).tolist() == [[0, 1, 1]]  # channel 2 never wins
+    assert classify(tile, table=classes.table).tolist() == [[0, 1, 1]]  # channel 2 never wins
 
 
 def test_smoothing_removes_an_isolated_pixel_and_keeps_edges() -> None:
@@ -143,3 +150,66 @@ def test_segment_ends_with_exactly_k_classes_matching_the_truth() -> None:
     assert adjusted_rand_index(merged.labels, truth) >= 0.9
     one = segment(image, FAST.replace(n_classes=1), seed=0)
     assert one.n_labels == 1
+
+
+def joined_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels of a four-class scene (image, truth) and a partition that joins true
+    classes 3 and 4 into one, as a network that found too few classes would."""
+    image, truth = make_scene(rows=120, cols=160, bands=4, n_classes=4, noise=0.02, seed=5)
+    joined = np.where(truth == 4, 3, truth)
+    return image, truth, joined
+
+
+def test_a_split_finds_the_class_the_network_joined() -> None:
+    image, truth, joined = joined_scene()
+    values = np.moveaxis(image, 0, -1).reshape(-1, 4)
+    (split,) = split_classes(joined.ravel(), values, 4, [9, 10])
+    assert split.source == 3
+    assert split.target == 9
+    logits = torch.from_numpy(np.stack([joined == k for k in range(4)]).astype(np.float32))
+    labels = classify(logits, splits=[split], image=image).numpy()
+    assert set(np.unique(labels).tolist()) == {1, 2, 3, 9}
+    assert adjusted_rand_index(labels, truth) >= 0.99
+
+
+def test_no_split_where_the_image_has_no_more_classes() -> None:
+    """Asked for ten classes, the four true ones stay: cutting pixel noise or a class's
+    shading explains far less than SPLIT_SHARE of the scene's variance."""
+    image, truth, _ = joined_scene()
+    values = np.moveaxis(image, 0, -1).reshape(-1, 4)
+    assert split_classes(truth.ravel(), values, 10, list(range(10, 20))) == ()
+    assert split_classes(np.zeros(5, int), np.ones((5, 4)), 3, [1, 2]) == ()  # all alike
+    assert split_classes(np.zeros(5, int), np.zeros((5, 4)), 3, []) == ()  # no free id
+
+
+def test_splits_apply_pixel_by_pixel_in_any_window() -> None:
+    """A split is a plane in band space: a window of a tile gets the labels of the same
+    pixels in the whole tile, so tiles of any size agree."""
+    image, _, joined = joined_scene()
+    values = np.moveaxis(image, 0, -1).reshape(-1, 4)
+    splits = split_classes(joined.ravel(), values, 4, [9])
+    logits = torch.from_numpy(np.stack([joined == k for k in range(4)]).astype(np.float32))
+    whole = classify(logits, splits=splits, image=image)
+    part = classify(logits[:, 30:77, 41:150], splits=splits, image=image[:, 30:77, 41:150])
+    assert torch.equal(part, whole[30:77, 41:150])
+    with pytest.raises(InputError, match="splits need the image"):
+        classify(logits, splits=splits)
+
+
+def test_merge_for_splits_up_to_k_with_free_channel_ids() -> None:
+    """A confident network with two live channels over three colours: asked for three
+    classes, the map keeps both channels and splits one with the first unused id."""
+    image = np.zeros((1, 1, 30, 90), np.float32)
+    image[..., 30:60] = 0.5
+    image[..., 60:] = 1.0
+    image += np.random.default_rng(0).normal(0, 0.02, image.shape).astype(np.float32)
+    logits = torch.full((1, 4, 30, 90), -5.0)
+    logits[0, 1, :, :30] = logits[0, 3, :, 30:] = 5.0  # channel 3 holds two colours
+    classes = merge_for(logits, image, np.ones((1, 30, 90), bool), FAST.replace(n_classes=3))
+    assert classes is not None
+    assert classes.table[:4].tolist() == [-1, 1, -1, 3]
+    assert (classes.table[4:] == -1).all()
+    assert [(s.source, s.target) for s in classes.splits] == [(3, 0)]
+    labels = classify(logits[0], table=classes.table, splits=classes.splits, image=image[0])
+    assert labels[:, :30].unique().tolist() == [1]
+    assert {labels[:, 30:60].unique().tolist()[0], labels[:, 60:].unique().tolist()[0]} == {0, 3}
