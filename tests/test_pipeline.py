@@ -18,7 +18,9 @@ from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster import write_image
 from geoseg.render import palette
 from geoseg.run import run_scene
+from geoseg.run.prepare import for_pixel_size
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+from geoseg.types import SceneInfo
 from tests.conftest import fast_config, shared, write_scene
 
 config = fast_config
@@ -54,7 +56,7 @@ def read_labels(path: Path) -> np.ndarray:
 def test_classes_match_truth_across_many_tiles(scene, tmp_path: Path) -> None:
     path, truth = scene
     result = run_scene(path, tmp_path / "out", config())
-    assert result.n_tiles == 5 * 6
+    assert result.n_tiles == 5 * 7
     labels = read_labels(result.labels)
     np.testing.assert_array_equal(labels == 0, truth == 0)
     assert adjusted_rand_index(labels, truth, ignore=0) >= 0.9
@@ -146,8 +148,41 @@ def test_quicklook_shows_the_colour_bands_whichever_bands_are_segmented(
 
 
 def test_overlap_below_receptive_field_is_refused(scene, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(23 px\)"):
+    with pytest.raises(ConfigError, match=r"tiling.overlap=2 must be at least .* \(27 px\)"):
         config("tiling.overlap=2")
+
+
+@pytest.mark.parametrize(
+    ("pixel", "crs", "radius"),
+    [
+        (0.3, SAMPLE_CRS, 2),
+        (5.0, SAMPLE_CRS, 2),
+        (30.0, SAMPLE_CRS, 0),
+        (30.0, None, 2),
+    ],
+)
+def test_texture_bands_only_where_pixels_are_fine(pixel: float, crs, radius: int) -> None:
+    grid = sample_transform(pixel_size=pixel)
+    info = SceneInfo(height=100, width=100, bands=(1,), dtype="uint8", transform=grid, crs=crs,
+                     nodata=None)  # fmt: skip
+    assert for_pixel_size(config(), info).segment.params().texture_radius == radius
+
+
+def test_texture_bands_keep_labels_identical_at_any_tile_size(scene, tmp_path: Path) -> None:
+    """At 10 m the texture bands are off by default; with them on (a limit of 20 m) the
+    tiles still join without a seam, and run.yaml's training section says what was used."""
+    path, truth = scene
+    textured = config("segment.texture_max_pixel=20")
+    small = run_scene(path, tmp_path / "a", textured)
+    big = run_scene(
+        path, tmp_path / "b", config("segment.texture_max_pixel=20", "tiling.tile_size=256")
+    )
+    np.testing.assert_array_equal(read_labels(small.labels), read_labels(big.labels))
+    assert adjusted_rand_index(read_labels(small.labels), truth, ignore=0) >= 0.9
+    used = yaml.safe_load(small.record.read_text())["training"]["texture_radius"]
+    plain = run_scene(path, tmp_path / "c", config())
+    off = yaml.safe_load(plain.record.read_text())["training"]["texture_radius"]
+    assert (used, off) == (2, 0)
 
 
 def test_all_nodata_scene_is_refused_and_writes_nothing(tmp_path: Path) -> None:
@@ -339,7 +374,7 @@ def test_cli_vectorize_a_label_raster(scene, tmp_path: Path) -> None:
 def test_snapshots_write_a_training_animation(scene, tmp_path: Path, mode: str) -> None:
     path, _ = scene
     steps = [1, 2, 4, 8, 16, 32, 64]  # beyond the 24 iterations: "stopped at"
-    settings = [f"segment.mode={mode}", f"output.snapshots={steps}", "tiling.overlap=24"]
+    settings = [f"segment.mode={mode}", f"output.snapshots={steps}", "tiling.overlap=28"]
     result = run_scene(path, tmp_path / "out", config(*settings))
     with Image.open(tmp_path / "out" / "training.gif") as gif:
         assert gif.n_frames == len(steps)

@@ -20,12 +20,14 @@ from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
 from geoseg.tiling import sample_crops
 from geoseg.types import SceneInfo
+from geoseg.vectorize import pixel_area_m2
 
 __all__ = [
     "Prepared",
     "Reader",
     "StretchValues",
     "drop_local_blocks",
+    "for_pixel_size",
     "gdal_env",
     "keeps_local_copy",
     "open_scene",
@@ -149,6 +151,20 @@ def _stretched(
 ) -> npt.NDArray[np.float32]:
     low, high, fill = values
     return fill_nodata(stretch(data, low, high), valid, values=fill)
+
+
+def for_pixel_size(config: Config, info: SceneInfo) -> Config:
+    """``config`` for a scene of this pixel size: without the texture bands
+    (``segment.texture_radius`` 0) where a pixel is larger than
+    ``segment.texture_max_pixel`` metres (run.yaml's ``training.texture_radius``)."""
+    params = config.segment.params()
+    if params.texture_radius == 0 or info.crs is None:
+        return config
+    metres = pixel_area_m2(info.transform, info.crs, (info.height, info.width)) ** 0.5
+    if metres <= params.texture_max_pixel:
+        return config
+    segment = config.segment.model_copy(update={"texture_radius": 0})
+    return config.model_copy(update={"segment": segment})
 
 
 def training_crops(config: Config, prepared: Prepared) -> list[Window]:

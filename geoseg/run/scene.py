@@ -44,6 +44,7 @@ from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, 
 from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
 from geoseg.run.prepare import (
     Prepared,
+    for_pixel_size,
     gdal_env,
     keeps_local_copy,
     open_scene,
@@ -142,6 +143,7 @@ def _run(
     copies = keeps_local_copy(networked, config)
     check_disk(outdir, disk_needed_mb(reader.info, config, local_copy=copies))
     prepared = prepare(reader, config)
+    requested, config = config, for_pixel_size(config, prepared.info)
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
@@ -179,9 +181,9 @@ def _run(
     record = _record(
         scene,
         outdir,
-        config,
+        requested,  # run.yaml names the configuration asked for (a rerun skips on it)
         prepared,
-        labeler.summary,
+        {**labeler.summary, "texture_radius": config.segment.params().texture_radius},
         vector=vector,
         distributed=distributed,
         tiles=TileCounts(len(tiles), skipped, scratch.resumed),

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 
 from geoseg.errors import InputError
+from geoseg.segment.model import local_std
 from geoseg.segment.params import SegmentParams, smooth_radius, smooth_step
 
 __all__ = [
@@ -114,7 +115,7 @@ def merge_for(
         probs = torch.softmax(logits.float(), dim=1)
         labels = np.where(valid, probs.argmax(dim=1).cpu().numpy(), -1)
         probs_np = probs.cpu().numpy()
-        texture = _local_std(torch.as_tensor(images).float(), radius=2).numpy()
+        texture = local_std(torch.as_tensor(images), radius=2).numpy()
     counts, prob_means, prob_total = class_prototypes(labels, probs_np, params.n_channels)
     _, band_means, band_total = class_prototypes(labels, images, params.n_channels)
     _, texture_means, texture_total = class_prototypes(labels, texture, params.n_channels)
@@ -138,15 +139,6 @@ def merge_for(
         pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
         splits = split_classes(table[labels[valid]], pixels, params.n_classes, free)
     return ClassMap(table, splits)
-
-
-def _local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
-    """Standard deviation of each band of ``images (N, B, H, W)`` over the ``(2 radius +
-    1)²`` window around each pixel (the window cut at the image's edges)."""
-    side = 2 * radius + 1
-    mean = F.avg_pool2d(images, side, 1, radius, count_include_pad=False)
-    square = F.avg_pool2d(images * images, side, 1, radius, count_include_pad=False)
-    return (square - mean * mean).clamp_(min=0).sqrt_()
 
 
 def classify(

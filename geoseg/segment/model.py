@@ -12,12 +12,42 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from geoseg.segment.params import SegmentParams
 
-__all__ = ["build_model", "conv_flops", "for_inference", "matmul_gflops"]
+__all__ = ["Texture", "build_model", "conv_flops", "for_inference", "local_std", "matmul_gflops"]
+
+
+def local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
+    """Standard deviation of each band of ``images (N, B, H, W)`` over the ``(2 radius +
+    1)²`` window around each pixel (the window cut at the image's edges), in float32.
+
+    >>> x = torch.tensor([[[[0.0, 0.0, 1.0, 1.0]]]])
+    >>> local_std(x, 1)[0, 0, 0].tolist()
+    [0.0, 0.4714045226573944, 0.4714045226573944, 0.0]
+    """
+    images = images.float()
+    side = 2 * radius + 1
+    mean = F.avg_pool2d(images, side, 1, radius, count_include_pad=False)
+    square = F.avg_pool2d(images * images, side, 1, radius, count_include_pad=False)
+    return (square - mean * mean).clamp_(min=0).sqrt_()
+
+
+class Texture(nn.Module):
+    """Appends each input band's local standard deviation over ``(2 radius + 1)²`` px
+    (:func:`local_std`) as one more band: ``(N, B, H, W) -> (N, 2B, H, W)``, so the 3x3
+    filters see texture beside colour (smooth water against a built-up block of the
+    same mean). It has no weights; it widens the receptive field by ``2 radius``."""
+
+    def __init__(self, radius: int) -> None:
+        super().__init__()
+        self.radius = radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, local_std(x, self.radius).to(x.dtype)], dim=1)
 
 
 def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
@@ -26,10 +56,14 @@ def build_model(in_bands: int, params: SegmentParams) -> nn.Sequential:
     ``"paper"`` (Kanezaki 2018 / TIP 2020): ``n_conv`` blocks of 3x3 conv -> ReLU -> BN
     (``n_channels`` wide), then 1x1 conv -> BN. ``"light"`` (the fork): 3x3 conv
     ``hidden_channels``, 1x1 conv ``n_channels``, 3x3 conv ``hidden_channels``, 1x1 conv
-    ``n_channels``, each followed by BN, with ReLU between.
+    ``n_channels``, each followed by BN, with ReLU between. With
+    ``params.texture_radius`` a :class:`Texture` layer comes first.
     """
     c = params.n_channels
     layers: list[nn.Module] = []
+    if params.texture_radius > 0:
+        layers.append(Texture(params.texture_radius))
+        in_bands *= 2
     if params.network == "paper":
         width = in_bands
         for _ in range(params.n_conv):
@@ -60,7 +94,7 @@ def for_inference(model: nn.Module) -> nn.Module:
     >>> net = build_model(4, PRESETS["default"]).eval()
     >>> fast = for_inference(net)
     >>> [type(layer).__name__ for layer in fast][:3], len(fast), len(net)
-    (['Conv2d', 'ReLU', 'Conv2d'], 7, 11)
+    (['Texture', 'Conv2d', 'ReLU'], 8, 12)
     >>> x = torch.rand(1, 4, 8, 8)
     >>> bool(torch.allclose(fast(x), net(x), atol=1e-5))
     True

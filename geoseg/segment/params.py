@@ -76,6 +76,15 @@ class SegmentParams:
         = half the rows and columns), then predict at full resolution.
     refine_output
         Apply the superpixel majority vote to the final full-resolution labels too.
+    texture_radius
+        Also feed the network each band's local standard deviation over ``(2 r + 1)²``
+        px (0: colour only; :class:`geoseg.segment.model.Texture`). It widens the
+        receptive field by ``2 r``.
+    texture_max_pixel
+        ``geoseg run`` turns the texture bands off (``texture_radius`` 0) on a scene
+        whose pixels are larger than this many metres: there a window of 5 x 5 px spans
+        several covers (140 m on Landsat), so its spread says little about any one.
+        A scene without a CRS keeps them.
     n_crops, crop_size
         Scene mode (``geoseg run``): the network trains on ``n_crops`` crops of
         ``crop_size`` pixels square, spread over the scene's valid area.
@@ -121,6 +130,8 @@ class SegmentParams:
     continuity_weight: float = 0.0
     train_scale: float = 1.0
     refine_output: bool = True
+    texture_radius: int = 0
+    texture_max_pixel: float = 5.0
     n_crops: int = 8
     crop_size: int = 256
     n_classes: int | None = None
@@ -159,6 +170,8 @@ class SegmentParams:
             "smooth_sigma",
             "smooth_range",
             "stop_change",
+            "texture_radius",
+            "texture_max_pixel",
         )
         for name in _non_negative:
             if getattr(self, name) < 0:
@@ -207,10 +220,11 @@ class SegmentParams:
         floor): the network's 3x3 convolutions plus the reach of the label smoothing.
 
         >>> PRESETS["kanezaki2018"].receptive_field, PRESETS["default"].receptive_field
-        (5, 23)
+        (5, 27)
         """
         n_3x3 = self.n_conv if self.network == "paper" else 2
-        return 1 + 2 * (n_3x3 + smooth_radius(self.smooth_sigma, self.smooth_range))
+        reach = n_3x3 + self.texture_radius + smooth_radius(self.smooth_sigma, self.smooth_range)
+        return 1 + 2 * reach
 
     def replace(self, **changes: Any) -> SegmentParams:
         """Return a copy with some fields changed (validated again).
@@ -311,6 +325,7 @@ PRESETS["default"] = PRESETS["fork"].replace(
     continuity_weight=1.0,
     smooth_sigma=5.0,
     smooth_range=0.17,
+    texture_radius=2,
 )
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
-from geoseg.segment.model import build_model, conv_flops
-from geoseg.segment.params import PRESETS
+from geoseg.segment.model import Texture, build_model, conv_flops
+from geoseg.segment.params import PRESETS, SegmentParams
 
 
 def test_paper_network_layout() -> None:
@@ -45,10 +45,13 @@ def test_light_network_layout() -> None:
     assert isinstance(net[-1], nn.BatchNorm2d)
 
 
-@pytest.mark.parametrize("preset", ["kanezaki2018", "fork"])
-def test_receptive_field_matches_network(preset: str) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [PRESETS["kanezaki2018"], PRESETS["fork"], PRESETS["fork"].replace(texture_radius=2)],
+    ids=["kanezaki2018", "fork", "fork+texture"],
+)
+def test_receptive_field_matches_network(params: SegmentParams) -> None:
     """An impulse spreads over exactly receptive_field x receptive_field outputs."""
-    params = PRESETS[preset]
     net = build_model(1, params).eval()
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
@@ -62,6 +65,23 @@ def test_receptive_field_matches_network(preset: str) -> None:
     side = params.receptive_field
     assert rows.max() - rows.min() + 1 == side
     assert cols.max() - cols.min() + 1 == side
+
+
+def test_texture_bands_are_the_local_spread_of_each_band() -> None:
+    """Flat areas get 0, a pixel whose 5 x 5 window holds two values gets their spread."""
+    x = torch.zeros(1, 2, 12, 12)
+    x[0, 0, :, 6:] = 1.0  # band 1: a vertical step; band 2 flat
+    out = Texture(2)(x)
+    assert out.shape == (1, 4, 12, 12)
+    torch.testing.assert_close(out[:, :2], x)
+    spread = out[0, 2, 6]  # row 6, across the step: windows of 5 columns
+    assert spread[:4].abs().max() == 0
+    assert spread[8:].abs().max() == 0
+    assert spread[5].item() == pytest.approx(np.std([0, 0, 0, 1, 1]), abs=1e-6)
+    assert out[0, 3].abs().max() == 0
+    net = build_model(2, PRESETS["fork"].replace(texture_radius=2))
+    assert isinstance(net[0], Texture)
+    assert net[1].in_channels == 4
 
 
 def test_conv_flops_counts_multiply_adds_twice() -> None:
