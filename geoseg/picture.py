@@ -64,9 +64,14 @@ def segment_picture(
         check_output(gif_path, (".gif",))
     data = read_image(image)
     scaled = auto_scale(data.data, data.valid)
+    metres = None
+    if data.crs is not None:  # geopandas and pyproj only for a georeferenced raster
+        from geoseg.vectorize import pixel_size_m
+
+        metres = pixel_size_m(data.transform, data.crs, data.valid.shape)
     result = segment(
         scaled,
-        params,
+        params.for_pixel_size(metres),  # a georeferenced raster: as geoseg run does
         valid=data.valid,
         seed=seed,
         device=device,

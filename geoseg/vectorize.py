@@ -68,7 +68,7 @@ from geoseg.regions import (
 )
 from geoseg.types import Progress
 
-__all__ = ["area_factor", "pixel_area_m2", "vectorize", "vectorize_array"]
+__all__ = ["area_factor", "pixel_area_m2", "pixel_size_m", "vectorize", "vectorize_array"]
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +254,11 @@ def pixel_area_m2(transform: Affine, crs: CRS | None, shape_: tuple[int, int]) -
     centre = shapely.box(cols // 2, rows // 2, cols // 2 + 1, rows // 2 + 1)
     pixel = shapely.transform(centre, _affine(transform))
     return float(_measures(crs)[0]([pixel])[0])
+
+
+def pixel_size_m(transform: Affine, crs: CRS | None, shape_: tuple[int, int]) -> float | None:
+    """Side in metres of a square of one pixel's area (``None`` without a CRS)."""
+    return None if crs is None else math.sqrt(pixel_area_m2(transform, crs, shape_))
 
 
 def area_factor(crs: CRS | None) -> float:

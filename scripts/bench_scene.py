@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import yaml
 from rasterio.windows import Window
 
 DEFAULT_SOURCE = (
@@ -77,8 +78,10 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
         mpx = src.width * src.height / 1e6
         bands = len(config.input.bands or []) or src.count
     # the prediction's compute-bound limit: the network's FLOPs a pixel at the machine's
-    # measured matmul speed
-    flops_per_px = conv_flops(build_model(bands, config.segment.params()), 1000, 1000) / 1e6
+    # measured matmul speed (the network the run used: texture bands only on fine pixels)
+    used = yaml.safe_load(result.record.read_text())["training"].get("texture_radius", 0)
+    params = config.segment.params().replace(texture_radius=used)
+    flops_per_px = conv_flops(build_model(bands, params), 1000, 1000) / 1e6
     return {
         "scene": scene.name,
         "mpx": round(mpx, 1),

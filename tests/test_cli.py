@@ -213,3 +213,25 @@ def test_run_progress_names_every_stage_when_not_a_terminal(
     stages = {line.split()[1] for line in result.output.splitlines() if line.startswith("geoseg: ")}
     assert stages == {"train", "predict", "vectorize", "report"}
     assert "geoseg: train 2/2" in result.output
+
+
+def test_segment_of_a_coarse_geotiff_runs_without_texture_bands(
+    sample_tif: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A 10 m GeoTIFF is segmented as `geoseg run` would: colour only (the texture bands
+    are for pixels of 5 m or less); the same picture with texture gives other labels."""
+    from geoseg.io.raster import read_image
+    from geoseg.normalize import auto_scale
+    from geoseg.picture import segment_picture
+    from geoseg.segment import PRESETS, segment
+
+    params = PRESETS["default"].replace(max_iterations=4)
+    segment_picture(sample_tif[0], tmp_path / "r.png", params, labels=tmp_path / "l.tif", seed=0)
+    with rasterio.open(tmp_path / "l.tif") as src:
+        got = src.read(1)
+    data = read_image(sample_tif[0])
+    scaled = auto_scale(data.data, data.valid)
+    colour = segment(scaled, params.replace(texture_radius=0), valid=data.valid, seed=0)
+    textured = segment(scaled, params, valid=data.valid, seed=0)
+    assert adjusted_rand_index(got, colour.labels) == 1.0  # the same partition
+    assert adjusted_rand_index(got, textured.labels) < 1.0

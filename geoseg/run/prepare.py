@@ -20,7 +20,7 @@ from geoseg.normalize import percentile_bounds, stretch
 from geoseg.segment.train import fill_nodata
 from geoseg.tiling import sample_crops
 from geoseg.types import SceneInfo
-from geoseg.vectorize import pixel_area_m2
+from geoseg.vectorize import pixel_size_m
 
 __all__ = [
     "Prepared",
@@ -158,12 +158,11 @@ def for_pixel_size(config: Config, info: SceneInfo) -> Config:
     (``segment.texture_radius`` 0) where a pixel is larger than
     ``segment.texture_max_pixel`` metres (run.yaml's ``training.texture_radius``)."""
     params = config.segment.params()
-    if params.texture_radius == 0 or info.crs is None:
+    metres = pixel_size_m(info.transform, info.crs, (info.height, info.width))
+    used = params.for_pixel_size(metres).texture_radius
+    if used == params.texture_radius:
         return config
-    metres = pixel_area_m2(info.transform, info.crs, (info.height, info.width)) ** 0.5
-    if metres <= params.texture_max_pixel:
-        return config
-    segment = config.segment.model_copy(update={"texture_radius": 0})
+    segment = config.segment.model_copy(update={"texture_radius": used})
     return config.model_copy(update={"segment": segment})
 
 

@@ -226,6 +226,19 @@ class SegmentParams:
         reach = n_3x3 + self.texture_radius + smooth_radius(self.smooth_sigma, self.smooth_range)
         return 1 + 2 * reach
 
+    def for_pixel_size(self, metres: float | None) -> SegmentParams:
+        """These parameters for a scene of ``metres`` pixels (``None``: no CRS): the
+        texture bands off where a pixel is larger than ``texture_max_pixel``.
+
+        >>> PRESETS["default"].for_pixel_size(30.0).texture_radius
+        0
+        >>> PRESETS["default"].for_pixel_size(0.5).texture_radius
+        2
+        """
+        if self.texture_radius == 0 or metres is None or metres <= self.texture_max_pixel:
+            return self
+        return self.replace(texture_radius=0)
+
     def replace(self, **changes: Any) -> SegmentParams:
         """Return a copy with some fields changed (validated again).
 
