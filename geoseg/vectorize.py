@@ -43,6 +43,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import geopandas as gpd
@@ -95,6 +96,7 @@ def vectorize(
     write_classes: WriteClasses | None = None,
     on_renumber: Callable[[npt.NDArray[np.int64]], None] | None = None,
     progress: Progress | None = None,
+    profile: dict[str, float] | None = None,
 ) -> Iterator[gpd.GeoDataFrame]:
     """Polygons of a label raster, one per 4-connected region of one class, in batches.
 
@@ -131,6 +133,12 @@ def vectorize(
         area again (``0``: a class that vanished).
     progress
         ``progress(done, total)`` over both passes' blocks.
+    profile
+        Seconds spent are added to it by step: ``segments`` (pass 1), ``merge``
+        (small-region merging), ``label`` (pass 2's reads and labelling), ``rewrite``
+        (``write_classes``), ``trace`` (polygonizing), ``join`` (the pieces of segments
+        that cross blocks), ``attributes`` (areas, perimeters, statistics, the frames);
+        the time the caller spends between batches is not counted.
 
     Yields
     ------
@@ -158,9 +166,18 @@ def vectorize(
     n_bands = len(band_names) if read_bands is not None else 0
     if read_bands is not None and not band_names:
         raise InputError("band_names must name every band that read_bands returns")
+    spent = profile if profile is not None else {}
+
+    def lap(step: str, since: float) -> float:
+        now = time.perf_counter()
+        spent[step] = spent.get(step, 0.0) + now - since
+        return now
+
+    mark = time.perf_counter()
     first = find_segments(
         read_labels, read_bands, blocks, cols, tick, n_bands=n_bands, want_edges=min_pixels > 0
     )
+    mark = lap("segments", mark)
     spills = [first.spill]
     try:
         spill, to_seg, row_end, classes, renumber = merge_small(
@@ -169,6 +186,7 @@ def vectorize(
         spills.append(spill)
         if renumber is not None and on_renumber is not None:
             on_renumber(renumber)
+        mark = lap("merge", mark)
         area, perimeter = _measures(crs)
         pieces: dict[int, list[shapely.Geometry]] = {}
         vertices = np.zeros(spill.size, np.int64)  # of each segment's pieces so far
@@ -179,22 +197,29 @@ def vectorize(
                 local, _ = label_blocks(read_labels(window))
                 ids = np.where(local > 0, to_seg[local + first.offsets[block_index]] + 1, 0)
                 block_index += 1
+                mark = lap("label", mark)
                 if classes is not None and write_classes is not None:
                     write_classes(window, np.where(ids > 0, classes[ids - 1], 0))
+                    mark = lap("rewrite", mark)
                 offset = Affine.translation(window.col_off, window.row_off)
                 polygons, values = _polygonize(ids.astype(np.int32), offset)
                 np.add.at(vertices, values - 1, shapely.get_num_coordinates(polygons))
                 for polygon, value in zip(polygons, values.tolist(), strict=True):
                     pieces.setdefault(int(value) - 1, []).append(polygon)
                 tick()
+                mark = lap("trace", mark)
             stop = int(row_end[block_row])  # segments start..stop-1 end in this row
             for low, high in _batches(vertices[start:stop], start):
                 parts = [pieces.pop(s) for s in range(low, high)]
                 geoms = np.array([_join(part) for part in parts], dtype=object)
                 joined = np.array([len(part) > 1 for part in parts], bool)
                 geoms[joined] = _drop_straight_vertices(geoms[joined])
+                mark = lap("join", mark)
                 rows_ = _attributes(spill.read(low, high), band_names, first.shift)
-                yield _frame(geoms, rows_, transform, crs, simplify, area, perimeter)
+                frame = _frame(geoms, rows_, transform, crs, simplify, area, perimeter)
+                lap("attributes", mark)
+                yield frame
+                mark = time.perf_counter()  # the caller's time between batches is its own
             start = stop
         if pieces:  # cannot happen: every segment ends in some row of blocks
             raise AssertionError(f"{len(pieces)} segments were never completed")

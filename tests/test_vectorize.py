@@ -279,3 +279,34 @@ def test_first_pixels_in_one_pass_match_the_sort() -> None:
         np.testing.assert_array_equal(_first_pixels(flat, n), expected[1:])
     swapped = np.array([2, 2, 1, 0, 1])  # id 2 first: not scan order
     np.testing.assert_array_equal(_first_pixels(swapped, 2), [2, 0])
+
+
+def test_profile_splits_the_time_by_step() -> None:
+    """Every step is timed once it has run, and the steps add up to no more than the
+    generator's own time (the consumer's time between batches is left out)."""
+    import time
+
+    labels = np.random.default_rng(0).integers(1, 4, (120, 150))
+    bands = np.random.default_rng(1).random((2, 120, 150))
+    profile: dict[str, float] = {}
+    start = time.perf_counter()
+    batches = vectorize(
+        lambda w: labels[w.toslices()],
+        labels.shape,
+        Affine.identity(),
+        None,
+        read_bands=lambda w: bands[(slice(None), *w.toslices())],
+        band_names=["a", "b"],
+        min_pixels=3,
+        block_size=50,
+        profile=profile,
+    )
+    polygons = 0
+    for batch in batches:
+        polygons += len(batch)
+        time.sleep(0.05)  # a slow writer
+    wall = time.perf_counter() - start
+    assert polygons > 0
+    assert set(profile) == {"segments", "merge", "label", "trace", "join", "attributes"}
+    assert all(seconds >= 0 for seconds in profile.values())
+    assert sum(profile.values()) <= wall - 0.05

@@ -38,8 +38,9 @@ class VectorProduct:
     """A written vector layer. When small-region merging rewrote the label raster,
     ``classes`` is its new class count and ``renumber[old id]`` the new id of each.
     ``seconds``: ``polygons`` (both passes over the label raster, small-region merging,
-    the labels rewritten), ``write`` (batches into the layer) and ``close`` (the layer
-    finished and moved into place, the rewritten labels' COG)."""
+    the labels rewritten; ``polygons.<step>`` its parts, the ``profile`` of
+    :func:`geoseg.vectorize.vectorize`), ``write`` (batches into the layer) and ``close``
+    (the layer finished and moved into place, the rewritten labels' COG)."""
 
     path: Path
     features: int
@@ -106,6 +107,7 @@ def vectorize_labels(
 
         out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
         spent = {"polygons": 0.0, "write": 0.0}
+        steps: dict[str, float] = {}  # the parts of "polygons"
         mark = time.perf_counter()
         for batch in vectorize(
             read_ids,
@@ -120,6 +122,7 @@ def vectorize_labels(
             write_classes=write_classes,
             on_renumber=renumbered.append,
             progress=progress,
+            profile=steps,
         ):
             now = time.perf_counter()
             spent["polygons"] += now - mark
@@ -129,6 +132,7 @@ def vectorize_labels(
         spent["polygons"] += time.perf_counter() - mark
         mark = time.perf_counter()
     spent["close"] = time.perf_counter() - mark
+    spent |= {f"polygons.{step}": seconds for step, seconds in steps.items()}
     return VectorProduct(
         path=vector_path,
         features=out.count,
