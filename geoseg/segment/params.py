@@ -81,8 +81,9 @@ class SegmentParams:
         px (0: colour only; :class:`geoseg.segment.model.Texture`). It widens the
         receptive field by ``2 r``.
     texture_max_pixel
-        ``geoseg run`` turns the texture bands off (``texture_radius`` 0) on a scene
-        whose pixels are larger than this many metres: there a window of 5 x 5 px spans
+        ``geoseg run`` (and ``geoseg segment`` on a georeferenced raster) turns the
+        texture bands off (``texture_radius`` 0, :meth:`for_pixel_size`) on a scene whose
+        pixels are larger than this many metres: there a window of 5 x 5 px spans
         several covers (140 m on Landsat), so its spread says little about any one.
         A scene without a CRS keeps them.
     n_crops, crop_size
