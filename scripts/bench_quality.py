@@ -108,9 +108,9 @@ def score(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {k: round(report[k], 4) for k in keys} | {"classes": report["pred_classes"]}
 
 
-def speed(work: Path) -> dict:
+def speed(work: Path, data: Path) -> dict:
     """Wall time of default and fork on the same 481x321 picture, in this run."""
-    source = DATA / "landsat7_rasterio_rgb" / "RGB.byte.tif"
+    source = data / "landsat7_rasterio_rgb" / "RGB.byte.tif"
     picture = work / "picture_481x321.tif"
     with rasterio.open(source) as src:
         window = Window(150, 200, 481, 321)
@@ -250,7 +250,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         speed_row = None
         if not args.no_speed:
-            speed_row = speed(work)
+            speed_row = speed(work, args.data)
             print(json.dumps(speed_row), flush=True)
     print(json.dumps(summary(rows, speed_row)), flush=True)
 
