@@ -148,15 +148,16 @@ def find_segments(
                 window.col_off + at % window.width
             )
             if read_bands is not None:
-                values = np.asarray(read_bands(window), np.float64)
+                values = np.asarray(read_bands(window))
                 if values.shape[0] != n_bands:
                     raise InputError(f"{n_bands} band names for {values.shape[0]} bands")
                 if shift is None and (local > 0).any():
-                    shift = values[:, local > 0].mean(axis=1)
-                centred = values - (0.0 if shift is None else shift[:, None, None])
-                for b, band in enumerate(centred):
-                    table["sums"][:, b] = np.bincount(flat, band.ravel(), n + 1)
-                    table["squares"][:, b] = np.bincount(flat, (band * band).ravel(), n + 1)
+                    shift = values[:, local > 0].astype(np.float64).mean(axis=1)
+                for b in range(n_bands):  # one band in float64 at a time, squared in place
+                    band = values[b].astype(np.float64).ravel()
+                    band -= 0.0 if shift is None else shift[b]
+                    table["sums"][:, b] = np.bincount(flat, band, n + 1)
+                    table["squares"][:, b] = np.bincount(flat, np.square(band, out=band), n + 1)
             tables.append(table[1:])
             c0, c1 = int(window.col_off), int(window.col_off + window.width)
             top = above[c0:c1]
