@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from geoseg.errors import InputError
 
-__all__ = ["auto_scale", "percentile_bounds", "stretch"]
+__all__ = ["auto_scale", "fill_nodata", "percentile_bounds", "stretch"]
 
 
 def percentile_bounds(
@@ -64,3 +64,21 @@ def auto_scale(
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
     return stretch(image, *percentile_bounds(image, valid, low=low, high=high))
+
+
+def fill_nodata(
+    image: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    values: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.float32]:
+    """Copy of ``image (B, H, W)`` with nodata pixels set to ``values`` (one per band).
+
+    Without ``values`` each band's mean over valid pixels is used. A scene passes its
+    scene-wide means so that every tile is filled alike.
+    """
+    if valid.all():
+        return image
+    if values is None:
+        values = image[:, valid].mean(axis=1) if valid.any() else np.zeros(image.shape[0])
+    return np.where(valid[None], image, values[:, None, None]).astype(np.float32)

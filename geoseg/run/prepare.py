@@ -16,8 +16,7 @@ from geoseg.config import Config
 from geoseg.errors import InputError
 from geoseg.io.raster import SceneReader, drop_block_cache, gdal_cache, is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
-from geoseg.normalize import percentile_bounds, stretch
-from geoseg.segment.train import fill_nodata
+from geoseg.normalize import fill_nodata, percentile_bounds, stretch
 from geoseg.tiling import sample_crops
 from geoseg.types import SceneInfo
 from geoseg.vectorize import pixel_size_m

@@ -19,28 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from geoseg.errors import InputError
+from geoseg.normalize import fill_nodata
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import compute_superpixels
 
 __all__ = ["fill_nodata", "training_views", "upsample_nearest"]
-
-
-def fill_nodata(
-    image: npt.NDArray[np.float32],
-    valid: npt.NDArray[np.bool_],
-    *,
-    values: npt.NDArray[np.floating] | None = None,
-) -> npt.NDArray[np.float32]:
-    """Copy of ``image (B, H, W)`` with nodata pixels set to ``values`` (one per band).
-
-    Without ``values`` each band's mean over valid pixels is used. A scene passes its
-    scene-wide means so that every tile is filled alike.
-    """
-    if valid.all():
-        return image
-    if values is None:
-        values = image[:, valid].mean(axis=1) if valid.any() else np.zeros(image.shape[0])
-    return np.where(valid[None], image, values[:, None, None]).astype(np.float32)
 
 
 def training_views(
