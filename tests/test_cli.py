@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +237,18 @@ def test_segment_of_a_coarse_geotiff_runs_without_texture_bands(
     textured = segment(scaled, params, valid=data.valid, seed=0)
     assert adjusted_rand_index(got, colour.labels) == 1.0  # the same partition
     assert adjusted_rand_index(got, textured.labels) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        # geoseg vectorize: no network, so no PyTorch (2-3 s of start-up)
+        ("geoseg.run.products", ("torch", "sklearn")),
+        # geoseg run: scikit-learn only for --classes splits, scipy.optimize only for scores
+        ("geoseg.run.scene, geoseg.report", ("sklearn", "scipy.optimize")),
+    ],
+)
+def test_commands_import_only_what_they_use(modules: str, absent: tuple[str, ...]) -> None:
+    code = f"import sys, {modules}; print(*[m for m in {absent!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
