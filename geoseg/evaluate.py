@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from rasterio.windows import Window
 
-# scikit-learn (0.5 s to import) is imported by the functions that score, so that the
-# run, which reads this module for the seam metric, does not load it.
+# scikit-learn (0.5 s to import) and scipy's optimize and ndimage are imported by the
+# functions that score, so that the run, which reads this module for the seam metric,
+# does not load them.
 from geoseg.errors import ConfigError, InputError
 
 __all__ = [
@@ -95,7 +96,7 @@ def _hungarian(
     )
     union = inter.sum(1)[:, None] + inter.sum(0)[None, :] - inter
     iou = inter / np.maximum(union, 1)
-    from scipy.optimize import linear_sum_assignment  # here: `geoseg run` needs none
+    from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(iou, maximize=True)
     return t_ids, p_ids, iou, rows, cols
@@ -180,7 +181,7 @@ def _share_near(
         return 1.0
     if not other.any():
         return 0.0
-    from scipy.ndimage import distance_transform_edt  # here: `geoseg run` needs none
+    from scipy.ndimage import distance_transform_edt
 
     distance = distance_transform_edt(~other)
     return float((distance[edge] <= tolerance).sum() / n)
