@@ -6,10 +6,10 @@ per size: per-stage seconds, Mpx/s, the prediction's compute-bound limit (the de
 network's FLOPs a pixel at this machine's matmul GFLOP/s, probed before and after the
 run and the faster taken, both printed), the predict stage's parts (read, network,
 classify, write, close), user and system seconds, minor page faults a pixel and peak
-RSS. Then, in another fresh process, the vectorization alone of
-that run's labels.tif (with the scene's band statistics): seconds, polygons, polygons/s,
-its parts (polygons: both passes over the labels; write; close) and its own peak RSS
-(``vectorize``). Seconds are in-process, after start-up.
+RSS. Then, in another fresh process, the vectorization alone of that run's labels.tif
+(with the scene's band statistics): seconds, polygons, polygons/s, its parts (polygons:
+both passes over the labels; write; close) and its own peak RSS (``vectorize``).
+Seconds are in-process, after start-up.
 
     python scripts/bench_scene.py --mpx 25,100,400 --workdir /tmp/geoseg-bench
 """

@@ -27,12 +27,13 @@ from torch.optim.adam import adam
 from torch.optim.sgd import sgd
 
 from geoseg.errors import ConfigError, InputError
+from geoseg.normalize import fill_nodata
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
 from geoseg.segment.merge import classify, merge_for
 from geoseg.segment.model import build_model, for_inference
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels
-from geoseg.segment.views import fill_nodata, training_views, upsample_nearest
+from geoseg.segment.views import training_views, upsample_nearest
 from geoseg.types import Progress
 
 __all__ = [

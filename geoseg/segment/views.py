@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from geoseg.errors import InputError
-from geoseg.normalize import fill_nodata
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import compute_superpixels
 
-__all__ = ["fill_nodata", "training_views", "upsample_nearest"]
+__all__ = ["training_views", "upsample_nearest"]
 
 
 def training_views(
