@@ -90,7 +90,7 @@ class TilingSection(_Section):
 
     tile_size: int = Field(default=512, ge=16, description="Tile side in pixels.")
     overlap: int = Field(
-        default=28,
+        default=32,
         ge=0,
         description="Pixels shared by neighbouring tiles; at least the network's receptive field.",
     )

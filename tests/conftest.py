@@ -22,7 +22,7 @@ FAST = (
     "segment.n_crops=6",
     "segment.crop_size=64",
     "tiling.tile_size=64",
-    "tiling.overlap=28",
+    "tiling.overlap=32",
 )
 """The one fast run configuration of the tests (``--set`` lines): small crops and tiles,
 so that a 200x260 scene spans many tiles."""

@@ -140,7 +140,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
         "segment.mode=tile",
         "segment.max_iterations=8",
         "tiling.tile_size=64",
-        "tiling.overlap=28",
+        "tiling.overlap=32",
     ]
     sets = [f"--set={s}" for s in settings]
     command = [sys.executable, "-m", "geoseg", "run", str(scene), "-q", *sets]
@@ -215,7 +215,7 @@ def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: st
         "segment.crop_size=48",
         "segment.max_iterations=6",
         "tiling.tile_size=64",
-        "tiling.overlap=28",
+        "tiling.overlap=32",
         f"segment.mode={mode}",
     ]
     local = run_scene(scene, tmp_path / "local", resolve_config(overrides=settings))

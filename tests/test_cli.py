@@ -208,7 +208,7 @@ def test_run_progress_names_every_stage_when_not_a_terminal(
     """Outside a terminal a run writes plain heartbeat lines (here one per call, as
     ``GEOSEG_HEARTBEAT_S=0`` asks)."""
     monkeypatch.setenv("GEOSEG_HEARTBEAT_S", "0")
-    fast = ["--set", "segment.crop_size=32", "--set", "tiling.tile_size=32"]
+    fast = ["--set", "segment.crop_size=32", "--set", "tiling.tile_size=64"]
     args = ["run", str(sample_tif[0]), "-o", str(tmp_path / "out"), "--max-iterations", "2"]
     result = runner.invoke(app, [*args, *fast])
     assert result.exit_code == 0, result.output

@@ -28,7 +28,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("mode", ["scene", "tile"])
 def test_plan_counts_the_runs_tiles(scene: Path, tmp_path: Path, mode: str) -> None:
     config = resolve_config(
-        overrides=[*FAST, f"segment.mode={mode}", "tiling.tile_size=64", "tiling.overlap=28"]
+        overrides=[*FAST, f"segment.mode={mode}", "tiling.tile_size=64", "tiling.overlap=32"]
     )
     plan = plan_scene(scene, config)
     result = run_scene(scene, tmp_path / "out", config)

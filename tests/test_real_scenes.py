@@ -83,7 +83,7 @@ def test_fine_scene_with_classes_is_the_same_at_any_tile_size(tmp_path: Path) ->
         labels = a.read(1)
         np.testing.assert_array_equal(labels, b.read(1))
     record = yaml.safe_load(runs[0].record.read_text())
-    assert record["training"]["texture_radius"] == 2
+    assert record["training"]["texture_radius"] == 4
     assert record["training"]["splits"]  # the network found fewer than 14
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     assert runs[0].n_classes == record["classes"]["count"] == len(ids) <= 14

@@ -252,7 +252,7 @@ def test_batch_of_urls_isolates_a_failing_scene(served, tmp_path: Path) -> None:
     batch = tmp_path / "batch.yaml"
     scenes = [f"{server.url}/rgb.tif", f"{server.url}/gone.tif"]
     config = {"scenes": scenes, "segment": {"max_iterations": 3}}
-    config["tiling"] = {"tile_size": 256, "overlap": 28}
+    config["tiling"] = {"tile_size": 256, "overlap": 32}
     batch.write_text(yaml.safe_dump(config))
     first = geoseg("batch", str(batch), "-q")
     assert first.returncode == 1  # one scene failed

@@ -83,8 +83,9 @@ class SegmentParams:
     texture_max_pixel
         ``geoseg run`` (and ``geoseg segment`` on a georeferenced raster) turns the
         texture bands off (``texture_radius`` 0, :meth:`for_pixel_size`) on a scene whose
-        pixels are larger than this many metres: there a window of 5 x 5 px spans
-        several covers (140 m on Landsat), so its spread says little about any one.
+        pixels are larger than this many metres: there the texture window (9 x 9 px in
+        ``default``) spans several covers (260 m on Landsat), so its spread says
+        little about any one.
         A scene without a CRS keeps them.
     n_crops, crop_size
         Scene mode (``geoseg run``): the network trains on ``n_crops`` crops of
@@ -221,7 +222,7 @@ class SegmentParams:
         floor): the network's 3x3 convolutions plus the reach of the label smoothing.
 
         >>> PRESETS["kanezaki2018"].receptive_field, PRESETS["default"].receptive_field
-        (5, 27)
+        (5, 31)
         """
         n_3x3 = self.n_conv if self.network == "paper" else 2
         reach = n_3x3 + self.texture_radius + smooth_radius(self.smooth_sigma, self.smooth_range)
@@ -234,7 +235,7 @@ class SegmentParams:
         >>> PRESETS["default"].for_pixel_size(30.0).texture_radius
         0
         >>> PRESETS["default"].for_pixel_size(0.5).texture_radius
-        2
+        4
         """
         if self.texture_radius == 0 or metres is None or metres <= self.texture_max_pixel:
             return self
@@ -339,7 +340,7 @@ PRESETS["default"] = PRESETS["fork"].replace(
     continuity_weight=1.0,
     smooth_sigma=5.0,
     smooth_range=0.17,
-    texture_radius=2,
+    texture_radius=4,
 )
 
 
