@@ -24,12 +24,19 @@ both by >= 0.05 mean ARI, default >= 5x faster than fork).
     python scripts/bench_quality.py --methods default,classes > b.jsonl
     python scripts/bench_quality.py --summarize a.jsonl b.jsonl
     python scripts/bench_quality.py --methods default --no-speed \
-        --run-args "--set segment.max_iterations=18"              # a variant
+        --run-args "--set segment.max_iterations=18" > v.jsonl    # a variant
+    python scripts/bench_quality.py --compare b.jsonl v.jsonl     # v against b, run by run
+    python scripts/bench_quality.py --methods default --keep runs/ --no-speed
+
+``--compare`` pairs the runs of two outputs by (image, method, seed), so a variant stopped
+part way is compared on the runs it finished; ``--keep`` leaves every run's output folder
+(``DIR/<image>/<method>_<seed>``) for looking at the label maps afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -180,6 +187,28 @@ def summary(rows: list[dict], speed_row: dict | None) -> dict:
     return out
 
 
+def compare(base: list[dict], new: list[dict]) -> dict:
+    """``new`` against ``base`` on the runs both hold, paired by (image, method, seed):
+    each pair's scores and the mean change."""
+    keys = ("ari", "miou", "boundary_f1")
+    before = {(r["image"], r["method"], r["seed"]): r for r in base if "method" in r}
+    pairs = [
+        (before[key], r)
+        for r in new
+        if "method" in r and (key := (r["image"], r["method"], r["seed"])) in before
+    ]
+    rows = [
+        {"image": n["image"], "method": n["method"], "seed": n["seed"]}
+        | {k: [b[k], n[k]] for k in (*keys, "classes")}
+        for b, n in pairs
+    ]
+    change = {
+        k: round(float(np.mean([n[k] - b[k] for b, n in pairs])), 4) if pairs else None
+        for k in keys
+    }
+    return {"compare": {"runs": len(pairs), "mean_change": change, "pairs": rows}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
@@ -205,7 +234,21 @@ def main() -> None:
         metavar="JSONL",
         help="only print the summary of the lines these earlier outputs hold",
     )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BASE", "NEW"),
+        help="only compare two earlier outputs run by run (NEW against BASE)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep every run's output folder under DIR"
+    )
     args = parser.parse_args()
+    if args.compare:
+        base, new = ([json.loads(x) for x in f.read_text().splitlines() if x] for f in args.compare)
+        print(json.dumps(compare(base, new)))
+        return
     if args.summarize:
         lines = [json.loads(x) for f in args.summarize for x in f.read_text().splitlines() if x]
         speed_rows = [x for x in lines if "speed" in x]
@@ -220,8 +263,10 @@ def main() -> None:
     wanted = {n for n in args.images.split(",") if n}
     seeds = [int(x) for x in args.seeds.split(",") if x]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = args.keep or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_quality_"))
+        )
         for name, image, labels in pairs(args.data):
             if wanted and name not in wanted:
                 continue
@@ -237,7 +282,9 @@ def main() -> None:
                 else:
                     argv = [a.replace("{K}", str(k)) for a in RUN_ARGS[method]]
                     argv += ["--seed", str(seed), *shlex.split(args.run_args)]
-                    pred, seconds, record = geoseg_run(image, work / name / method, argv)
+                    pred, seconds, record = geoseg_run(
+                        image, work / name / f"{method}_{seed}", argv
+                    )
                     extra = {
                         "iterations": record["training"]["iterations"],
                         "polygons": record.get("vector", {}).get("features"),
