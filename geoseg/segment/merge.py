@@ -8,6 +8,11 @@ or (automatic choice) while that rise stays below a share of the total sum of sq
 The result is a lookup table from network channel to merged class, decided once per
 scene, so every tile applies the same one.
 
+Without ``n_classes``, classes that meet along boundaries the picture does not mark can be
+joined too (:func:`edge_merge_table`, ``merge_edge_sigma``): where the image changes no
+more across a class boundary than at a typical pixel, the boundary is a ramp (the depth
+of shallow water, the shading of a field), not an edge between two covers.
+
 When the network ends with fewer classes than ``n_classes`` asks for, classes are split
 instead (:func:`split_classes`, bisecting k-means): of the cuts of each class in two by
 2-means on its pixels' band values, the one that lowers the within-class sum of squares
@@ -50,6 +55,7 @@ __all__ = [
     "Split",
     "class_prototypes",
     "classify",
+    "edge_merge_table",
     "merge_for",
     "merge_table",
     "split_classes",
@@ -132,6 +138,20 @@ def merge_for(
     if not counts.any():  # views without a valid pixel leave every channel in
         return ClassMap(table)
     table[counts == 0] = -1
+    if params.n_classes is None and params.merge_edge_sigma > 0:
+        views = [
+            classify(
+                logits[i],
+                table=table,
+                sigma=params.smooth_sigma,
+                range_sigma=params.smooth_range,
+                image=images[i],
+            )
+            for i in range(logits.shape[0])
+        ]
+        labels = np.where(valid, torch.stack(views).cpu().numpy(), -1)
+        joined = edge_merge_table(labels, images, valid, params.merge_edge_sigma, table.size)
+        table = np.where(table >= 0, joined[np.maximum(table, 0)], -1)
     splits: tuple[Split, ...] = ()
     if params.n_classes is not None:
         free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
@@ -343,6 +363,82 @@ def _bisect(values: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.floa
         normal, offset, far, n_far = -normal, -offset, ~far, far.size - n_far
     gap = values[far].mean(axis=0) - values[~far].mean(axis=0)
     return n_far * (far.size - n_far) / far.size * float(gap @ gap), normal, offset
+
+
+def edge_merge_table(
+    labels: npt.NDArray[np.integer],
+    images: npt.NDArray[np.floating],
+    valid: npt.NDArray[np.bool_],
+    sigma: float,
+    n_labels: int | None = None,
+) -> npt.NDArray[np.int64]:
+    """Lookup table ``class -> joined class`` that joins classes along weak boundaries.
+
+    ``labels (N, H, W)`` (-1 at nodata) are class ids below ``n_labels`` (default: their
+    largest + 1) of the views ``images (N, B, H, W)``. The image's gradient is the
+    Gaussian gradient magnitude at ``sigma`` px (the bands smoothed, then central
+    differences; the root of the bands' summed squares), and a boundary's strength is
+    its mean over the pairs of 4-neighbours of two classes (both pixels valid). While
+    the weakest boundary is no stronger than the median gradient of the valid pixels,
+    its two classes are joined (their boundaries then pooled) under the id of the one
+    with more pixels (ties: the lower id).
+
+    >>> labels = np.zeros((1, 16, 16), np.int64); labels[0, :, 8:] = 1; labels[0, 6:] = 2
+    >>> image = np.tile(np.linspace(0, 0.3, 16), (16, 1))  # a ramp, left to right,
+    >>> image[6:] = np.where(np.arange(16) // 3 % 2, 0.2, 0.8)  # stripes below it
+    >>> edge_merge_table(labels, image[None, None], labels >= 0, 1.0).tolist()
+    [0, 0, 2]
+    >>> image[:6, 8:] += 0.5  # a step where the ramp's two classes meet
+    >>> edge_merge_table(labels, image[None, None], labels >= 0, 1.0).tolist()
+    [0, 1, 2]
+    """
+    n = int(labels.max(initial=-1)) + 1 if n_labels is None else n_labels
+    if n < 2 or not np.any(valid):
+        return np.arange(n)
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    r = max(1, math.ceil(3 * sigma))
+    taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    taps /= taps.sum()
+    flat = x.reshape(1, -1, *x.shape[2:])
+    k = flat.shape[1]
+    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="replicate"), taps.repeat(k, 1, 1, 1), groups=k)
+    flat = F.conv2d(
+        F.pad(flat, (0, 0, r, r), mode="replicate"),
+        taps.repeat(k, 1, 1, 1).transpose(2, 3),
+        groups=k,
+    )
+    gy, gx = torch.gradient(flat.reshape(x.shape), dim=(2, 3))
+    grad = (gx * gx + gy * gy).sum(dim=1).sqrt().numpy().astype(np.float64)  # (N, H, W)
+    ids = np.asarray(labels, np.int64)
+    sums = np.zeros(n * n)
+    pairs = np.zeros(n * n)
+    for left, right, g_left, g_right in (
+        (ids[:, :, :-1], ids[:, :, 1:], grad[:, :, :-1], grad[:, :, 1:]),
+        (ids[:, :-1], ids[:, 1:], grad[:, :-1], grad[:, 1:]),
+    ):
+        cut = (left != right) & (left >= 0) & (right >= 0)
+        key = np.minimum(left, right)[cut] * n + np.maximum(left, right)[cut]
+        sums += np.bincount(key, weights=(g_left[cut] + g_right[cut]) / 2, minlength=n * n)
+        pairs += np.bincount(key, minlength=n * n)
+    sums = sums.reshape(n, n) + sums.reshape(n, n).T
+    pairs = pairs.reshape(n, n) + pairs.reshape(n, n).T
+    limit = float(np.median(grad[np.asarray(valid, bool)]))
+    counts = np.bincount(ids[ids >= 0], minlength=n).astype(np.float64)
+    table = np.arange(n)
+    while True:
+        strength = np.where(pairs > 0, sums / np.maximum(pairs, 1), np.inf)
+        a, b = np.unravel_index(int(np.argmin(strength)), strength.shape)
+        if not strength[a, b] <= limit:
+            return table
+        keep, drop = (a, b) if (counts[a], -a) >= (counts[b], -b) else (b, a)
+        for m in (sums, pairs):
+            m[keep] += m[drop]
+            m[:, keep] += m[:, drop]
+            m[drop] = m[:, drop] = 0
+            m[keep, keep] = 0
+        counts[keep] += counts[drop]
+        counts[drop] = 0
+        table[table == drop] = keep
 
 
 def class_prototypes(

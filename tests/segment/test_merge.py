@@ -214,3 +214,36 @@ def test_merge_for_splits_up_to_k_with_free_channel_ids() -> None:
     labels = classify(logits[0], table=classes.table, splits=classes.splits, image=image[0])
     assert labels[:, :30].unique().tolist() == [1]
     assert {labels[:, 30:60].unique().tolist()[0], labels[:, 60:].unique().tolist()[0]} == {0, 3}
+
+
+def _ramp_over_stripes(step: float) -> tuple[np.ndarray, torch.Tensor]:
+    """A confident network's three classes: the two halves of a smooth left-to-right
+    ramp (with ``step`` added to the right half) above a striped third class."""
+    image = np.tile(np.linspace(0.0, 0.3, 64, dtype=np.float32), (48, 1))
+    image[:, 32:] += step
+    image[16:] = np.where(np.arange(64) // 8 % 2, 0.2, 0.8)  # stripes 8 px wide
+    logits = torch.full((1, 3, 48, 64), -5.0)
+    logits[0, 0, :16, :32] = logits[0, 1, :16, 32:] = logits[0, 2, 16:] = 5.0
+    return image[None, None], logits
+
+
+def test_edge_merge_joins_classes_along_a_ramp_but_not_along_an_edge() -> None:
+    valid = np.ones((1, 48, 64), bool)
+    joining = PRESETS["default"].replace(merge_edge_sigma=3.0)
+    image, logits = _ramp_over_stripes(step=0.0)
+    classes = merge_for(logits, image, valid, joining)
+    assert classes is not None
+    a, b, c = classes.table[:3].tolist()
+    assert a == b != c  # the ramp's halves: one class
+    assert c == 2
+    assert (classes.table[3:] == -1).all()  # channels that won no pixel
+    image, logits = _ramp_over_stripes(step=0.5)
+    classes = merge_for(logits, image, valid, joining)
+    assert classes is not None
+    assert classes.table[:3].tolist() == [0, 1, 2]  # a step is an edge: kept apart
+    # with --classes K the count is exact: no edge merging on top
+    image, logits = _ramp_over_stripes(step=0.0)
+    classes = merge_for(logits, image, valid, joining.replace(n_classes=3))
+    assert classes is not None
+    assert classes.table[:3].tolist() == [0, 1, 2]
+    assert merge_for(logits, image, valid, PRESETS["default"]) is None  # off by default

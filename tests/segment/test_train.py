@@ -174,6 +174,7 @@ def test_all_nodata_is_rejected(two_halves: np.ndarray) -> None:
         ({"train_scale": 2.0}, r"segment.train_scale=2.0 must lie in \(0, 1\]"),
         ({"stop_change": 1.0}, r"segment.stop_change=1.0 must lie in \[0, 1\)"),
         ({"stop_change": -0.1}, r"segment.stop_change=-0.1 must be >= 0"),
+        ({"merge_edge_sigma": -3.0}, r"segment.merge_edge_sigma=-3.0 must be >= 0"),
         ({"iterations": 3}, "unknown segment parameter"),
     ],
 )
