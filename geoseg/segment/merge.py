@@ -376,8 +376,8 @@ def edge_merge_table(
 
     ``labels (N, H, W)`` (-1 at nodata) are class ids below ``n_labels`` (default: their
     largest + 1) of the views ``images (N, B, H, W)``. The image's gradient is the
-    Gaussian gradient magnitude at ``sigma`` px (scipy's, each view on its own; the root
-    of the bands' summed squares), and a boundary's strength is
+    Gaussian gradient magnitude at ``sigma`` px (the bands smoothed, then central
+    differences; the root of the bands' summed squares), and a boundary's strength is
     its mean over the pairs of 4-neighbours of two classes (both pixels valid). While
     the weakest boundary is no stronger than the median gradient of the valid pixels,
     its two classes are joined (their boundaries then pooled) under the id of the one
@@ -395,15 +395,20 @@ def edge_merge_table(
     n = int(labels.max(initial=-1)) + 1 if n_labels is None else n_labels
     if n < 2 or not np.any(valid):
         return np.arange(n)
-    from scipy.ndimage import gaussian_gradient_magnitude  # only where asked for
-
-    planes = np.asarray(images, np.float64)
-    grad = np.sqrt(
-        sum(
-            gaussian_gradient_magnitude(planes[:, b], sigma, axes=(1, 2)) ** 2
-            for b in range(planes.shape[1])
-        )
-    )  # (N, H, W)
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    r = max(1, math.ceil(3 * sigma))
+    taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    taps /= taps.sum()
+    flat = x.reshape(1, -1, *x.shape[2:])
+    k = flat.shape[1]
+    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="replicate"), taps.repeat(k, 1, 1, 1), groups=k)
+    flat = F.conv2d(
+        F.pad(flat, (0, 0, r, r), mode="replicate"),
+        taps.repeat(k, 1, 1, 1).transpose(2, 3),
+        groups=k,
+    )
+    gy, gx = torch.gradient(flat.reshape(x.shape), dim=(2, 3))
+    grad = (gx * gx + gy * gy).sum(dim=1).sqrt().numpy().astype(np.float64)  # (N, H, W)
     ids = np.asarray(labels, np.int64)
     sums = np.zeros(n * n)
     pairs = np.zeros(n * n)
