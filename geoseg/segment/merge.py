@@ -235,14 +235,21 @@ def classify(
         )
         return ids[votes.max(dim=0).indices]
     padded = labels.index_select(0, rows).index_select(1, cols)
-    n = ids.numel()
-    votes = (padded[None] == ids[:, None, None]).float()[None]  # (1, n, H', W')
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=logits.device)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).repeat(n, 1, 1)  # (n, 1, k)
-    votes = F.conv2d(votes, kernel[:, :, None, :], groups=n)  # along columns
-    votes = F.conv2d(votes, kernel[:, :, :, None], groups=n)[0]  # along rows
+    votes = (padded[None] == ids[:, None, None]).float()[None]  # (1, classes, H', W')
+    votes = _gaussian_blur(votes, sigma, radius)[0]
     return ids[votes.max(dim=0).indices]
+
+
+def _gaussian_blur(planes: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
+    """``planes (1, k, H + 2 radius, W + 2 radius)``, edges already padded, blurred by a
+    normalized Gaussian of ``sigma`` px truncated at ``radius``, along columns then rows:
+    ``(1, k, H, W)``."""
+    k = planes.shape[1]
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=planes.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).repeat(k, 1, 1)  # (k, 1, taps)
+    planes = F.conv2d(planes, kernel[:, :, None, :], groups=k)  # along columns
+    return F.conv2d(planes, kernel[:, :, :, None], groups=k)  # along rows
 
 
 def _bilateral_votes(
@@ -397,16 +404,8 @@ def edge_merge_table(
         return np.arange(n)
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     r = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    taps /= taps.sum()
-    flat = x.reshape(1, -1, *x.shape[2:])
-    k = flat.shape[1]
-    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="replicate"), taps.repeat(k, 1, 1, 1), groups=k)
-    flat = F.conv2d(
-        F.pad(flat, (0, 0, r, r), mode="replicate"),
-        taps.repeat(k, 1, 1, 1).transpose(2, 3),
-        groups=k,
-    )
+    flat = F.pad(x.reshape(1, -1, *x.shape[2:]), (r, r, r, r), mode="replicate")
+    flat = _gaussian_blur(flat, sigma, r)
     gy, gx = torch.gradient(flat.reshape(x.shape), dim=(2, 3))
     grad = (gx * gx + gy * gy).sum(dim=1).sqrt().numpy().astype(np.float64)  # (N, H, W)
     ids = np.asarray(labels, np.int64)
