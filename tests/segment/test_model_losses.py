@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
-from geoseg.segment.model import Texture, build_model, conv_flops
+from geoseg.segment.model import Texture, build_model, conv_flops, decorrelation, for_inference
 from geoseg.segment.params import PRESETS, SegmentParams
 
 
@@ -82,6 +82,56 @@ def test_texture_bands_are_the_local_spread_of_each_band() -> None:
     net = build_model(2, PRESETS["fork"].replace(texture_radius=2))
     assert isinstance(net[0], Texture)
     assert net[1].in_channels == 4
+
+
+def _correlated_bands(seed: int = 0) -> torch.Tensor:
+    """(2, 3, 40, 40): brightness with 100 times the variance of two colour components."""
+    g = torch.Generator().manual_seed(seed)
+    light, red, blue = torch.randn(3, 2, 1, 40, 40, generator=g)
+    return torch.cat([light + 0.1 * red, light - 0.1 * red + 0.1 * blue, light - 0.1 * blue], 1)
+
+
+def _component_spreads(x: torch.Tensor) -> torch.Tensor:
+    pixels = x.double().permute(1, 0, 2, 3).reshape(x.shape[1], -1)
+    return torch.linalg.eigvalsh(torch.cov(pixels)).sqrt()
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5, 1.0])
+def test_decorrelation_evens_the_spread_of_the_principal_components(strength: float) -> None:
+    x = _correlated_bands()
+    valid = torch.ones(2, 40, 40, dtype=torch.bool)
+    before = _component_spreads(x)
+    after = _component_spreads(decorrelation(x, valid, strength)(x))
+    # each component's spread s_i becomes s_i * (s / s_i) ** strength: the ratio of the
+    # largest to the smallest (about 17 here) is raised to the power 1 - strength
+    ratio_before = float(before[-1] / before[0])
+    assert ratio_before > 10
+    assert float(after[-1] / after[0]) == pytest.approx(ratio_before ** (1 - strength), rel=1e-3)
+    # the mean is kept and the total spread stays of the bands' order
+    assert torch.allclose(
+        decorrelation(x, valid, strength)(x).mean(dim=(0, 2, 3)), x.mean(dim=(0, 2, 3)), atol=1e-4
+    )
+
+
+def test_decorrelation_is_measured_on_valid_pixels_and_travels_with_the_model() -> None:
+    x = _correlated_bands()
+    valid = torch.ones(2, 40, 40, dtype=torch.bool)
+    valid[:, :, 20:] = False
+    spoiled = x.clone()
+    spoiled[:, :, :, 20:] = 100.0  # nodata values must not move the map
+    layer = decorrelation(spoiled, valid, 1.0)
+    assert torch.allclose(
+        layer.weight, decorrelation(x[..., :20], valid[..., :20], 1.0).weight, atol=1e-5
+    )
+    net = build_model(3, PRESETS["default"], decorrelate=layer)
+    assert net[0] is layer
+    assert not any(p is layer.weight for p in net.parameters())  # not trained
+    fast = for_inference(net.eval())
+    assert torch.allclose(fast(x), net(x), atol=1e-4)
+    constant = torch.ones(1, 3, 8, 8)  # no spread at all: the map must stay finite
+    assert torch.isfinite(
+        decorrelation(constant, torch.ones(1, 8, 8, dtype=torch.bool), 1.0).weight
+    ).all()
 
 
 def test_conv_flops_counts_multiply_adds_twice() -> None:
