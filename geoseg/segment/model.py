@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,15 +98,23 @@ def decorrelation(images: torch.Tensor, valid: torch.Tensor, strength: float) ->
     >>> abs(round(float(torch.corrcoef(y[0].reshape(2, -1))[0, 1]), 3))  # was 0.995
     0.0
     """
-    pixels = images.detach().double().permute(1, 0, 2, 3)[:, valid.bool()]  # (B, n)
-    mean = pixels.mean(dim=1)
-    covariance = torch.atleast_2d(torch.cov(pixels))
-    variances, components = torch.linalg.eigh(covariance)
-    variances = variances.clamp(min=1e-6 * float(variances.max().clamp(min=1e-12)))
-    target = covariance.diagonal().mean().sqrt()
-    gains = (target / variances.sqrt()) ** strength
-    matrix = components @ torch.diag(gains) @ components.T
-    return Decorrelate(matrix, mean - matrix @ mean)
+    # numpy's pairwise sums, one band pair at a time: the same figures whatever the
+    # number of threads (torch's reductions and BLAS split sums by thread, and a Dask
+    # worker then trained a network 3 pixels in 18,000 different from a local run)
+    pixels = images.detach().cpu().numpy().transpose(1, 0, 2, 3)[:, valid.cpu().numpy()]
+    centred = [band.astype(np.float64) - band.mean(dtype=np.float64) for band in pixels]
+    n = len(centred)
+    covariance = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            covariance[i, j] = covariance[j, i] = np.mean(centred[i] * centred[j])
+    mean = pixels.astype(np.float64).mean(axis=1)
+    variances, components = np.linalg.eigh(covariance)
+    variances = np.maximum(variances, 1e-6 * max(float(variances.max()), 1e-12))
+    target = math.sqrt(float(np.diagonal(covariance).mean()))
+    gains = (target / np.sqrt(variances)) ** strength
+    matrix = components @ np.diag(gains) @ components.T
+    return Decorrelate(torch.from_numpy(matrix), torch.from_numpy(mean - matrix @ mean))
 
 
 def build_model(
