@@ -62,12 +62,10 @@ class Texture(nn.Module):
 
 
 class Decorrelate(nn.Module):
-    """A fixed linear map of the bands in front of the network, ``(N, B, H, W) -> (N, B,
-    H, W)`` (weights not trained), see :func:`decorrelation`. Its weights travel with the
-    model, so every tile that the model predicts sees the same map. Each output band is
-    summed from separate products rather than by a 1x1 convolution, whose rounding
-    changed with the number of threads (a Dask worker's labels then differed from a
-    local run's)."""
+    """A fixed linear map of the bands in front of the network (a 1x1 convolution whose
+    weights are not trained): ``(N, B, H, W) -> (N, B, H, W)``, see
+    :func:`decorrelation`. Its weights travel with the model, so every tile that the
+    model predicts sees the same map."""
 
     weight: torch.Tensor
     bias: torch.Tensor
@@ -75,18 +73,11 @@ class Decorrelate(nn.Module):
     def __init__(self, matrix: torch.Tensor, offset: torch.Tensor) -> None:
         super().__init__()
         bands = matrix.shape[0]
-        self.register_buffer("weight", matrix.float().reshape(bands, bands).clone())
+        self.register_buffer("weight", matrix.float().reshape(bands, bands, 1, 1).clone())
         self.register_buffer("bias", offset.float().reshape(bands).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = self.weight.to(x.dtype), self.bias.to(x.dtype)
-        bands = []
-        for i in range(weight.shape[0]):
-            total = x[:, :1] * weight[i, 0]
-            for j in range(1, weight.shape[1]):
-                total = total + x[:, j : j + 1] * weight[i, j]
-            bands.append(total + bias[i])
-        return torch.cat(bands, dim=1)
+        return F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
 
 
 def decorrelation(images: torch.Tensor, valid: torch.Tensor, strength: float) -> Decorrelate:
@@ -107,9 +98,7 @@ def decorrelation(images: torch.Tensor, valid: torch.Tensor, strength: float) ->
     >>> abs(round(float(torch.corrcoef(y[0].reshape(2, -1))[0, 1]), 3))  # was 0.995
     0.0
     """
-    # numpy's pairwise sums, one band pair at a time: the same figures whatever the
-    # number of threads (torch's reductions and BLAS split sums by thread, and a Dask
-    # worker then trained a network 3 pixels in 18,000 different from a local run)
+    # numpy's pairwise sums, one band pair at a time: no split of the sums by thread
     pixels = images.detach().cpu().numpy().transpose(1, 0, 2, 3)[:, valid.cpu().numpy()]
     centred = [band.astype(np.float64) - band.mean(dtype=np.float64) for band in pixels]
     n = len(centred)
