@@ -100,13 +100,13 @@ def decorrelation(images: torch.Tensor, valid: torch.Tensor, strength: float) ->
     """
     # numpy's pairwise sums, one band pair at a time: no split of the sums by thread
     pixels = images.detach().cpu().numpy().transpose(1, 0, 2, 3)[:, valid.cpu().numpy()]
-    centred = [band.astype(np.float64) - band.mean(dtype=np.float64) for band in pixels]
+    mean = np.array([band.mean(dtype=np.float64) for band in pixels])
+    centred = [band.astype(np.float64) - m for band, m in zip(pixels, mean, strict=True)]
     n = len(centred)
     covariance = np.zeros((n, n))
     for i in range(n):
         for j in range(i + 1):
             covariance[i, j] = covariance[j, i] = np.mean(centred[i] * centred[j])
-    mean = pixels.astype(np.float64).mean(axis=1)
     variances, components = np.linalg.eigh(covariance)
     variances = np.maximum(variances, 1e-6 * max(float(variances.max()), 1e-12))
     target = math.sqrt(float(np.diagonal(covariance).mean()))
