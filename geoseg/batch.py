@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from geoseg.config import Config, load_yaml, output_dir, resolve_config
 from geoseg.errors import ConfigError, GeosegError, OutputError
 from geoseg.io.raster import Source, as_source, atomic_path, is_remote, source_stem
+from geoseg.runtime import share_cores, use_threads
 
 if TYPE_CHECKING:
     from geoseg.run.record import RunRecord
@@ -208,7 +209,12 @@ def _execute(
             item = items[i]
             yield i, run_item(item.scene, item.outdir, item.config, tile_progress)
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=get_context("spawn"),
+            initializer=use_threads,
+            initargs=(share_cores(jobs),),
+        ) as pool:
             futures: dict[Future[Outcome], int] = {
                 pool.submit(run_item, items[i].scene, items[i].outdir, items[i].config): i
                 for i in todo

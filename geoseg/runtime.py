@@ -19,10 +19,11 @@ import ctypes.util
 import functools
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["hold_freed_memory", "release_memory"]
+__all__ = ["hold_freed_memory", "release_memory", "share_cores", "use_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,31 @@ def release_memory() -> None:
     trim = _libc("malloc_trim")
     if trim is not None:
         trim(0)
+
+
+def share_cores(workers: int) -> int:
+    """Compute threads for each of ``workers`` processes on this machine: its usable
+    cores divided among them, at least one (a LocalCluster's single-threaded workers get
+    ``OMP_NUM_THREADS=1`` from Dask, two spawned processes with torch's default would
+    each run as many threads as there are cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def use_threads(threads: int) -> None:
+    """Run torch's operations in this process on ``threads`` threads.
+
+    The same number in every worker of the local and the Dask executor keeps their
+    labels the same: PyTorch's CPU convolutions round differently with another thread
+    count (a 1x1 convolution's output moves by ~1e-7), which can flip the argmax of a
+    pixel near a tie. Called as a worker process's initializer.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 @functools.cache

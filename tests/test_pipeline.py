@@ -422,7 +422,9 @@ def test_classes_merges_to_exactly_k_at_any_tile_size(scene, tmp_path: Path, k: 
 
 def test_more_classes_asked_than_found_keeps_the_network_classes(scene, tmp_path: Path) -> None:
     path, _ = scene
-    free = run_scene(path, tmp_path / "a", config())
+    # --classes trains without the decorrelation and joins no classes by their edges
+    plain = ("segment.decorrelate=0", "segment.merge_edge_sigma=0")
+    free = run_scene(path, tmp_path / "a", config(*plain))
     many = run_scene(path, tmp_path / "b", config("segment.n_classes=32"))
     np.testing.assert_array_equal(read_labels(free.labels), read_labels(many.labels))
 

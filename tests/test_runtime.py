@@ -72,3 +72,27 @@ def test_without_holding_glibc_maps_and_unmaps_big_blocks() -> None:
     assert held == "False"
     assert mapped >= 64  # a mapping of its own, faulted in page by page ...
     assert kept < 8  # ... and handed back when freed
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_cores_are_shared_among_workers() -> None:
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from geoseg.runtime import share_cores, use_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert share_cores(1) == cores
+    assert share_cores(cores) == 1
+    assert share_cores(4 * cores) == 1  # never none
+    # as the batch's local executor starts its workers: each runs share_cores(jobs)
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=use_threads, initargs=(1,)
+    ) as pool:
+        assert pool.submit(_torch_threads).result() == 1

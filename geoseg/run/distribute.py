@@ -23,7 +23,7 @@ from geoseg.io.raster import Source
 from geoseg.run.labelers import labeler_for
 from geoseg.run.prepare import StretchValues, gdal_env, open_scene, stretched_reader
 from geoseg.run.scratch import Scratch
-from geoseg.runtime import hold_freed_memory
+from geoseg.runtime import hold_freed_memory, share_cores, use_threads
 from geoseg.tiling import Tile
 
 __all__ = ["dask_client", "distribute_tiles"]
@@ -46,6 +46,7 @@ def dask_client(address: str | None, *, workers: int) -> Iterator[Any]:
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
             )
             client = Client(cluster)
+            client.run(use_threads, share_cores(workers))  # as the local executor's
         else:
             client = Client(address, timeout="30s")
     except OSError as err:

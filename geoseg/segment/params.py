@@ -372,6 +372,8 @@ PRESETS["default"] = PRESETS["fork"].replace(
     smooth_sigma=5.0,
     smooth_range=0.17,
     texture_radius=4,
+    decorrelate=0.5,
+    merge_edge_sigma=3.0,
 )
 
 

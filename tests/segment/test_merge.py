@@ -229,7 +229,8 @@ def _ramp_over_stripes(step: float) -> tuple[np.ndarray, torch.Tensor]:
 
 def test_edge_merge_joins_classes_along_a_ramp_but_not_along_an_edge() -> None:
     valid = np.ones((1, 48, 64), bool)
-    joining = PRESETS["default"].replace(merge_edge_sigma=3.0)
+    joining = PRESETS["default"]  # sigma 3 px since 2026-12-03
+    assert joining.merge_edge_sigma == 3.0
     image, logits = _ramp_over_stripes(step=0.0)
     classes = merge_for(logits, image, valid, joining)
     assert classes is not None
@@ -246,4 +247,4 @@ def test_edge_merge_joins_classes_along_a_ramp_but_not_along_an_edge() -> None:
     classes = merge_for(logits, image, valid, joining.replace(n_classes=3))
     assert classes is not None
     assert classes.table[:3].tolist() == [0, 1, 2]
-    assert merge_for(logits, image, valid, PRESETS["default"]) is None  # off by default
+    assert merge_for(logits, image, valid, PRESETS["fork"]) is None  # off in the papers' presets
