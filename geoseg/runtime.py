@@ -1,4 +1,5 @@
-"""Process settings for the heavy stages: keep freed memory in the heap.
+"""Process settings for the heavy stages: keep freed memory in the heap, share the cores
+among worker processes.
 
 Training and prediction allocate tensors of tens to hundreds of MB at every step and free
 them again. glibc serves blocks above its mmap threshold (at most 32 MB when it adapts
@@ -9,6 +10,8 @@ step of the default preset spent more time in the kernel (1.1 s) than computing 
 the heap and are reused (0.41 s a step, 0.01 s of it in the kernel);
 :func:`release_memory` gives them back between stages, so that one stage's peak does
 not stack on the last one's. ``tests/test_runtime.py`` counts the page faults.
+:func:`share_cores` and :func:`use_threads` give each worker process of a batch or of a
+Dask cluster its share of the cores, the same in both executors.
 """
 
 from __future__ import annotations
