@@ -96,3 +96,22 @@ def test_cores_are_shared_among_workers() -> None:
         1, mp_context=get_context("spawn"), initializer=use_threads, initargs=(1,)
     ) as pool:
         assert pool.submit(_torch_threads).result() == 1
+
+
+@pytest.mark.slow
+def test_dask_workers_keep_their_share_of_cores_after_a_restart() -> None:
+    """The LocalCluster's workers run ``share_cores(workers)`` threads, not Dask's
+    ``OMP_NUM_THREADS=1``, also once the nanny has restarted them (as after a crash)."""
+    pytest.importorskip("distributed")
+    import os
+
+    from geoseg.run.distribute import dask_client
+    from geoseg.runtime import share_cores
+
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("one core: a worker's share and Dask's single thread are the same")
+    with dask_client(None, workers=1) as client:
+        assert list(client.run(_torch_threads).values()) == [share_cores(1)]
+        client.restart(wait_for_workers=True)
+        assert list(client.run(_torch_threads).values()) == [share_cores(1)]

@@ -46,7 +46,8 @@ def dask_client(address: str | None, *, workers: int) -> Iterator[Any]:
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
             )
             client = Client(cluster)
-            client.run(use_threads, share_cores(workers))  # as the local executor's
+            # as the local executor's; a plugin, so a worker the nanny restarts gets it too
+            client.register_plugin(_threads_plugin(share_cores(workers)))
         else:
             client = Client(address, timeout="30s")
     except OSError as err:
@@ -61,6 +62,21 @@ def dask_client(address: str | None, *, workers: int) -> Iterator[Any]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _threads_plugin(threads: int) -> Any:
+    """A Dask worker plugin that runs :func:`~geoseg.runtime.use_threads` on every worker
+    of the cluster, also on one that joins or is restarted later (``Client.run`` reaches
+    only the workers there at the time)."""
+    from distributed import WorkerPlugin
+
+    class Threads(WorkerPlugin):
+        name = "geoseg-threads"
+
+        def setup(self, worker: Any) -> None:
+            use_threads(threads)
+
+    return Threads()
 
 
 def distribute_tiles(
