@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
@@ -85,7 +86,9 @@ def test_texture_bands_are_the_local_spread_of_each_band() -> None:
 
 
 def _correlated_bands(seed: int = 0) -> torch.Tensor:
-    """(2, 3, 40, 40): brightness with 100 times the variance of two colour components."""
+    """(2, 3, 40, 40): brightness with 100 times the variance of two colour components.
+    Every pixel independent of its neighbours: no component has more signal than noise
+    by the decorrelation's measure, so it stretches them all as they are."""
     g = torch.Generator().manual_seed(seed)
     light, red, blue = torch.randn(3, 2, 1, 40, 40, generator=g)
     return torch.cat([light + 0.1 * red, light - 0.1 * red + 0.1 * blue, light - 0.1 * blue], 1)
@@ -110,6 +113,38 @@ def test_decorrelation_evens_the_spread_of_the_principal_components(strength: fl
     assert float(after[-1] / after[0]) == pytest.approx(ratio_before ** (1 - strength), rel=1e-3)
     # the mean is kept and the total spread stays of the bands' order
     assert torch.allclose(y.mean(dim=(0, 2, 3)), x.mean(dim=(0, 2, 3)), atol=1e-4)
+
+
+def _smooth_field(g: torch.Generator) -> torch.Tensor:
+    """(2, 1, 40, 40), unit spread, neighbours alike (a 9 x 9 px mean of white noise)."""
+    field = F.avg_pool2d(torch.randn(2, 1, 48, 48, generator=g), 9, 1)
+    return (field - field.mean()) / field.std()
+
+
+def _spread_along(x: torch.Tensor, direction: torch.Tensor) -> float:
+    centred = x - x.mean(dim=(0, 2, 3), keepdim=True)
+    return float(torch.einsum("nbhw,b->nhw", centred, direction).std())
+
+
+def test_decorrelation_stretches_a_weak_signal_but_not_noise() -> None:
+    """Two weak components: a smooth tint is stretched as before, pixel-to-pixel noise of
+    twice its spread is not (on noisy sensors the weakest components are mostly noise,
+    and stretching them made classes of it)."""
+    g = torch.Generator().manual_seed(0)
+    light_dir = torch.tensor([1.0, 1.0, 1.0]) / 3**0.5
+    tint_dir = torch.tensor([1.0, -1.0, 0.0]) / 2**0.5
+    noise_dir = torch.tensor([1.0, 1.0, -2.0]) / 6**0.5
+    light, tint = _smooth_field(g), 0.1 * _smooth_field(g)
+    noise = 0.2 * torch.randn(2, 1, 40, 40, generator=g)
+    x = light * light_dir[:, None, None] + tint * tint_dir[:, None, None]
+    x = x + noise * noise_dir[:, None, None]  # (2, 3, 40, 40)
+    y = decorrelation(x, torch.ones(2, 40, 40, dtype=torch.bool), 0.5)(x)
+    # the plain stretch would raise them by (s / 0.1) ** 0.5 and (s / 0.2) ** 0.5, s the
+    # bands' root mean variance: about 2.4 and 1.7 here
+    assert _spread_along(y, tint_dir) / _spread_along(x, tint_dir) > 2.0
+    assert _spread_along(y, noise_dir) / _spread_along(x, noise_dir) < 0.5
+    brightness = _spread_along(y, light_dir) / _spread_along(x, light_dir)
+    assert brightness == pytest.approx((0.58 / 1.0) ** 0.5, abs=0.05)  # as before
 
 
 def test_decorrelation_is_measured_on_valid_pixels_and_travels_with_the_model() -> None:
