@@ -87,7 +87,12 @@ def test_superpixel_vote_is_the_same_whatever_the_tile_or_block_size(scene, tmp_
     )
     assert (small == big).mean() > 0.9999
     assert (small == other).mean() > 0.9999  # where the vote's blocks end does not show
-    assert adjusted_rand_index(small, truth, ignore=0) >= 0.9
+    # the vote only cleans the labels it is given: as close to the truth as them or closer
+    # (how close they are is the network's draw: 0.83-0.98 ARI on seed 0 of this scene
+    # without smoothing, by the decorrelation's version)
+    assert adjusted_rand_index(small, truth, ignore=0) >= adjusted_rand_index(
+        plain, truth, ignore=0
+    )
     np.testing.assert_array_equal(small == 0, truth == 0)
     boundaries = [np.count_nonzero(np.diff(a.astype(int), axis=1)) for a in (plain, small)]
     assert boundaries[1] < boundaries[0]  # the vote smooths boundaries
