@@ -128,8 +128,8 @@ def _spread_along(x: torch.Tensor, direction: torch.Tensor) -> float:
 
 def test_decorrelation_stretches_a_weak_signal_but_not_noise() -> None:
     """Two weak components: a smooth tint is stretched as before, pixel-to-pixel noise of
-    twice its spread is not (on noisy sensors the weakest components are mostly noise,
-    and stretching them made classes of it)."""
+    twice its spread is not (on a sensor's own pixels the weakest components are partly
+    noise, and stretching them made classes of it)."""
     g = torch.Generator().manual_seed(0)
     light_dir = torch.tensor([1.0, 1.0, 1.0]) / 3**0.5
     tint_dir = torch.tensor([1.0, -1.0, 0.0]) / 2**0.5
