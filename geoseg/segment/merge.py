@@ -8,10 +8,12 @@ or (automatic choice) while that rise stays below a share of the total sum of sq
 The result is a lookup table from network channel to merged class, decided once per
 scene, so every tile applies the same one.
 
-Without ``n_classes``, classes that meet along boundaries the picture does not mark can be
-joined too (:func:`edge_merge_table`, ``merge_edge_sigma``): where the image changes no
-more across a class boundary than at a typical pixel, the boundary is a ramp (the depth
-of shallow water, the shading of a field), not an edge between two covers.
+Before that, classes that meet along boundaries the picture does not mark can be joined
+(:func:`edge_merge_table`, ``merge_edge_sigma``): where the image changes no more across
+a class boundary than at a typical pixel, the boundary is a ramp (the depth of shallow
+water, the shading of a field), not an edge between two covers. With ``n_classes`` this
+stops at ``n_classes`` classes and Ward's rule joins the rest: the picture's own edges
+decide first, the prototypes after.
 
 When the network ends with fewer classes than ``n_classes`` asks for, classes are split
 instead (:func:`split_classes`, bisecting k-means): of the cuts of each class in two by
@@ -108,6 +110,10 @@ def merge_for(
     the mean of their bands' local standard deviation over 5 x 5 px (classes of like
     texture join first: smooth water does not join a built-up class of the same mean).
 
+    With ``merge_edge_sigma``, classes are first joined along weak boundaries of the
+    views (:func:`edge_merge_table`; with ``n_classes``, down to that many at most), and
+    the prototypes are those of the joined classes.
+
     Channels that win no pixel of the views map to -1: :func:`classify` then gives
     their pixels the best of the other channels, so a class the views never showed
     cannot come back as one more class than asked for. With ``n_classes`` and fewer
@@ -121,6 +127,27 @@ def merge_for(
         labels = np.where(valid, probs.argmax(dim=1).cpu().numpy(), -1)
         probs_np = probs.cpu().numpy()
         texture = local_std(torch.as_tensor(images), radius=2).numpy()
+    seen = np.bincount(labels[labels >= 0], minlength=params.n_channels)[: params.n_channels]
+    if not seen.any():  # views without a valid pixel leave every channel in
+        return ClassMap(np.arange(params.n_channels))
+    joined = np.where(seen > 0, np.arange(params.n_channels), -1)
+    if params.merge_edge_sigma > 0:
+        views = [
+            classify(
+                logits[i],
+                table=joined,
+                sigma=params.smooth_sigma,
+                range_sigma=params.smooth_range,
+                image=images[i],
+            )
+            for i in range(logits.shape[0])
+        ]
+        smoothed = np.where(valid, torch.stack(views).cpu().numpy(), -1)
+        edges = edge_merge_table(
+            smoothed, images, valid, params.merge_edge_sigma, joined.size, params.n_classes
+        )
+        joined = np.where(joined >= 0, edges[np.maximum(joined, 0)], -1)
+    labels = np.where(labels >= 0, joined[np.maximum(labels, 0)], -1)
     counts, prob_means, prob_total = class_prototypes(labels, probs_np, params.n_channels)
     _, band_means, band_total = class_prototypes(labels, images, params.n_channels)
     _, texture_means, texture_total = class_prototypes(labels, texture, params.n_channels)
@@ -132,26 +159,10 @@ def merge_for(
         ],
         axis=1,
     )
-    table = merge_table(
+    ward = merge_table(
         counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
-    if not counts.any():  # views without a valid pixel leave every channel in
-        return ClassMap(table)
-    table[counts == 0] = -1
-    if params.n_classes is None and params.merge_edge_sigma > 0:
-        views = [
-            classify(
-                logits[i],
-                table=table,
-                sigma=params.smooth_sigma,
-                range_sigma=params.smooth_range,
-                image=images[i],
-            )
-            for i in range(logits.shape[0])
-        ]
-        labels = np.where(valid, torch.stack(views).cpu().numpy(), -1)
-        joined = edge_merge_table(labels, images, valid, params.merge_edge_sigma, table.size)
-        table = np.where(table >= 0, joined[np.maximum(table, 0)], -1)
+    table = np.where(joined >= 0, ward[np.maximum(joined, 0)], -1)
     splits: tuple[Split, ...] = ()
     if params.n_classes is not None:
         free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
@@ -378,6 +389,7 @@ def edge_merge_table(
     valid: npt.NDArray[np.bool_],
     sigma: float,
     n_labels: int | None = None,
+    min_classes: int | None = None,
 ) -> npt.NDArray[np.int64]:
     """Lookup table ``class -> joined class`` that joins classes along weak boundaries.
 
@@ -388,13 +400,16 @@ def edge_merge_table(
     its mean over the pairs of 4-neighbours of two classes (both pixels valid). While
     the weakest boundary is no stronger than the median gradient of the valid pixels,
     its two classes are joined (their boundaries then pooled) under the id of the one
-    with more pixels (ties: the lower id).
+    with more pixels (ties: the lower id), until ``min_classes`` classes are left if
+    given.
 
     >>> labels = np.zeros((1, 16, 16), np.int64); labels[0, :, 8:] = 1; labels[0, 6:] = 2
     >>> image = np.tile(np.linspace(0, 0.3, 16), (16, 1))  # a ramp, left to right,
     >>> image[6:] = np.where(np.arange(16) // 3 % 2, 0.2, 0.8)  # stripes below it
     >>> edge_merge_table(labels, image[None, None], labels >= 0, 1.0).tolist()
     [0, 0, 2]
+    >>> edge_merge_table(labels, image[None, None], labels >= 0, 1.0, min_classes=3).tolist()
+    [0, 1, 2]
     >>> image[:6, 8:] += 0.5  # a step where the ramp's two classes meet
     >>> edge_merge_table(labels, image[None, None], labels >= 0, 1.0).tolist()
     [0, 1, 2]
@@ -424,7 +439,7 @@ def edge_merge_table(
     limit = float(np.median(grad[np.asarray(valid, bool)]))
     counts = np.bincount(ids[ids >= 0], minlength=n).astype(np.float64)
     table = np.arange(n)
-    while True:
+    while min_classes is None or np.count_nonzero(counts) > min_classes:
         strength = np.where(pairs > 0, sums / np.maximum(pairs, 1), np.inf)
         a, b = np.unravel_index(int(np.argmin(strength)), strength.shape)
         if not strength[a, b] <= limit:
@@ -438,6 +453,7 @@ def edge_merge_table(
         counts[keep] += counts[drop]
         counts[drop] = 0
         table[table == drop] = keep
+    return table
 
 
 def class_prototypes(

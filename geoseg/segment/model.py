@@ -37,15 +37,22 @@ def local_std(images: torch.Tensor, radius: int) -> torch.Tensor:
     """Standard deviation of each band of ``images (N, B, H, W)`` over the ``(2 radius +
     1)²`` window around each pixel (the window cut at the image's edges), in float32.
 
+    The mean square less the squared mean is summed in float64: in float32 the two
+    cancel to a rounding residue of about 1e-8 in a flat window, whose square root
+    (~1e-4) then depended on how the pooling's SIMD lanes fell, so a flat area (a
+    nodata fill, saturation) got other texture in a tile than in the whole scene.
+
     >>> x = torch.tensor([[[[0.0, 0.0, 1.0, 1.0]]]])
-    >>> [round(v, 4) for v in local_std(x, 1)[0, 0, 0].tolist()]  # float32: CPUs differ
+    >>> [round(v, 4) for v in local_std(x, 1)[0, 0, 0].tolist()]
     [0.0, 0.4714, 0.4714, 0.0]
+    >>> float(local_std(torch.full((1, 1, 40, 40), 0.3), 4).max())  # flat: exactly 0
+    0.0
     """
-    images = images.float()
+    images = images.double()
     side = 2 * radius + 1
     mean = F.avg_pool2d(images, side, 1, radius, count_include_pad=False)
     square = F.avg_pool2d(images * images, side, 1, radius, count_include_pad=False)
-    return (square - mean * mean).clamp_(min=0).sqrt_()
+    return (square - mean * mean).clamp_(min=0).sqrt_().float()
 
 
 class Texture(nn.Module):

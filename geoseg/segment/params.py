@@ -113,14 +113,13 @@ class SegmentParams:
         within-class sum of squares of those prototypes by less than this share of their
         total sum of squares (0: no merging, the network's own classes).
     merge_edge_sigma
-        Without ``n_classes``: after that, two classes whose shared boundary on the
-        training views is no stronger than the views' median gradient (Gaussian
-        gradient magnitude at this sigma in pixels) are joined, the weakest boundary
-        first (0: off, in every preset; :func:`geoseg.segment.merge.edge_merge_table`). A
-        boundary along which the picture does not change is a ramp (the depth of shallow
-        water, the shading of a field), not an edge. 3 px raised the mean ARI of
-        ``default`` on the labelled images and lowered their mean mIoU (README,
-        "Presets").
+        Before those merges, two classes whose shared boundary on the training views is
+        no stronger than the views' median gradient (Gaussian gradient magnitude at this
+        sigma in pixels) are joined, the weakest boundary first, with ``n_classes`` down
+        to that many at most (0: off; 3 in ``default``, 0 in the other presets;
+        :func:`geoseg.segment.merge.edge_merge_table`). A boundary along which the
+        picture does not change is a ramp (the depth of shallow water, the shading of a
+        field), not an edge (README, "Presets").
     smooth_sigma
         Majority filter on the labels, a spatial prior against speckle (0: none): each
         pixel takes the class of highest Gaussian-weighted vote (sigma in pixels) among

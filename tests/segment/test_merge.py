@@ -243,9 +243,31 @@ def test_edge_merge_joins_classes_along_a_ramp_but_not_along_an_edge() -> None:
     classes = merge_for(logits, image, valid, joining)
     assert classes is not None
     assert classes.table[:3].tolist() == [0, 1, 2]  # a step is an edge: kept apart
-    # with --classes K the count is exact: no edge merging on top
+    # with --classes K the edge merge stops at K classes
     image, logits = _ramp_over_stripes(step=0.0)
     classes = merge_for(logits, image, valid, joining.replace(n_classes=3))
     assert classes is not None
     assert classes.table[:3].tolist() == [0, 1, 2]
     assert merge_for(logits, image, valid, PRESETS["fork"]) is None  # off in the papers' presets
+
+
+def test_with_k_classes_a_ramp_joins_before_two_alike_classes_across_an_edge() -> None:
+    """Asked for K, classes are first joined along weak boundaries (down to K at most),
+    then by Ward: a ramp split in two is one class, two striped classes of the same
+    colour either side of a sharp edge stay apart. Ward alone joins the two alike ones."""
+    image = np.zeros((1, 1, 64, 96), np.float32)
+    image[..., :48] = np.linspace(0.0, 0.3, 48, dtype=np.float32)  # a smooth ramp
+    stripes = np.where(np.arange(48) // 8 % 2, 0.2, 0.8).astype(np.float32)
+    image[..., 48:] = stripes  # textured, the same colours above and below
+    image[..., 32:, 48:] = np.roll(stripes, 8)  # its two halves meet at a sharp edge
+    logits = torch.full((1, 4, 64, 96), -5.0)
+    logits[0, 0, :, :24] = logits[0, 1, :, 24:48] = 5.0  # the ramp's halves
+    logits[0, 2, :32, 48:] = logits[0, 3, 32:, 48:] = 5.0  # the stripes' halves
+    valid = np.ones((1, 64, 96), bool)
+    params = PRESETS["default"].replace(n_classes=3)
+    classes = merge_for(logits, image, valid, params)
+    assert classes is not None
+    assert classes.table[:4].tolist() in ([0, 0, 2, 3], [1, 1, 2, 3])
+    ward_only = merge_for(logits, image, valid, params.replace(merge_edge_sigma=0.0))
+    assert ward_only is not None
+    assert ward_only.table[:4].tolist() in ([0, 1, 2, 2], [0, 1, 3, 3])
