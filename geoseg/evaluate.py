@@ -190,6 +190,10 @@ def _share_near(
 MIN_COMPARED = 0.01
 """Smallest share of the reference's labelled pixels that a comparison must cover."""
 
+MAX_CLASSES = 1000
+"""Most classes a map may have in :func:`evaluate_maps` unless asked otherwise: land-cover
+maps and geoseg's labels have tens; a scene's digital numbers, thousands."""
+
 
 def evaluate_maps(
     pred: npt.NDArray[np.integer],
@@ -197,6 +201,7 @@ def evaluate_maps(
     *,
     ignore: int | None = 0,
     tolerance: float = 2,
+    max_classes: int | None = MAX_CLASSES,
 ) -> dict[str, Any]:
     """Every agreement metric of a label map against a reference, JSON-ready.
 
@@ -208,6 +213,9 @@ def evaluate_maps(
         Reference class left out (e.g. 0 = unlabelled); ``None`` keeps every class.
     tolerance
         Boundary match distance in pixels (see :func:`boundary_f1`).
+    max_classes
+        More classes than this in either map is an error (``None``: no limit): a
+        scene's digital numbers, given by mistake, would score a class per value.
 
     Returns
     -------
@@ -241,6 +249,14 @@ def evaluate_maps(
             "overlap (check their extents: resampling aligns grids, it adds no coverage)"
         )
     scored_pred, scored_truth = pred[keep], truth[keep]
+    for what, ids in (("the label map", scored_pred), ("the reference", scored_truth)):
+        count = np.unique(ids).size
+        if max_classes is not None and count > max_classes:
+            raise InputError(
+                f"{what} has {count:,} classes (more than {max_classes:,}): is it a label "
+                "raster? A scene's digital numbers make a class of every value; give class "
+                "ids, or raise --max-classes to score it anyway"
+            )
     t_ids, p_ids, iou, rows, cols = _hungarian(scored_pred, scored_truth)
     matched = dict(zip(rows.tolist(), cols.tolist(), strict=True))
     t_counts = np.bincount(np.searchsorted(t_ids, scored_truth), minlength=t_ids.size)

@@ -289,7 +289,7 @@ def _pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np
 
 
 def merge_small(
-    first: Segments, min_pixels: int, *, has_bands: bool
+    first: Segments, min_pixels: int, *, has_bands: bool, renumber_classes: bool = True
 ) -> tuple[
     Spill,
     npt.NDArray[np.int64],
@@ -300,7 +300,8 @@ def merge_small(
     """``(spill, to_seg, row_end, classes, renumber)`` after merging segments below
     ``min_pixels`` into their most similar neighbour; ``classes`` (class of each
     segment) and ``renumber`` (old class id -> new id: the classes again ``1..K`` by
-    decreasing area) are ``None`` when no pixel changed class.
+    decreasing area; ``None`` with ``renumber_classes=False``, the ids kept) are
+    ``None`` when no pixel changed class.
 
     Each round, every segment below ``min_pixels`` with a neighbour picks its most
     similar neighbour; the chosen pairs are joined (a group takes the class of its
@@ -366,7 +367,7 @@ def merge_small(
     merged["cls"][rank] = classes  # the class of each group's largest member
     changed = bool(np.any(classes[group] != table["cls"]))
     renumber = None
-    if changed:
+    if changed and renumber_classes:
         logger.info("small-region merging changed the class of some pixels")
         renumber = _by_area(merged["cls"], merged["count"])
         merged["cls"] = renumber[merged["cls"]]

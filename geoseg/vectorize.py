@@ -95,6 +95,7 @@ def vectorize(
     block_size: int = 1024,
     write_classes: WriteClasses | None = None,
     on_renumber: Callable[[npt.NDArray[np.int64]], None] | None = None,
+    renumber_classes: bool = True,
     progress: Progress | None = None,
     profile: dict[str, float] | None = None,
 ) -> Iterator[gpd.GeoDataFrame]:
@@ -131,6 +132,9 @@ def vectorize(
         Called once, when merging changed any class, with the table ``old class id ->
         new id``: classes that lost or gained pixels are numbered ``1..K`` by decreasing
         area again (``0``: a class that vanished).
+    renumber_classes
+        ``False``: merged regions take their neighbour's class id as it is in the
+        raster, no renumbering (a raster that is not rewritten still matches).
     progress
         ``progress(done, total)`` over both passes' blocks.
     profile
@@ -181,7 +185,7 @@ def vectorize(
     spills = [first.spill]
     try:
         spill, to_seg, row_end, classes, renumber = merge_small(
-            first, min_pixels, has_bands=read_bands is not None
+            first, min_pixels, has_bands=read_bands is not None, renumber_classes=renumber_classes
         )
         spills.append(spill)
         if renumber is not None and on_renumber is not None:

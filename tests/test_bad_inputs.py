@@ -80,6 +80,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _raster(root / "shifted.tif", np.ones((1, 64, 96), np.uint8),
             transform=Affine(10, 0, 400500, 0, -10, 4150000))  # fmt: skip
     _raster(root / "nocrs.tif", rng.integers(1, 255, (3, 64, 96)).astype(np.uint8), crs=None)
+    _raster(root / "othercrs.tif", rng.integers(1, 255, (3, 64, 96)).astype(np.uint8),
+            crs="EPSG:32617")  # fmt: skip
+    _raster(root / "dn.tif", rng.integers(0, 60000, (1, 64, 96)).astype(np.uint16))
     (root / "notes.tif").write_text("not a raster")
     (root / "broken.tif").write_bytes((root / "scene.tif").read_bytes()[:3000])
     (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
@@ -149,6 +152,11 @@ CASES: dict[str, tuple[list[str], int, str]] = {
         ["vectorize", "prior/labels.tif", "-o", "v.xyz"], 1, "unknown vector format"),
     "vectorize other grid": (
         ["vectorize", "shifted.tif", "--scene", "scene.tif", "-o", "v.gpkg"], 1, "grids"),
+    "vectorize scene in another CRS": (
+        ["vectorize", "prior/labels.tif", "--scene", "othercrs.tif", "-o", "v.gpkg"], 1,
+        "different CRSs"),
+    "evaluate a DN image as labels": (
+        ["evaluate", "dn.tif", "prior/labels.tif"], 1, "the label map has 5,"),
     "evaluate barely overlapping": (
         ["evaluate", "one.tif", "truth.tif", "--resample", "nearest"], 1, "barely overlap"),
     "evaluate other grid": (["evaluate", "shifted.tif", "prior/labels.tif"], 1, "differ"),
@@ -236,3 +244,254 @@ def test_full_disk_leaves_the_previous_run(
     assert lines[0].startswith("geoseg: error: ")
     assert says in lines[0]
     assert result["unchanged"]
+
+
+# --- a run's folder is untrusted: it deletes nothing outside, runs no code from it ---
+
+
+def one_error(result: subprocess.CompletedProcess[str], status: int, says: str) -> None:
+    """Exit ``status`` and exactly one ``geoseg: error:`` line that contains ``says``."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == status, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("geoseg: error: ")
+    assert says in lines[0]
+
+
+def test_a_planted_record_deletes_nothing_outside_the_folder(tmp_path: Path) -> None:
+    """The issue's case: ``run.yaml`` in OUTDIR lists files outside it, absolute and
+    with ``..``; a run there replaces the folder's outputs and leaves those files."""
+    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
+    victim, evil = tmp_path / "victim", tmp_path / "evil"
+    victim.mkdir()
+    evil.mkdir()
+    for name in ("precious.txt", "precious.shp", "precious.dbf", "inside.txt"):
+        (victim / name).write_text("x")
+    (evil / "mine.txt").write_text("mine")  # inside, not an output: stays too
+    listed = [
+        str(victim / "precious.txt"),
+        "../victim/precious.shp",
+        "mine/../../victim/inside.txt",
+    ]
+    (evil / "run.yaml").write_text("outputs:\n" + "".join(f"- {p}\n" for p in listed))
+    (evil / "link").symlink_to(victim)  # inside by name, outside once resolved
+    (evil / "run.yaml").write_text((evil / "run.yaml").read_text() + "- link/inside.txt\n")
+    before = snapshot(victim)
+    done = geoseg(["run", "c.tif", "-o", "evil", "-q", *SET_FAST], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(victim) == before
+    assert (evil / "mine.txt").read_text() == "mine"
+    assert (evil / "labels.tif").exists()
+
+
+def test_a_vector_layer_elsewhere_survives_a_rerun_without_it(tmp_path: Path) -> None:
+    """``--vector /elsewhere/seg.shp``, then a plain rerun: the shapefile (every part)
+    is the user's now and stays; the folder's own outputs are replaced."""
+    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    first = geoseg(
+        ["run", "c.tif", "-o", "out", "-q", "--vector", str(elsewhere / "seg.shp"), *SET_FAST],
+        tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    before = snapshot(elsewhere)
+    assert {Path(name).suffix for name in before} >= {".shp", ".shx", ".dbf", ".prj"}
+    again = geoseg(["run", "c.tif", "-o", "out", "-q", "--max-iterations", "3", *SET_FAST],
+                   tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert snapshot(elsewhere) == before
+    assert (tmp_path / "out" / "segments.gpkg").exists()
+
+
+class _Payload:
+    """Unpickled, it creates the file named: what a planted scratch file could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_scratch_model_runs_no_code(tmp_path: Path) -> None:
+    """A pickle planted where the resume store keeps the network (the path depends on
+    the scene and settings only) is not executed: it is discarded with a warning, the
+    network trained again, and the run ends as a clean run does."""
+    torch = pytest.importorskip("torch")
+    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
+    args = ["run", "c.tif", "-o", "out", "-v", *SET_FAST]
+    first = geoseg(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    store = next(line.split("resume store: ", 1)[1].strip()
+                 for line in first.stderr.splitlines() if "resume store: " in line)  # fmt: skip
+    marker = tmp_path / "pwned"
+    model = tmp_path / store / "model.pt"
+    model.parent.mkdir(parents=True)
+    torch.save({"model": _Payload(marker), "crops": []}, model)
+    second = geoseg(args, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert not marker.exists()
+    assert "not a network this run saved" in second.stderr
+    first_labels = rasterio.open(tmp_path / "out" / "labels.tif").read()
+    assert first_labels.max() >= 1
+
+
+def test_a_saved_network_of_another_run_is_not_used(tmp_path: Path) -> None:
+    """Plain tensors under the right name but saved for another key are discarded."""
+    from geoseg.run.scratch import Scratch
+    from tests.conftest import fast_config
+
+    write_scene(tmp_path / "c.tif", rows=32, cols=32, bands=3)
+    config = fast_config()
+    scratch = Scratch(tmp_path / "scratch", tmp_path / "c.tif", config)
+    scratch.dir.mkdir(parents=True)
+    torch = pytest.importorskip("torch")
+    torch.save({"key": "0" * 16, "in_bands": 3, "state": {}}, scratch.dir / "model.pt")
+    assert scratch.load_model() is None
+    assert not (scratch.dir / "model.pt").exists()
+
+
+def test_the_scratch_folder_is_not_followed_through_a_link(tmp_path: Path) -> None:
+    """OUTDIR/.geoseg-run as a symbolic link to another folder: the run neither writes
+    nor empties that folder."""
+    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
+    victim = tmp_path / "victim"
+    (victim / "stage").mkdir(parents=True)
+    (victim / "stage" / "precious.txt").write_text("x")
+    (victim / "scratch").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".geoseg-run").symlink_to(victim)
+    before = snapshot(victim)
+    done = geoseg(["run", "c.tif", "-o", "out", "-q", *SET_FAST], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(victim) == before
+    assert not (tmp_path / "out" / ".geoseg-run").exists()
+
+
+# --- inputs are never written ---
+
+
+def _dn_raster(path: Path) -> None:
+    """A one-band uint16 image of digital numbers: thousands of values (not labels)."""
+    rng = np.random.default_rng(3)
+    smooth = np.cumsum(np.cumsum(rng.integers(0, 9, (1, 64, 96)), axis=1), axis=2)
+    _raster(path, (smooth % 60000).astype(np.uint16))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scene, a DN image, a finished run's labels and a batch file: the inputs."""
+    root = tmp_path_factory.mktemp("inputs")
+    write_scene(root / "scene.tif", rows=64, cols=96, bands=4)
+    _dn_raster(root / "dn1band.tif")
+    done = geoseg(["run", "scene.tif", "-o", "prior", "-q", *SET_FAST], root)
+    assert done.returncode == 0, done.stderr
+    shutil.move(root / "prior" / "labels.tif", root / "labels.tif")
+    shutil.rmtree(root / "prior")
+    (root / "batch.yaml").write_text(
+        "scenes: [scene.tif]\noutput: {dir: 'b_{stem}'}\n"
+        "tiling: {tile_size: 64, overlap: 32}\n"
+        "segment: {n_crops: 6, crop_size: 64, max_iterations: 2}\n"
+    )
+    (root / "run.yaml").write_text("segment: {max_iterations: 2}\n")
+    with rasterio.open(root / "scene.tif") as src:
+        rgb = src.read([1, 2, 3])
+    picture = (255 * (rgb - rgb.min()) / max(1, rgb.max() - rgb.min())).astype(np.uint8)
+    from PIL import Image
+
+    Image.fromarray(np.moveaxis(picture, 0, -1)).save(root / "scene.png")
+    return root
+
+
+COMMANDS: dict[str, list[str]] = {
+    "run": ["run", "scene.tif", "-o", "out_run", "-q", *SET_FAST],
+    "vectorize a DN image": ["vectorize", "dn1band.tif", "-o", "dn.gpkg", "-q"],
+    "vectorize with the scene": [
+        "vectorize", "labels.tif", "--scene", "scene.tif", "-o", "v.gpkg", "--min-area", "40",
+        "--labels-out", "merged.tif", "-q"],
+    "batch": ["batch", "batch.yaml", "-q"],
+    "plan": ["plan", "scene.tif", "-c", "run.yaml", *SET_FAST[:-2]],
+    "evaluate": ["evaluate", "labels.tif", "labels.tif", "--json"],
+    "segment": ["segment", "scene.png", "-o", "seg.png", "--max-iterations", "2", "-q"],
+    "preseg": ["preseg", "scene.tif", "-o", "preseg.png"],
+    "config validate": ["config", "validate", "run.yaml"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_leaves_its_inputs_byte_identical(inputs: Path, command: str) -> None:
+    """Each command ends well, and every file that was there before is unchanged."""
+    names = ["scene.tif", "dn1band.tif", "labels.tif", "batch.yaml", "run.yaml", "scene.png"]
+    before = {name: hashlib.sha256((inputs / name).read_bytes()).hexdigest() for name in names}
+    result = geoseg(COMMANDS[command], inputs)
+    assert result.returncode == 0, result.stderr
+    after = {name: hashlib.sha256((inputs / name).read_bytes()).hexdigest() for name in names}
+    assert after == before
+
+
+def test_vectorize_keeps_the_ids_of_labels_it_does_not_rewrite(tmp_path: Path) -> None:
+    """The issue's case: a one-band uint16 DN image, small regions merged. The image is
+    only read, and the polygons carry its own values (not 1..K renumbered)."""
+    import pyogrio
+
+    _dn_raster(tmp_path / "dn1band.tif")
+    before = (tmp_path / "dn1band.tif").read_bytes()
+    done = geoseg(["vectorize", "dn1band.tif", "-o", "dn.gpkg", "--min-area", "8"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "dn1band.tif").read_bytes() == before
+    table = pyogrio.read_dataframe(tmp_path / "dn.gpkg", layer="segments", read_geometry=False)
+    with rasterio.open(tmp_path / "dn1band.tif") as src:
+        values = set(np.unique(src.read(1)).tolist())
+    ids = set(table["class_id"].tolist())
+    assert ids <= values
+    assert ids != set(range(1, len(ids) + 1))  # not renumbered 1..K
+    same = geoseg(["vectorize", "dn1band.tif", "-o", "x.gpkg", "--labels-out", "dn1band.tif"],
+                  tmp_path)  # fmt: skip
+    one_error(same, 1, "never written")
+    assert (tmp_path / "dn1band.tif").read_bytes() == before
+
+
+# --- one writer per folder ---
+
+
+def test_a_second_run_into_a_busy_folder_fails_at_once(place: Path) -> None:
+    """Another process holds OUTDIR's lock: the run fails with one line naming it, and
+    the folder (a complete run) is byte-identical. Once the holder is gone, its
+    leftover lock file is taken over."""
+    from geoseg.run.folder import LOCK, OutdirLock
+
+    before = snapshot(place)
+    lock = OutdirLock.acquire(place / "prior")
+    try:
+        held = snapshot(place)
+        busy = geoseg(RUN, place)
+        one_error(busy, 1, f"another geoseg run (pid {os.getpid()} on")
+        assert snapshot(place) == held
+    finally:
+        lock.release()
+    assert snapshot(place) == before
+    (place / "prior" / LOCK).write_text("999999999 gone-host\n")  # a dead run's file
+    try:
+        again = geoseg(RUN, place)  # the same settings: completes anew
+        assert again.returncode == 0, again.stderr
+        assert not (place / "prior" / LOCK).exists()
+    finally:
+        (place / "prior" / LOCK).unlink(missing_ok=True)
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_into_one_folder_one_fails(tmp_path: Path) -> None:
+    """Two ``geoseg run`` started together into one folder: one completes, the other
+    ends with one line, and the folder holds a complete run."""
+    write_scene(tmp_path / "c.tif", rows=256, cols=256, bands=4)
+    args = ["run", "c.tif", "-o", "out", "-q", *SET_FAST, "--max-iterations", "20"]
+    command = [sys.executable, "-m", "geoseg", *args]
+    runs = [subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # fmt: skip
+    results = [(run.wait(timeout=300), run.stderr.read() if run.stderr else "") for run in runs]
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [0, 1], results
+    failed = next(err for status, err in results if status == 1)
+    assert "another geoseg run" in failed
+    assert (tmp_path / "out" / "run.yaml").exists()

@@ -139,13 +139,23 @@ def vectorize_command(
     ] = None,
     min_area: Annotated[
         float | None,
-        typer.Option(help="Merge segments smaller than this many pixels (rewrites LABELS)."),
+        typer.Option(help="Merge segments smaller than this many pixels into a neighbour."),
+    ] = None,
+    labels_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the labels after small-region merging here (a new .tif; "
+            "LABELS itself is never written), renumbered 1..K by area like the polygons."
+        ),
     ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Polygons of a label raster: one per connected region of one class."""
+    """Polygons of a label raster: one per connected region of one class.
+
+    LABELS is only read. Without --labels-out the polygons keep its class ids."""
     from geoseg.config import resolve_config
+    from geoseg.errors import OutputError
     from geoseg.run.products import vectorize_labels
 
     given = {
@@ -157,11 +167,17 @@ def vectorize_command(
     }
     with _cli_errors(), _stage_bar(quiet) as progress:
         config = resolve_config(config_file, values=given, overrides=overrides or ())
+        if labels_out is not None and labels_out.resolve() == labels.resolve():
+            raise OutputError(
+                f"--labels-out {labels_out}: is the input LABELS, which is never written; "
+                "give a new file"
+            )
         summary = vectorize_labels(
             labels,
             output,
             config,
             scene=scene,
+            labels_out=labels_out,
             progress=lambda done, total: progress("vectorize", done, total),
         )
     if not quiet:

@@ -192,6 +192,14 @@ def evaluate_command(
         _Resample | None,
         typer.Option(help="First reproject LABELS onto TRUTH's grid (nearest neighbour)."),
     ] = None,
+    max_classes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="More classes in either map is an error, as a scene given by mistake "
+            "would have (default: geoseg.evaluate.MAX_CLASSES).",
+        ),
+    ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -205,7 +213,8 @@ def evaluate_command(
 
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
-        report = evaluate_maps(pred, ref, ignore=ignore, tolerance=tolerance)
+        limit = {} if max_classes is None else {"max_classes": max_classes}
+        report = evaluate_maps(pred, ref, ignore=ignore, tolerance=tolerance, **limit)
     if json_output:
         typer.echo(json.dumps({"labels": str(labels), "truth": str(truth), **report}))
         return

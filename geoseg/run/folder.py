@@ -13,6 +13,15 @@ that fails with an error leaves the folder as it found it: the work folder is re
 and so is the output folder when the run created it. A run that is interrupted (Ctrl-C,
 ``kill``) leaves the work folder, so that the next run resumes from its scratch.
 
+OUTDIR is the only place a run removes or replaces anything. The previous record's
+``outputs`` are read back as untrusted text: each is resolved (symlinks too) and removed
+only when it lies inside OUTDIR; a vector layer written elsewhere is replaced only when
+the new run writes it again. The work folder is never followed through a symbolic link.
+One run at a time writes into OUTDIR: :class:`RunFolder` holds an exclusive lock on
+``OUTDIR/.geoseg-lock`` (``fcntl.flock``, released by the system when the holder dies,
+so a killed run's lock is taken over) and a second run fails at once, naming the holder's
+process and host written in the file.
+
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "out"
     >>> folder = RunFolder.open(out)
@@ -30,6 +39,7 @@ import errno
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +54,7 @@ from geoseg.run.record import RECORD
 from geoseg.types import SceneInfo
 
 __all__ = [
+    "LOCK",
     "WORK",
     "RunFolder",
     "disk_needed_mb",
@@ -56,6 +67,9 @@ logger = logging.getLogger(__name__)
 
 WORK = ".geoseg-run"
 """The work folder inside OUTDIR: the resume store and the staged outputs."""
+
+LOCK = ".geoseg-lock"
+"""The lock file inside OUTDIR, held while a run works there."""
 
 
 def vector_target(outdir: Path, config: Config) -> Path | None:
@@ -180,11 +194,13 @@ class RunFolder:
         self.work = outdir / WORK
         self.stage = self.work / "stage"
         self.scratch = self.work / "scratch"
+        self.lock: OutdirLock | None = None
 
     @classmethod
     def open(cls, outdir: Path) -> RunFolder:
         """Create OUTDIR when needed (its parent must exist), check that it takes files,
-        and start an empty stage (what an interrupted run staged is dropped)."""
+        take its lock (:class:`OutdirLock`) and start an empty stage (what an
+        interrupted run staged is dropped)."""
         outdir = Path(outdir)
         if outdir.exists() and not outdir.is_dir():
             raise OutputError(f"{outdir}: exists and is not a folder; choose another -o")
@@ -206,6 +222,15 @@ class RunFolder:
         folder = cls(outdir, created=created)
         try:
             check_folder(outdir)
+            folder.lock = OutdirLock.acquire(outdir)
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    outdir.rmdir()
+            raise
+        try:
+            for path in (folder.work, folder.stage, folder.scratch):
+                _no_link(path)
             shutil.rmtree(folder.stage, ignore_errors=True)
             folder.stage.mkdir(parents=True)
         except BaseException:
@@ -243,23 +268,175 @@ class RunFolder:
         except OSError as err:
             raise OutputError(f"{self.outdir}: outputs cannot be moved into place ({err})") from err
         shutil.rmtree(self.work, ignore_errors=True)
+        self.release()
 
     def discard(self) -> None:
         """After a failed run: the work folder goes, and OUTDIR when this run made it
         and nothing else is in it."""
         shutil.rmtree(self.work, ignore_errors=True)
+        self.release()
         if self.created:
             with contextlib.suppress(OSError):
                 self.outdir.rmdir()
 
+    def release(self) -> None:
+        """Let another run into OUTDIR (also after an interruption; idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def _previous_outputs(self) -> list[Path]:
-        """The outputs the folder's current record lists (none without a record)."""
+        """The outputs the folder's current record lists that lie inside OUTDIR
+        (resolved, symlinks too); none without a record. The record is untrusted text:
+        an entry that is absolute or climbs out of OUTDIR is never removed (a vector
+        layer written elsewhere is replaced only when a run writes it again)."""
         try:
-            data = yaml.safe_load((self.outdir / RECORD).read_text())
+            text = (self.outdir / RECORD).read_text()
+            if len(text) > _RECORD_MAX:
+                raise ValueError("too long for a run record")
+            data = yaml.safe_load(text)
             listed = data.get("outputs") or [] if isinstance(data, dict) else []
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        except (OSError, ValueError, yaml.YAMLError):
             return []
-        return [self.outdir / str(p) for p in listed]
+        if not isinstance(listed, list):
+            return []
+        return [path for entry in listed if (path := inside(self.outdir, entry)) is not None]
+
+
+_RECORD_MAX = 1 << 20
+"""Characters of a run record read back: a real one has a few thousand."""
+
+
+def inside(outdir: Path, entry: object) -> Path | None:
+    """``OUTDIR/entry`` when it names a file that lies inside ``outdir`` once both are
+    resolved (``..`` and symbolic links followed), else ``None``; the record's own name,
+    the work folder and the lock are never an output.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> inside(out, "labels.tif") == out / "labels.tif"
+    True
+    >>> [inside(out, e) for e in ("../x.txt", "/etc/passwd", "a/../../x", 5, ".geoseg-run/x")]
+    [None, None, None, None, None]
+    """
+    if not isinstance(entry, str) or not entry or "\0" in entry:
+        return None
+    root = outdir.resolve()
+    try:
+        path = (outdir / entry).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+    if path == root or not path.is_relative_to(root):
+        return None
+    first = path.relative_to(root).parts[0]
+    if first in (RECORD, WORK, LOCK):
+        return None
+    return outdir / path.relative_to(root)
+
+
+def _no_link(path: Path) -> None:
+    """A symbolic link where a run keeps its work is removed (the link, not what it
+    points to): the run's scratch and stage are never written or emptied elsewhere."""
+    if path.is_symlink():
+        logger.warning("%s: a symbolic link where geoseg keeps its work; removed", path)
+        path.unlink()
+
+
+class OutdirLock:
+    """An exclusive lock on ``OUTDIR/.geoseg-lock``, holding ``pid host`` of its
+    holder. ``fcntl.flock`` (a system lock, dropped when the holder's process ends in
+    any way) decides who holds it; the text only names the holder in the message.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> lock = OutdirLock.acquire(out)
+    >>> OutdirLock.acquire(out)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geoseg.errors.OutputError: ...: another geoseg run (pid ...) is writing into this folder; ...
+    >>> lock.release(); (out / LOCK).exists()
+    False
+    """
+
+    def __init__(self, path: Path, handle: int) -> None:
+        self.path, self._handle = path, handle
+
+    @classmethod
+    def acquire(cls, outdir: Path) -> OutdirLock:
+        """Take the lock, or fail at once when another live process holds it."""
+        path = outdir / LOCK
+        for _ in range(10):  # the file was replaced between open and lock: again
+            handle = _open_lock(path)
+            try:
+                if not _try_lock(handle):
+                    raise OutputError(
+                        f"{outdir}: another geoseg run ({_holder(handle)}) is writing into "
+                        "this folder; wait for it to end or choose another -o"
+                    )
+                if _same_file(handle, path):
+                    os.ftruncate(handle, 0)
+                    os.write(handle, f"{os.getpid()} {socket.gethostname()}\n".encode())
+                    return cls(path, handle)
+            except BaseException:
+                os.close(handle)
+                raise
+            os.close(handle)
+        raise OutputError(f"{path}: cannot take the folder's lock; choose another -o")
+
+    def release(self) -> None:
+        """Remove the file, then let go of the lock (a run waiting on the old file
+        sees it is gone and takes a new one)."""
+        with contextlib.suppress(OSError):
+            if _same_file(self._handle, self.path):
+                self.path.unlink()
+        os.close(self._handle)
+
+
+def _open_lock(path: Path) -> int:
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # a symbolic link: not followed, replaced
+            path.unlink()
+            return os.open(path, flags, 0o644)
+        raise OutputError(f"{path}: cannot create the folder's lock ({_reason(err)}); "
+                          "choose another -o") from err  # fmt: skip
+
+
+def _try_lock(handle: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: msvcrt's lock of the first byte
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle), path.stat(follow_symlinks=False))
+    except OSError:
+        return False
+
+
+def _holder(handle: int) -> str:
+    try:
+        words = os.pread(handle, 200, 0).decode(errors="replace").split()
+    except OSError:
+        words = []
+    if len(words) >= 2 and words[0].isdigit():
+        return f"pid {words[0]} on {words[1][:64]}"
+    return "its process is starting"
 
 
 def _move(source: Path, target: Path) -> None:

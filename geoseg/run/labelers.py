@@ -86,8 +86,6 @@ def labeler_for(
     if config.segment.mode == "tile":
         return TileLabeler(config, outdir=outdir, progress=progress)
     saved = scratch.load_model() if scratch is not None else None
-    if saved is not None and "crops" not in saved:  # saved by an older geoseg: train again
-        saved = None
     if saved is None:
         if prepared is None:
             where = scratch.dir if scratch is not None else "the scratch folder"
@@ -245,6 +243,7 @@ def _train(
     classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
     return {
         "model": fitted.model.to("cpu"),
+        "in_bands": int(images[0].shape[0]),
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
         "iterations": fitted.n_iterations,
         "labels_at_stop": fitted.n_labels,

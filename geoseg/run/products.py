@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from geoseg.io.labels import LabelWriter, class_id_reader
 from geoseg.io.raster import (
     SceneReader,
     Source,
+    atomic_path,
     gdal_cache,
     window_cache_mb,
     write_png,
@@ -56,17 +58,20 @@ def vectorize_labels(
     *,
     scene: str | Path | None = None,
     scene_copy: Path | None = None,
+    labels_out: str | Path | None = None,
     metadata: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> VectorProduct:
     """Polygons of a label raster (``0`` = nodata) into ``vector_path``.
 
-    With ``scene`` (same grid) every polygon gets its bands' mean and standard
-    deviation (``config.input.bands``) and small regions merge into their most similar
-    neighbour; with ``vectorize.min_area`` the merged regions are written back into
-    the label raster so both agree (class ids again ``1..K`` by decreasing area).
-    ``scene_copy``: the run's local copy of a remote scene's bands
-    (:class:`geoseg.io.raster.LocalCopy`), read instead of the scene.
+    With ``scene`` (same grid, same CRS) every polygon gets its bands' mean and
+    standard deviation (``config.input.bands``) and small regions
+    (``vectorize.min_area``) merge into their most similar neighbour. The label raster
+    is only read: with ``labels_out`` the merged labels are written there (it may be
+    ``labels_path`` itself only for a run's own staged labels), so raster and polygons
+    agree, with class ids again ``1..K`` by decreasing area; without it the polygons
+    keep the raster's class ids. ``scene_copy``: the run's local copy of a remote
+    scene's bands (:class:`geoseg.io.raster.LocalCopy`), read instead of the scene.
     """
     config = config if config is not None else Config()
     labels_path, vector_path = Path(labels_path), Path(vector_path)
@@ -87,6 +92,14 @@ def vectorize_labels(
                     f"{scene} and {labels_path} are on different grids; vectorize labels "
                     "with the scene they were made from"
                 )
+            if (source.info.crs is None) != (info.crs is None) or (
+                info.crs is not None and source.info.crs != info.crs
+            ):
+                crss = [c.to_string() if c else "no CRS" for c in (source.info.crs, info.crs)]
+                raise InputError(
+                    f"{scene} ({crss[0]}) and {labels_path} ({crss[1]}) are in different "
+                    "CRSs; vectorize labels with the scene they were made from"
+                )
             band_names = [f"b{band}" for band in source.info.bands]
             if scene_copy is not None:
                 source = stack.enter_context(SceneReader(scene_copy))
@@ -102,7 +115,8 @@ def vectorize_labels(
 
         def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
             if not rewrite:
-                rewrite.append(stack.enter_context(LabelWriter(labels_path, info, renumber=False)))
+                assert labels_out is not None
+                rewrite.append(stack.enter_context(LabelWriter(labels_out, info, renumber=False)))
             rewrite[0].write(window, classes)
 
         out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
@@ -119,8 +133,9 @@ def vectorize_labels(
             min_pixels=math.ceil(min_pixels),
             simplify=vec.simplify,
             block_size=vec.block_size,
-            write_classes=write_classes,
+            write_classes=write_classes if labels_out is not None else None,
             on_renumber=renumbered.append,
+            renumber_classes=labels_out is not None,
             progress=progress,
             profile=steps,
         ):
@@ -132,6 +147,9 @@ def vectorize_labels(
         spent["polygons"] += time.perf_counter() - mark
         mark = time.perf_counter()
     spent["close"] = time.perf_counter() - mark
+    if labels_out is not None and not rewrite and Path(labels_out) != labels_path:
+        with atomic_path(labels_out) as tmp:  # no region merged: the labels as they are
+            shutil.copyfile(labels_path, tmp)
     spent |= {f"polygons.{step}": seconds for step, seconds in steps.items()}
     return VectorProduct(
         path=vector_path,

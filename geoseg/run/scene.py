@@ -123,6 +123,8 @@ def run_scene(
             if isinstance(err, GeosegError):
                 raise
             raise OutputError(f"{outdir}: {err}") from err
+        finally:  # also on Ctrl-C: the work folder stays for a resume, the lock goes
+            folder.release()
     return result
 
 
@@ -369,6 +371,7 @@ def _vector(
         config,
         scene=scene,
         scene_copy=copy,
+        labels_out=labels_path,  # the run's own staged labels, merged in place
         metadata=provenance,
         progress=progress,
     )

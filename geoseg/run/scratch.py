@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,11 @@ from geoseg.tiling import Tile
 
 __all__ = ["Scratch"]
 
+logger = logging.getLogger(__name__)
+
+MODEL = "model.pt"
+"""The trained network: tensors and plain values only (no pickled objects)."""
+
 
 class Scratch:
     """``<root>/<key>/`` (``root``: the run folder's ``scratch``,
@@ -27,6 +33,11 @@ class Scratch:
     point (even ``kill -9``) leaves only whole files. The key hashes the scene (path,
     size, modification time) and the resolved config: a changed setting starts afresh.
     A successful run removes the folder.
+
+    What is read back is data, never code: tiles are ``.npz`` arrays read without
+    pickles, the network its weights (``torch.load(weights_only=True)``), rebuilt from
+    the run's config and checked against the key it was saved with; anything else is
+    discarded with a warning and computed again.
     """
 
     def __init__(self, root: Path, scene: Source, config: Config) -> None:
@@ -38,9 +49,15 @@ class Scratch:
         else:  # a remote scene: its URL (a changed object under one URL is not seen)
             identity["scene"] = scene
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        self.key = key
         self.root = root
         self.dir = self.root / key
         self.resumed = 0
+        self.config = config
+        logger.debug("resume store: %s", self.dir)
+        if self.dir.is_symlink():  # never written through: the files would land elsewhere
+            logger.warning("%s: a symbolic link where geoseg keeps its work; removed", self.dir)
+            self.dir.unlink()
 
     def tile(self, tile: Tile, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, int]:
         """``(labels, iterations)`` of a tile: saved ones, else ``compute()`` saved."""
@@ -62,23 +79,55 @@ class Scratch:
         return labels, iterations
 
     def load_model(self) -> dict[str, Any] | None:
-        """The saved network and its training summary, ``None`` when there is none."""
+        """The saved network (rebuilt, in ``"model"``) and its training summary,
+        ``None`` when there is none or it is not one this run saved (then removed)."""
         import torch
 
-        path = self.dir / "model.pt"
+        path = self.dir / MODEL
         if not path.exists():
             return None
         try:
-            saved: dict[str, Any] = torch.load(path, weights_only=False, map_location="cpu")
-        except Exception:  # a torn or foreign file: train again
-            path.unlink()
+            saved = torch.load(path, weights_only=True, map_location="cpu")
+            return self._rebuild(saved)
+        except Exception as err:  # a torn, foreign or planted file: train again
+            logger.warning("%s: not a network this run saved (%s); training again",
+                           path, str(err)[:120])  # fmt: skip
+            path.unlink(missing_ok=True)
             return None
-        return saved
 
     def save_model(self, saved: dict[str, Any]) -> None:
+        """Save ``saved`` (``"model"`` a network of :func:`geoseg.segment.model.build_model`,
+        ``"in_bands"`` its input bands, the rest plain values) as tensors and values."""
         import torch
 
-        self._save(self.dir / "model.pt", lambda tmp: torch.save(saved, tmp))
+        from geoseg.segment.model import Decorrelate
+
+        model = saved["model"]
+        data = {k: v for k, v in saved.items() if k != "model"}
+        data |= {"key": self.key, "state": {k: v.cpu() for k, v in model.state_dict().items()},
+                 "decorrelate": isinstance(model[0], Decorrelate)}  # fmt: skip
+        self._save(self.dir / MODEL, lambda tmp: torch.save(data, tmp))
+
+    def _rebuild(self, saved: Any) -> dict[str, Any]:
+        """The network of ``saved`` (as :meth:`save_model` wrote it) under this run's
+        config; ``ValueError`` when anything does not fit."""
+        import torch
+
+        from geoseg.segment.model import Decorrelate, build_model
+
+        if not isinstance(saved, dict) or saved.get("key") != self.key:
+            raise ValueError("saved for another scene or configuration")
+        bands = saved.get("in_bands")
+        if not isinstance(bands, int) or not 0 < bands <= 1024:
+            raise ValueError(f"in_bands={str(bands)[:20]}")
+        decorrelate = Decorrelate(torch.eye(bands), torch.zeros(bands)) if saved.get(
+            "decorrelate") else None  # fmt: skip
+        model = build_model(bands, self.config.segment.params(), decorrelate=decorrelate)
+        model.load_state_dict(saved["state"], strict=True)
+        _check_summary(saved)
+        return {k: v for k, v in saved.items() if k not in ("state", "key")} | {
+            "model": model.eval()
+        }
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -87,3 +136,22 @@ class Scratch:
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             write(tmp)
+
+
+def _check_summary(saved: dict[str, Any]) -> None:
+    """The plain values a scene labeler reads from a saved network have their types."""
+    crops, merge, splits = saved.get("crops"), saved.get("merge"), saved.get("splits", [])
+    ok = (
+        isinstance(crops, list)
+        and all(isinstance(c, list) and all(isinstance(v, int) for v in c) for c in crops)
+        and isinstance(saved.get("iterations"), int)
+        and isinstance(saved.get("labels_at_stop"), int)
+        and (merge is None or (isinstance(merge, list) and all(isinstance(v, int) for v in merge)))
+        and isinstance(splits, list)
+        and all(
+            isinstance(s, dict) and {"source", "target", "normal", "offset"} <= set(s)
+            for s in splits
+        )
+    )
+    if not ok:
+        raise ValueError("its training summary is not one geoseg writes")
