@@ -337,21 +337,6 @@ def test_a_planted_scratch_model_runs_no_code(tmp_path: Path) -> None:
     assert first_labels.max() >= 1
 
 
-def test_a_saved_network_of_another_run_is_not_used(tmp_path: Path) -> None:
-    """Plain tensors under the right name but saved for another key are discarded."""
-    from geoseg.run.scratch import Scratch
-    from tests.conftest import fast_config
-
-    write_scene(tmp_path / "c.tif", rows=32, cols=32, bands=3)
-    config = fast_config()
-    scratch = Scratch(tmp_path / "scratch", tmp_path / "c.tif", config)
-    scratch.dir.mkdir(parents=True)
-    torch = pytest.importorskip("torch")
-    torch.save({"key": "0" * 16, "in_bands": 3, "state": {}}, scratch.dir / "model.pt")
-    assert scratch.load_model() is None
-    assert not (scratch.dir / "model.pt").exists()
-
-
 def test_the_scratch_folder_is_not_followed_through_a_link(tmp_path: Path) -> None:
     """OUTDIR/.geoseg-run as a symbolic link to another folder: the run neither writes
     nor empties that folder."""

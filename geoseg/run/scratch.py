@@ -125,7 +125,7 @@ class Scratch:
         model = build_model(bands, self.config.segment.params(), decorrelate=decorrelate)
         model.load_state_dict(saved["state"], strict=True)
         _check_summary(saved)
-        return {k: v for k, v in saved.items() if k not in ("state", "key")} | {
+        return {k: v for k, v in saved.items() if k not in ("state", "key", "decorrelate")} | {
             "model": model.eval()
         }
 
