@@ -17,6 +17,7 @@ import typer
 
 from geoseg.cli import scene_commands, tool_commands  # noqa: F401  (they register commands)
 from geoseg.cli._common import app
+from geoseg.cli._interrupt import STATUS, Watchdog
 
 __all__ = ["app", "main"]
 
@@ -24,12 +25,14 @@ __all__ = ["app", "main"]
 def main() -> None:
     """The ``geoseg`` console script: :data:`app`, with click's usage errors as one
     ``geoseg: error:`` line (exit status 2) instead of a framed block, and Ctrl-C as
-    one line (exit status 130)."""
+    one line (exit status 130) within a second, whatever the command is doing
+    (:mod:`geoseg.cli._interrupt`)."""
+    watchdog = Watchdog()
     try:
         status = app(standalone_mode=False)
-    except typer.Abort:
-        print("geoseg: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        watchdog.say_interrupted()
+        sys.exit(STATUS)
     except Exception as err:
         # click's (typer's vendored click) usage errors: no public class to name
         message, code = getattr(err, "format_message", None), getattr(err, "exit_code", None)
@@ -41,4 +44,7 @@ def main() -> None:
         hint = f" (see {context.command_path} --help)" if context is not None else ""
         print(f"geoseg: error: {message()}{hint}", file=sys.stderr)
         sys.exit(code)
+    if watchdog.interrupted:  # typer made the KeyboardInterrupt a silent status 130
+        watchdog.say_interrupted()
+        sys.exit(STATUS)
     sys.exit(status if isinstance(status, int) else 0)

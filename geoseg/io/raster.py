@@ -38,6 +38,7 @@ __all__ = [
     "REMOTE_OPTIONS",
     "ImageData",
     "LocalCopy",
+    "NetworkLimits",
     "SceneReader",
     "Source",
     "as_source",
@@ -47,7 +48,9 @@ __all__ = [
     "gdal_cache",
     "is_remote",
     "network_bytes",
+    "network_limits",
     "read_image",
+    "remote_options",
     "source_name",
     "source_stem",
     "window_cache_mb",
@@ -181,16 +184,61 @@ def _remote_error(url: str, err: Exception) -> RasterReadError:
         )
     if code:
         return RasterReadError(f"{url}: the server answered HTTP {code.group(1)}; try again later")
+    if _TIMED_OUT.search(text):
+        return RasterReadError(f"{url}: {_timed_out(text)}")
     if "CURL error" in text:
         return RasterReadError(f"{url}: cannot reach the host ({text}); check the URL and network")
     return RasterReadError(f"{url}: cannot be read as a raster ({text}); is it a GeoTIFF/COG?")
 
 
-def _read_error(path: Source, err: Exception, window: Window | None = None) -> RasterReadError:
+_TIMED_OUT = re.compile(r"timed out|too slow|Timeout was reached", re.IGNORECASE)
+"""curl's words for a connect or read timeout (``GDAL_HTTP_CONNECTTIMEOUT``,
+``GDAL_HTTP_LOW_SPEED_TIME``, ``GDAL_HTTP_TIMEOUT``)."""
+
+
+def _timed_out(cause: str) -> str:
+    """The end of a message for a network read that timed out, with its remedy."""
+    return (
+        f"the server did not answer in time ({cause}); try again later, or allow longer "
+        "in runtime.gdal_options (GDAL_HTTP_CONNECTTIMEOUT, GDAL_HTTP_LOW_SPEED_TIME)"
+    )
+
+
+def _gdal_message(err: BaseException) -> str:
+    """What GDAL said about a failed read: rasterio's "Read failed. See previous
+    exception for details." names none, its chained causes (``CPLE_*``) do. The
+    deepest is the first error GDAL raised, the specific one (libtiff's "got 6368
+    bytes, expected 196608"); libtiff's placeholder position for a tile is dropped."""
+    messages = []
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__name__.startswith("CPLE_") and len(cause.args) >= 3:
+            messages.append(str(cause.args[2]))
+        elif not messages:
+            messages.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = messages[-1] if messages else str(err)
+    return text.replace(" at row 4294967295, col 4294967295", "")
+
+
+def _read_error(
+    path: Source, err: Exception, window: Window | None = None, *, remote: bool = False
+) -> RasterReadError:
     where = "" if window is None else f" (window {window})"
+    cause = _gdal_message(err)
+    if remote and _TIMED_OUT.search(cause):
+        return RasterReadError(f"{path}{where}: {_timed_out(cause)}")
+    if remote:
+        return RasterReadError(
+            f"{path}{where}: the read stopped short ({cause}): the remote file is "
+            "truncated or the server stopped sending; try again, and if it fails the "
+            "same way check the file on the server"
+        )
     return RasterReadError(
-        f"{path}{where}: cannot be read as an image ({err}); is it a complete PNG, JPEG or "
-        "GeoTIFF? (truncated files fail here)"
+        f"{path}{where}: cannot be read as an image ({cause}); is it a complete PNG, JPEG "
+        "or GeoTIFF? (truncated files fail here)"
     )
 
 
@@ -258,6 +306,8 @@ class SceneReader:
                 "real bands with --bands"
             )
         self.band_count = src.count
+        hrefs = self.provenance.get("stac_assets") or {}
+        self._remote = is_remote(self.path) or any(is_remote(h) for h in hrefs.values())
         self._override = nodata is not None
         self.info = SceneInfo(
             height=src.height,
@@ -344,7 +394,7 @@ class SceneReader:
                 )
                 valid = (masks > 0).any(axis=0)
         except RasterioError as err:
-            raise _read_error(self.name, err, window) from err
+            raise _read_error(self.name, err, window, remote=self._remote) from err
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return data, valid
@@ -412,6 +462,9 @@ LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 REMOTE_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.img,{noext}",
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_LOW_SPEED_TIME": "30",
+    "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -420,10 +473,95 @@ REMOTE_OPTIONS = {
 }
 """GDAL settings for rasters read over the network (they change nothing for local
 files): no listing of the remote folder for sidecar files, only raster extensions (and
-names without one, as object stores and APIs serve them) probed, three retries a second
-apart, adjacent ranges fetched in one request, a cache of what was fetched, and GDAL's
-count of the bytes (:func:`network_bytes`). ``runtime.gdal_options`` adds to or
-overrides them."""
+names without one, as object stores and APIs serve them) probed, a connection given up
+after 10 s and a request once it has received nothing for 30 s (curl's speed below 1
+byte/s, averaged over its last few seconds: a read timeout that does not cut a long
+transfer that keeps arriving, as ``GDAL_HTTP_TIMEOUT``, unset, would cap a whole
+request), three retries of a failed connection or a busy server from a second apart
+(GDAL doubles the wait each time; a server that stops sending is not retried), adjacent
+ranges fetched in one request, a cache of what was fetched, and GDAL's count of the
+bytes (:func:`network_bytes`). An environment variable of the same name, then
+``runtime.gdal_options``, overrides them (:func:`remote_options`)."""
+
+_SECONDS_OPTIONS = (
+    "GDAL_HTTP_CONNECTTIMEOUT",
+    "GDAL_HTTP_LOW_SPEED_TIME",
+    "GDAL_HTTP_TIMEOUT",
+    "GDAL_HTTP_RETRY_DELAY",
+)
+_COUNT_OPTIONS = ("GDAL_HTTP_LOW_SPEED_LIMIT", "GDAL_HTTP_MAX_RETRY")
+
+
+def remote_options(options: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The GDAL configuration options of a run: :data:`REMOTE_OPTIONS`, less those the
+    environment sets (GDAL reads environment variables itself), with ``options``
+    (``runtime.gdal_options``) over them.
+
+    Raises
+    ------
+    ConfigError
+        A timeout, delay or count that is not a number ``>= 0``: GDAL would read it as
+        0, no timeout at all.
+    """
+    merged = {k: v for k, v in REMOTE_OPTIONS.items() if k not in os.environ}
+    merged.update(options or {})
+    for key in (*_SECONDS_OPTIONS, *_COUNT_OPTIONS):
+        _number(key, merged.get(key, os.environ.get(key)), merged)
+    return merged
+
+
+def _number(key: str, value: str | None, options: Mapping[str, str]) -> float | None:
+    """``value`` of the option ``key`` as a number ``>= 0`` (``None`` when unset)."""
+    if value is None:
+        return None
+    try:
+        number = float(value) if key in _SECONDS_OPTIONS else int(value)
+    except ValueError:
+        number = -1
+    if not number >= 0:  # also NaN
+        where = "runtime.gdal_options" if key in options else "the environment variable"
+        kind = "seconds" if key in _SECONDS_OPTIONS else "a whole number"
+        raise ConfigError(
+            f"{where} {key}={value!r}: must be {kind} >= 0 (0: none), e.g. "
+            f"{REMOTE_OPTIONS.get(key, '60')}"
+        )
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLimits:
+    """How long a network read may wait, in seconds, and how often it is retried: the
+    same settings GDAL follows (:data:`REMOTE_OPTIONS`), for the reads made without
+    GDAL (a STAC item). ``None``: no limit."""
+
+    connect_s: float | None
+    read_s: float | None
+    """Longest wait for the next bytes (``GDAL_HTTP_LOW_SPEED_TIME``)."""
+    total_s: float | None
+    """Longest request (``GDAL_HTTP_TIMEOUT``, unset by default)."""
+    retries: int
+    retry_delay_s: float
+
+
+def network_limits(options: Mapping[str, str] | None = None) -> NetworkLimits:
+    """:class:`NetworkLimits` of :func:`remote_options` ``(options)``.
+
+    >>> network_limits({"GDAL_HTTP_TIMEOUT": "5"})
+    NetworkLimits(connect_s=10.0, read_s=30.0, total_s=5.0, retries=3, retry_delay_s=1.0)
+    """
+    merged = remote_options(options)
+
+    def value(key: str) -> float | None:
+        number = _number(key, merged.get(key, os.environ.get(key)), merged)
+        return number or None  # 0: no limit, as in GDAL
+
+    return NetworkLimits(
+        connect_s=value("GDAL_HTTP_CONNECTTIMEOUT"),
+        read_s=value("GDAL_HTTP_LOW_SPEED_TIME"),
+        total_s=value("GDAL_HTTP_TIMEOUT"),
+        retries=int(value("GDAL_HTTP_MAX_RETRY") or 0),
+        retry_delay_s=value("GDAL_HTTP_RETRY_DELAY") or 0.0,
+    )
 
 
 def network_bytes() -> dict[str, int] | None:
@@ -463,12 +601,12 @@ def network_bytes() -> dict[str, int] | None:
 
 def gdal_cache(megabytes: int, options: Mapping[str, str] | None = None) -> Any:
     """A ``rasterio.Env`` whose GDAL block cache holds ``megabytes``, with
-    :data:`REMOTE_OPTIONS` and ``options`` (GDAL configuration options) set.
+    :func:`remote_options` ``(options)`` (``runtime.gdal_options``) set.
 
     rasterio reads an integer ``GDAL_CACHEMAX`` as bytes: 256 would be 256 bytes and
     make every read repeat, so the value is converted here, once.
     """
-    return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20, **{**REMOTE_OPTIONS, **(options or {})})
+    return rasterio.Env(GDAL_CACHEMAX=megabytes * 2**20, **remote_options(options))
 
 
 def drop_block_cache() -> None:

@@ -5,17 +5,25 @@ band names (``red``, from the ``eo:bands`` or ``bands`` fields). Each asset must
 single-band raster; all must share one CRS. The grid is the finest of the assets'
 resolutions (``input.resolution`` chooses another) over the union of their extents;
 coarser assets are resampled onto it by nearest neighbour (values stay real values).
-pystac reads the item, GDAL the assets (through ``/vsicurl/`` for URLs: windowed, only
-the blocks a read touches).
+The item's JSON is fetched here, with the timeouts and retries GDAL follows
+(:func:`geoseg.io.raster.network_limits`), and parsed by pystac; GDAL reads the assets
+(through ``/vsicurl/`` for URLs: windowed, only the blocks a read touches).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import math
 import os
-from collections.abc import Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -23,6 +31,7 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from geoseg.errors import ConfigError, RasterReadError
+from geoseg.io.raster import NetworkLimits, network_limits
 
 __all__ = ["StacScene", "is_stac_item", "stac_scene"]
 
@@ -66,15 +75,20 @@ def stac_scene(
     assets: Sequence[str],
     *,
     resolution: float | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> StacScene:
-    """Stack ``assets`` of the item at ``item_path`` on one grid (see the module)."""
-    import pystac
+    """Stack ``assets`` of the item at ``item_path`` on one grid (see the module).
 
+    ``options``: GDAL configuration options (``runtime.gdal_options``); their timeouts
+    and retries also bound the fetch of the item itself.
+    """
     where = os.fspath(item_path)
-    try:
-        item = pystac.Item.from_file(where)
-    except Exception as err:  # pystac raises many kinds: JSON, HTTP, schema
-        raise RasterReadError(f"{where}: cannot be read as a STAC item ({err})") from err
+    item = _read_item(where, network_limits(options))
+    if not item.assets:
+        raise RasterReadError(
+            f"{where}: the STAC item has no assets, so no bands to read; check the item "
+            "(its 'assets' field) or choose another"
+        )
     if not assets:
         raise ConfigError(
             f"{where}: a STAC item needs input.assets, the band assets to read in order; "
@@ -82,6 +96,9 @@ def stac_scene(
         )
     chosen = {name: _find(item, name, where) for name in assets}
     hrefs = {name: asset.get_absolute_href() or asset.href for name, asset in chosen.items()}
+    if any(not href for href in hrefs.values()):
+        empty = [name for name, href in hrefs.items() if not href]
+        raise RasterReadError(f"{where}: asset {empty[0]!r} has no href; check the item")
     grids = {name: _grid(href) for name, href in hrefs.items()}
     crss = {grid["crs"] for grid in grids.values()}
     if len(crss) > 1:
@@ -142,10 +159,202 @@ def _find(item: Any, name: str, where: str) -> Any:
     )
 
 
+def _read_item(where: str, limits: NetworkLimits) -> Any:
+    """The item at ``where`` (a path, a ``file://`` URL or an http(s) URL), its relative
+    asset hrefs resolved against it."""
+    import pystac
+
+    remote = where.startswith(("http://", "https://"))
+    href = where if remote else str(Path(_local_path(where)).absolute())
+    try:
+        text = _fetch(where, limits) if remote else Path(href).read_bytes()
+    except RasterReadError:
+        raise
+    except FileNotFoundError as err:
+        raise RasterReadError(f"{where}: no such file; check the path") from err
+    except OSError as err:
+        raise RasterReadError(f"{where}: cannot be read ({err.strerror or err})") from err
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RasterReadError(f"{where}: not a STAC item: not JSON ({err})") from err
+    if not isinstance(data, dict) or data.get("type") != "Feature":
+        kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+        raise RasterReadError(
+            f"{where}: not a STAC item (its type is {kind!r}, an item's is 'Feature'); "
+            "give the URL or path of one item"
+        )
+    try:
+        return pystac.Item.from_dict(data, href=href, migrate=True, preserve_dict=False)
+    except Exception as err:  # pystac raises many kinds: schema, missing fields
+        raise RasterReadError(f"{where}: cannot be read as a STAC item ({err})") from err
+
+
+def _local_path(href: str) -> str:
+    """A ``file://`` URL as the local path it names; any other href as it is."""
+    if not href.lower().startswith("file://"):
+        return href
+    parts = urlsplit(href)
+    if parts.netloc not in ("", "localhost"):
+        raise RasterReadError(
+            f"{href}: a file:// URL on another host ({parts.netloc}); give a local path or "
+            "an http(s) URL"
+        )
+    return urllib.request.url2pathname(parts.path)  # which unquotes %20 and the like
+
+
+_ITEM_MAX_BYTES = 64 * 2**20
+"""The largest STAC item read (items are kilobytes; this bounds a wrong URL)."""
+_RETRY_CODES = (429, 500, 502, 503, 504)
+"""HTTP statuses retried, as GDAL retries them."""
+
+
+def _fetch(url: str, limits: NetworkLimits) -> bytes:
+    """The body at ``url``, each try bounded by ``limits`` (connect, wait for bytes,
+    whole request). A refused, dropped or timed-out connection, a request over
+    ``GDAL_HTTP_TIMEOUT`` and a busy server (HTTP 429, 5xx) are tried again,
+    ``limits.retries`` times, the wait doubling from ``limits.retry_delay_s``; a server
+    that stops sending is not (GDAL does not retry it either)."""
+    delay = limits.retry_delay_s
+    for attempt in range(limits.retries + 1):
+        last = attempt == limits.retries
+        try:
+            return _fetch_once(url, limits)
+        except RasterReadError:
+            raise
+        except urllib.error.HTTPError as err:
+            err.close()
+            if last or err.code not in _RETRY_CODES:
+                raise _http_error(url, err) from err
+        except urllib.error.URLError as err:
+            if last or not _retried(err.reason):
+                raise _network_error(url, err.reason, limits) from err
+        except (OSError, http.client.HTTPException) as err:
+            if last or not _retried(err):
+                raise _network_error(url, err, limits) from err
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _ConnectTimeout(TimeoutError):
+    """No connection within ``GDAL_HTTP_CONNECTTIMEOUT``."""
+
+
+class _TotalTimeout(TimeoutError):
+    """No whole answer within ``GDAL_HTTP_TIMEOUT``."""
+
+
+def _retried(err: object) -> bool:
+    if isinstance(err, TimeoutError):  # a read that waited too long for bytes: not
+        return isinstance(err, (_ConnectTimeout, _TotalTimeout))
+    return isinstance(err, (ConnectionError, http.client.HTTPException))
+
+
+def _fetch_once(url: str, limits: NetworkLimits) -> bytes:
+    from geoseg import __version__
+
+    start = time.monotonic()
+    opener = urllib.request.build_opener(_Handler(limits), _HTTPSHandler(limits))
+    headers = {"Accept": "application/geo+json, */*", "User-Agent": f"geoseg/{__version__}"}
+    request = urllib.request.Request(url, headers=headers)
+    chunks, size = [], 0
+    with opener.open(request) as response:
+        while chunk := response.read(2**16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _ITEM_MAX_BYTES:
+                raise RasterReadError(
+                    f"{url}: over {_ITEM_MAX_BYTES // 2**20} MB, too large for a STAC item; "
+                    "give the URL of one item"
+                )
+            if limits.total_s is not None and time.monotonic() - start > limits.total_s:
+                raise _TotalTimeout(f"no whole answer in {limits.total_s:g} s")
+    return b"".join(chunks)
+
+
+def _http_error(url: str, err: urllib.error.HTTPError) -> RasterReadError:
+    if err.code == 404:
+        return RasterReadError(f"{url}: not found (HTTP 404); check the URL")
+    if err.code in (401, 403):
+        return RasterReadError(
+            f"{url}: access denied (HTTP {err.code}); check the URL or its credentials"
+        )
+    return RasterReadError(f"{url}: the server answered HTTP {err.code}; try again later")
+
+
+def _network_error(url: str, reason: object, limits: NetworkLimits) -> RasterReadError:
+    tries = f"{limits.retries + 1} tries" if _retried(reason) and limits.retries else "1 try"
+    if isinstance(reason, TimeoutError):
+        if limits.read_s and not isinstance(reason, (_ConnectTimeout, _TotalTimeout)):
+            reason = f"nothing received in {limits.read_s:g} s"
+        return RasterReadError(
+            f"{url}: the server did not answer in time ({reason}; {tries}); try again "
+            "later, or allow longer in runtime.gdal_options (GDAL_HTTP_CONNECTTIMEOUT, "
+            "GDAL_HTTP_LOW_SPEED_TIME, GDAL_HTTP_TIMEOUT)"
+        )
+    return RasterReadError(
+        f"{url}: cannot reach the host ({reason}; {tries}); check the URL and network"
+    )
+
+
+class _Timeouts:
+    """An ``http.client`` connection that connects within ``limits.connect_s`` and
+    then waits at most ``limits.read_s`` for each read."""
+
+    limits: NetworkLimits
+    sock: Any
+    timeout: float | None
+
+    def connect(self) -> None:
+        self.timeout = self.limits.connect_s
+        try:
+            super().connect()  # type: ignore[misc]
+        except TimeoutError as err:
+            raise _ConnectTimeout(f"no connection in {self.limits.connect_s:g} s") from err
+        self.sock.settimeout(self.limits.read_s)
+
+
+class _HTTP(_Timeouts, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPS(_Timeouts, http.client.HTTPSConnection):
+    pass
+
+
+class _Handler(urllib.request.HTTPHandler):
+    def __init__(self, limits: NetworkLimits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+    def _connection(self, host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = _HTTP(host, **kwargs)
+        connection.limits = self.limits
+        return connection
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, limits: NetworkLimits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
+
+    def _connection(self, host: str, **kwargs: Any) -> http.client.HTTPSConnection:
+        connection = _HTTPS(host, **kwargs)
+        connection.limits = self.limits
+        return connection
+
+
 def _grid(href: str) -> dict[str, Any]:
     """An asset's grid, read from its header (one small ranged read for a URL)."""
     remote = href.startswith(("http://", "https://"))
-    gdal_path = f"/vsicurl/{href}" if remote else href
+    gdal_path = f"/vsicurl/{href}" if remote else _local_path(href)
     try:
         with rasterio.open(gdal_path) as src:
             if src.count != 1:

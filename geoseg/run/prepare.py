@@ -81,7 +81,12 @@ def open_scene(scene: str | Path, config: Config, *, bands: list[int] | None = N
     STAC item as its ``input.assets`` stacked on one grid (:mod:`geoseg.io.stac`)."""
     chosen = bands if bands is not None else config.input.bands or None
     if is_stac_item(scene):
-        stacked = stac_scene(scene, config.input.assets, resolution=config.input.resolution)
+        stacked = stac_scene(
+            scene,
+            config.input.assets,
+            resolution=config.input.resolution,
+            options=config.runtime.gdal_options,
+        )
         provenance = {"stac_item": stacked.item_id, "stac_assets": stacked.hrefs}
         return SceneReader(stacked.vrt, bands=chosen, nodata=config.input.nodata,
                            name=str(scene), provenance=provenance)  # fmt: skip

@@ -79,6 +79,8 @@ def vectorize_labels(
     rewrite: list[LabelWriter] = []
     renumbered: list[npt.NDArray[np.int64]] = []
     with contextlib.ExitStack() as stack:
+        # the network settings (timeouts) before a remote scene is opened
+        stack.enter_context(gdal_cache(config.runtime.gdal_cache_mb, config.runtime.gdal_options))
         labels = stack.enter_context(SceneReader(labels_path))
         read_ids = class_id_reader(labels)
         info = labels.info

@@ -127,3 +127,55 @@ def test_dropping_the_block_cache_keeps_its_limit(tmp_path: Path) -> None:
         np.testing.assert_array_equal(src.read(), data)  # reads still work
     drop_block_cache()  # outside any Env: GDAL's own limit is kept too
     assert get_gdal_config("GDAL_CACHEMAX") == outside > 1
+
+
+def test_network_limits_come_from_the_options_then_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """geoseg's defaults, an environment variable over them, runtime.gdal_options over
+    both; a value GDAL would read as 0 (no timeout) is refused."""
+    from geoseg.errors import ConfigError
+    from geoseg.io.raster import REMOTE_OPTIONS, network_limits, remote_options
+
+    for key in ("GDAL_HTTP_LOW_SPEED_TIME", "GDAL_HTTP_TIMEOUT", "GDAL_HTTP_MAX_RETRY"):
+        monkeypatch.delenv(key, raising=False)
+    limits = network_limits()
+    assert (limits.connect_s, limits.read_s, limits.total_s, limits.retries) == (10, 30, None, 3)
+    monkeypatch.setenv("GDAL_HTTP_LOW_SPEED_TIME", "90")
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "600")
+    assert "GDAL_HTTP_LOW_SPEED_TIME" not in remote_options()  # GDAL reads the variable
+    assert network_limits().read_s == 90
+    assert network_limits().total_s == 600
+    limits = network_limits({"GDAL_HTTP_LOW_SPEED_TIME": "5", "GDAL_HTTP_MAX_RETRY": "0"})
+    assert (limits.read_s, limits.retries) == (5, 0)
+    assert network_limits({"GDAL_HTTP_LOW_SPEED_TIME": "0"}).read_s is None  # 0: none
+    with pytest.raises(ConfigError, match=r"runtime.gdal_options GDAL_HTTP_TIMEOUT='soon'"):
+        remote_options({"GDAL_HTTP_TIMEOUT": "soon"})
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "-1")
+    with pytest.raises(ConfigError, match=r"environment variable GDAL_HTTP_MAX_RETRY='-1'"):
+        remote_options()
+    assert REMOTE_OPTIONS["GDAL_HTTP_CONNECTTIMEOUT"] == "10"
+
+
+def test_a_truncated_file_names_gdals_error(tmp_path: Path) -> None:
+    """rasterio says "Read failed. See previous exception for details."; the message
+    gives the exception it means."""
+    from rasterio.windows import Window
+
+    from geoseg.io.raster import SceneReader
+
+    path = tmp_path / "scene.tif"
+    data = np.random.default_rng(0).integers(0, 255, (3, 512, 512)).astype(np.uint8)
+    profile = {"driver": "GTiff", "width": 512, "height": 512, "count": 3, "dtype": "uint8",
+               "tiled": True, "blockxsize": 256, "blockysize": 256}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(RasterReadError) as caught, SceneReader(broken) as reader:
+        reader.read(Window(0, 0, 512, 512))
+    message = str(caught.value)
+    assert "got " in message
+    assert "expected" in message
+    assert "previous exception" not in message
+    assert "4294967295" not in message
