@@ -13,6 +13,11 @@ its own ``set`` overrides::
     runtime:
       executor: local            # or dask, with address: tcp://host:8786
 
+Paths written in the batch file (``scenes``, ``output.dir``, also in a scene's ``set``)
+are relative to the batch file's folder; ``--set output.dir=...`` on the command line
+is relative to the current folder, as any path typed there. No two scenes may write
+into the same folder, compared once ``..`` and symbolic links are resolved.
+
 Every scene runs :func:`geoseg.run.run_scene` in its own output directory. A scene
 whose directory already holds a complete run with the same configuration (its
 ``run.yaml``, written last, and every output it lists) is skipped; an interrupted scene
@@ -24,17 +29,18 @@ from __future__ import annotations
 import csv
 import glob
 import logging
+import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geoseg.config import Config, load_yaml, output_dir, resolve_config
-from geoseg.errors import ConfigError, GeosegError, OutputError
+from geoseg.config import Config, load_yaml, output_dir, parse_override, resolve_config
+from geoseg.errors import PATH_CHARS, ConfigError, GeosegError, OutputError, plain, quote
 from geoseg.io.raster import Source, as_source, atomic_path, is_remote, source_stem
 from geoseg.runtime import share_cores, use_threads
 
@@ -79,67 +85,124 @@ ScenesProgress = Callable[[int, int, str], None]
 
 
 def load_batch(
-    path: str | Path, *, overrides: Sequence[str] = ()
+    path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    data: Mapping[str, Any] | None = None,
 ) -> tuple[Config, list[BatchItem]]:
     """The batch file's shared configuration and its scenes, globs expanded.
 
-    A bad shared setting raises :class:`~geoseg.errors.ConfigError`; a pattern that
-    matches nothing or a scene's bad override becomes a failing item instead.
+    ``data`` is the file's content when it has been read already (``load_yaml``). A bad
+    shared setting raises :class:`~geoseg.errors.ConfigError`; a pattern that matches
+    nothing or a scene's bad override becomes a failing item instead.
     """
     path = Path(path)
-    data = load_yaml(path)
+    data = load_yaml(path) if data is None else dict(data)
     entries = data.pop("scenes", None)
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: needs a non-empty list 'scenes' of paths or globs")
+        raise ConfigError(f"{_shown(path)}: needs a non-empty list 'scenes' of paths or globs")
     base_dir = path.parent
     output = data.get("output")
-    if isinstance(output, dict) and output.get("dir") and not Path(output["dir"]).is_absolute():
-        data["output"] = {**output, "dir": str(base_dir / output["dir"])}
+    if isinstance(output, dict) and isinstance(output.get("dir"), str):
+        data["output"] = {**output, "dir": _beside(output["dir"], base_dir)}
     try:
         shared = resolve_config(data=data, overrides=overrides)
     except ConfigError as err:
-        raise ConfigError(f"{err} ({path})") from None
+        raise ConfigError(f"{err} ({_shown(path)})") from None
     items: list[BatchItem] = []
     for number, entry in enumerate(entries, start=1):
-        if isinstance(entry, str):
-            pattern, extra = entry, []
-        elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            pattern, extra = entry["path"], entry.get("set", [])
-            unknown = set(entry) - {"path", "set"}
-            if unknown or not isinstance(extra, list):
-                raise ConfigError(
-                    f"{path}: scenes[{number}]: expected path and an optional list 'set' of "
-                    f"section.key=value; got keys {sorted(entry)}"
-                )
-        else:
-            raise ConfigError(
-                f"{path}: scenes[{number}]={entry!r}: expected a path, a glob or "
-                "{path: ..., set: [...]}"
-            )
+        pattern, extra = _entry(entry, number, path)
+        if "\0" in pattern:
+            error = f"{_shown(pattern)}: a NUL character, which no path holds (scenes[{number}])"
+            items.append(BatchItem(Path(_shown(pattern)), Path(), None, error))
+            continue
         remote = is_remote(pattern)  # a URL is taken as it is: no glob, no folder
         full = pattern if remote or Path(pattern).is_absolute() else str(base_dir / pattern)
         globbed = not remote and glob.has_magic(full)
         matches = sorted(glob.glob(full)) if globbed else [full]  # noqa: PTH207
         if not matches:
-            items.append(
-                BatchItem(Path(full), Path(), None, f"{full}: no file matches this pattern")
-            )
+            error = f"{_shown(full)}: no file matches this pattern"
+            items.append(BatchItem(Path(full), Path(), None, error))
         for scene in map(as_source, matches):
             try:
-                config = resolve_config(data=data, overrides=[*overrides, *(str(e) for e in extra)])
+                config = shared
+                if extra:  # the scene's own settings win, even over --set
+                    config = _beside_config(
+                        resolve_config(data=data, overrides=[*overrides, *extra]), extra, base_dir
+                    )
                 outdir = output_dir(scene, config)
                 if remote and config.output.dir is None:  # beside the batch file
                     outdir = base_dir / outdir
                 items.append(BatchItem(scene, outdir, config))
             except ConfigError as err:
                 items.append(BatchItem(scene, Path(), None, f"{err} (scenes[{number}])"))
-    outdirs = [item.outdir for item in items if item.config is not None]
-    clash = {str(d) for d in outdirs if outdirs.count(d) > 1}
-    if clash:
-        raise ConfigError(
-            f"{path}: several scenes write into {sorted(clash)[0]}; put {{stem}} in output.dir"
-        )
+    _check_distinct(items, path)
     return shared, items
+
+
+def _entry(entry: object, number: int, path: Path) -> tuple[str, list[str]]:
+    """A ``scenes`` entry as its pattern and its ``set`` lines."""
+    if isinstance(entry, str) and entry.strip():
+        return entry, []
+    if isinstance(entry, dict) and isinstance(entry.get("path"), str) and entry["path"].strip():
+        extra = entry.get("set", [])
+        if set(entry) <= {"path", "set"} and isinstance(extra, list):
+            bad = [line for line in extra if not isinstance(line, str)]
+            if not bad:
+                return entry["path"], extra
+            raise ConfigError(
+                f"{_shown(path)}: scenes[{number}]: set: {quote(bad[0])} is not a line "
+                'section.key=value; quote it, e.g. "input.bands=[4, 3, 2]"'
+            )
+        keys = sorted(map(str, entry))
+        raise ConfigError(
+            f"{_shown(path)}: scenes[{number}]: expected path and an optional list 'set' of "
+            f"section.key=value; got keys {quote(keys)}"
+        )
+    raise ConfigError(
+        f"{_shown(path)}: scenes[{number}]={quote(entry)}: expected a path, a glob or "
+        "{path: ..., set: [...]}"
+    )
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """A path as a message shows it: whole, unless no real path could be that."""
+    return plain(os.fspath(path), PATH_CHARS)
+
+
+def _beside(folder: str, base_dir: Path) -> str:
+    """An ``output.dir`` template written in the batch file, relative to its folder
+    (the folder's own braces escaped, so that only ``{stem}`` is filled in)."""
+    if Path(folder).is_absolute():
+        return folder
+    base = str(base_dir).replace("{", "{{").replace("}", "}}")
+    return str(Path(base) / folder)
+
+
+def _beside_config(config: Config, extra: Sequence[str], base_dir: Path) -> Config:
+    """``config`` with the ``output.dir`` a scene's ``set`` gave (the last one wins)
+    taken relative to the batch file's folder."""
+    given = [value for key, value in map(parse_override, extra) if key == ["output", "dir"]]
+    if not given or not isinstance(given[-1], str) or config.output.dir != given[-1]:
+        return config
+    output = config.output.model_copy(update={"dir": _beside(given[-1], base_dir)})
+    return config.model_copy(update={"output": output})
+
+
+def _check_distinct(items: Sequence[BatchItem], path: Path) -> None:
+    """No two scenes write into one folder, whatever the spelling (``out/x`` and
+    ``out/../out/x``, a symbolic link to it)."""
+    seen: dict[str, BatchItem] = {}
+    for item in items:
+        if item.config is None:
+            continue
+        real = os.path.realpath(item.outdir)
+        other = seen.setdefault(real, item)
+        if other is not item:
+            raise ConfigError(
+                f"{_shown(path)}: several scenes write into {_shown(real)} ({_shown(other.scene)} "
+                f"and {_shown(item.scene)}); put {{stem}} in output.dir"
+            )
 
 
 def run_batch(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from geoseg.errors import ConfigError
-from geoseg.segment.params import SegmentParams, get_preset
+from geoseg.errors import ConfigError, quote
+from geoseg.segment.params import SEED_MAX, SegmentParams, get_preset
 from geoseg.tiling import check_tiling
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "StitchSection",
     "TilingSection",
     "VectorizeSection",
+    "dir_template",
 ]
 
 
@@ -42,6 +44,7 @@ class InputSection(_Section):
 
     bands: list[Annotated[int, Field(ge=1)]] = Field(
         default=[],
+        fail_fast=True,  # one error for a list, not one per item
         description="1-based bands to read, in order, e.g. [4, 3, 2]; [] reads every band "
         "but alpha.",
     )
@@ -52,6 +55,7 @@ class InputSection(_Section):
     )
     assets: list[str] = Field(
         default=[],
+        fail_fast=True,  # one error for a list, not one per item
         description="A STAC item scene: its band assets to read, in order, by key (B04) or "
         "common band name (red); they are stacked on one grid.",
     )
@@ -258,7 +262,8 @@ class VectorizeSection(_Section):
                 CRS.from_user_input(self.to_crs)
             except CRSError:
                 raise ValueError(
-                    f"vectorize.to_crs={self.to_crs!r}: not a CRS GDAL knows; use e.g. EPSG:4326"
+                    f"vectorize.to_crs={quote(self.to_crs)}: not a CRS GDAL knows; use e.g. "
+                    "EPSG:4326"
                 ) from None
         return self
 
@@ -277,6 +282,7 @@ class OutputSection(_Section):
 
     display_bands: list[Annotated[int, Field(ge=1)]] = Field(
         default=[],
+        fail_fast=True,  # one error for a list, not one per item
         description="File bands shown as red, green, blue in quicklook.png; []: the "
         "file's colour interpretation or band descriptions, else the first three bands "
         "read.",
@@ -284,6 +290,7 @@ class OutputSection(_Section):
 
     snapshots: list[Annotated[int, Field(ge=1)]] = Field(
         default=[],
+        fail_fast=True,  # one error for a list, not one per item
         description="Training iterations shown in training.gif (the label map of the "
         "first training crop, or of the first tile in tile mode), e.g. [1, 2, 4, 8, 16]; "
         "[]: no animation.",
@@ -298,16 +305,61 @@ class OutputSection(_Section):
     def _check(self) -> OutputSection:
         if self.vector is not None and Path(self.vector).suffix.lower() not in VECTOR_SUFFIXES:
             raise ValueError(
-                f"output.vector={self.vector!r}: unknown format; use a file name ending in "
+                f"output.vector={quote(self.vector)}: unknown format; use a file name ending in "
                 f"{', '.join(VECTOR_SUFFIXES)}, or null for no vector layer"
             )
+        if self.dir is not None:
+            dir_template(self.dir)
         return self
+
+
+def dir_template(template: str) -> list[tuple[str, bool]]:
+    """``output.dir`` as its pieces: ``(text, True)`` where the scene's stem goes.
+
+    Only a plain ``{stem}`` is a field: no other name, index, conversion or format spec
+    (``{stem:>2000000000}`` would build a 2 GB name); ``{{`` and ``}}`` are braces.
+
+    >>> dir_template("out/{stem}_{{x}}")
+    [('out/', False), ('', True), ('_{x}', False)]
+    """
+    where = f"output.dir={quote(template)}"
+    if "\0" in template:
+        raise ValueError(f"{where}: contains a NUL character, which no path may hold")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:  # a lone brace
+        raise ValueError(
+            f"{where}: {err}; only {{stem}} may be used, {{{{ and }}}} for a literal brace"
+        ) from None
+    pieces: list[tuple[str, bool]] = []
+    for text, field, spec, conversion in parsed:
+        if text and pieces and not pieces[-1][1]:  # "a{{b" comes as "a{", "b"
+            pieces[-1] = (pieces[-1][0] + text, False)
+        elif text:
+            pieces.append((text, False))
+        if field is None:
+            continue
+        if field != "stem" or spec or conversion is not None:
+            written = (
+                f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            )
+            raise ValueError(
+                f"{where}: only {{stem}} may be used, not {quote(written)}; write {{{{ and }}}} "
+                "for a literal brace"
+            )
+        pieces.append(("", True))
+    return pieces
 
 
 class RuntimeSection(_Section):
     """Where and how the work runs."""
 
-    seed: int = Field(default=0, ge=0, description="Seeds the crops and the network.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=SEED_MAX,
+        description=f"Seeds the crops and the network: 0 to {SEED_MAX} (2**32 - 1).",
+    )
     device: str = Field(
         default="auto",
         pattern=r"^(auto|cpu|cuda(:\d+)?)$",

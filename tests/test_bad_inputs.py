@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ import rasterio
 from affine import Affine
 
 from tests.conftest import FAST, write_scene
+from tests.range_server import RangeServer, serve
 
 SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "2"]
 DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
@@ -36,6 +40,15 @@ def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         command = [*DROP_CAPS, *command]
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def bomb(levels: int = 7) -> str:
+    """YAML of nested anchors, nine aliases of the list before at each level: 9**levels
+    strings once expanded (the issue's 410-byte one has 9 levels; 7 keep a regression
+    at some hundred MB)."""
+    parts = [f"&a0 [{', '.join(['lol'] * 9)}]"]
+    parts += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"[{', '.join(parts)}]"
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -89,6 +102,14 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "syntax.yaml").write_text("segment: [unclosed\n")
     (root / "unknown.yaml").write_text("segment:\n  nosuch: 1\n")
     (root / "empty_batch.yaml").write_text("scenes: []\n")
+    (root / "bomb.yaml").write_text(f"segment: {{max_iterations: {bomb()}}}\n")
+    (root / "bomb_scene.yaml").write_text(f"scenes: [{bomb()}]\n")
+    (root / "bomb_set.yaml").write_text(f"scenes: [{{path: scene.tif, set: {bomb()}}}]\n")
+    (root / "dir_number.yaml").write_text("scenes: [scene.tif]\noutput: {dir: 5}\n")
+    (root / "clash.yaml").write_text(
+        "scenes: [{path: scene.tif, set: ['output.dir=out/x']},"
+        " {path: dn.tif, set: ['output.dir=out/../out/x']}]\n"
+    )
     (root / "afile").write_text("a file, not a folder")
     (root / "secret.tif").write_bytes((root / "scene.tif").read_bytes())
     (root / "secret.tif").chmod(0o000)
@@ -142,6 +163,22 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "config validate binary": (["config", "validate", "binary.yaml"], 1, "not a text file"),
     "batch without scenes": (["batch", "empty_batch.yaml"], 1, "scenes"),
     "batch binary": (["batch", "binary.yaml"], 1, "not a text file"),
+    "config YAML bomb": ([*RUN, "--config", "bomb.yaml"], 1, "repeat over 1,000,000"),
+    "config validate YAML bomb": (["config", "validate", "bomb.yaml"], 1, "YAML bomb"),
+    "batch YAML bomb scene": (["batch", "bomb_scene.yaml"], 1, "YAML bomb"),
+    "batch YAML bomb set": (["batch", "bomb_set.yaml"], 1, "YAML bomb"),
+    "set YAML bomb": ([*RUN, "--set", f"segment.lr={bomb()}"], 1, "YAML bomb"),
+    "set 100 KB value": ([*RUN, "--set", f"segment.lr={'x' * 100_000}"], 1,
+                         "'... (100000 characters): Input should be a valid number"),
+    "output.dir format spec": (
+        [*RUN, "--set", "output.dir=w{stem:>2000000000}"], 1, "only {stem} may be used"),
+    "batch output.dir a number": (["batch", "dir_number.yaml"], 1, "output.dir=5: "),
+    "config validate output.dir a number": (
+        ["config", "validate", "dir_number.yaml"], 1, "output.dir=5: "),
+    "seed beyond 32 bits": (
+        [*RUN, "--seed", "1180591620717411303424"], 1, "less than or equal to 4294967295"),
+    "batch outputs out/x and out/../out/x": (
+        ["batch", "clash.yaml"], 1, "several scenes write into"),
     "plan missing scene": (["plan", "none.tif"], 1, "no such file"),
     # label rasters
     "vectorize negative ids": (["vectorize", "negative.tif", "-o", "v.gpkg"], 1, "negative"),
@@ -480,3 +517,175 @@ def test_two_runs_at_once_into_one_folder_one_fails(tmp_path: Path) -> None:
     failed = next(err for status, err in results if status == 1)
     assert "another geoseg run" in failed
     assert (tmp_path / "out" / "run.yaml").exists()
+
+
+# --- the network: every wait bounded, Ctrl-C ends the command within a second ---
+
+SHORT_WAITS = ("runtime.gdal_options={GDAL_HTTP_CONNECTTIMEOUT: '2', GDAL_HTTP_LOW_SPEED_TIME: "
+               "'2', GDAL_HTTP_MAX_RETRY: '1', GDAL_HTTP_RETRY_DELAY: '0.5'}")  # fmt: skip
+"""Timeouts of a few seconds, so that the cases of a server that stops answering end
+soon (geoseg's own are 10 s to connect, 30 s without a byte)."""
+
+
+def _stac_item(path: Path, assets: dict[str, str]) -> None:
+    """A minimal STAC item whose assets have these hrefs."""
+    import json
+
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": path.stem, "geometry": None,
+            "properties": {"datetime": "2016-01-12T00:00:00Z"}, "links": [],
+            "assets": {key: {"href": href} for key, href in assets.items()}}  # fmt: skip
+    path.write_text(json.dumps(item))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RangeServer, Path]]:
+    """A folder served on 127.0.0.1 (``tests/range_server.py``, which hangs under
+    ``/hang/`` and stalls under ``/stall/``): a tiled scene, its first half, STAC
+    items."""
+    root = tmp_path_factory.mktemp("served")
+    rng = np.random.default_rng(0)
+    _raster(root / "scene.tif", rng.integers(0, 255, (3, 512, 512)).astype(np.uint8),
+            tiled=True, blockxsize=256, blockysize=256)  # fmt: skip
+    data = (root / "scene.tif").read_bytes()
+    (root / "truncated.tif").write_bytes(data[: len(data) // 2])
+    _stac_item(root / "noassets.json", {})
+    for name in ("band one", "band two"):
+        _raster(root / f"{name}.tif", rng.integers(0, 255, (1, 96, 128)).astype(np.uint8))
+    hrefs = {"B1": (root / "band one.tif").as_uri(), "B2": (root / "band two.tif").as_uri()}
+    _stac_item(root / "fileitem.json", hrefs)
+    with serve(root) as server:
+        yield server, root
+
+
+NET_CASES: dict[str, tuple[str, str]] = {
+    "url that never answers": ("{url}/hang/scene.tif", "did not answer in time"),
+    "url that stops sending": ("{url}/stall/scene.tif", "the read stopped short"),
+    "url truncated": ("{url}/truncated.tif", "the read stopped short (TIFFReadEncodedTile"),
+    "stac item that never answers": ("{url}/hang/item.json", "did not answer in time"),
+    "stac item without assets": ("{url}/noassets.json", "the STAC item has no assets"),
+    "stac item without assets, local": ("noassets.json", "the STAC item has no assets"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(NET_CASES))
+def test_network_cases_end_soon_in_one_line(served: tuple[RangeServer, Path], case: str) -> None:
+    """Each ends with one line that says what happened (GDAL's own words, not "see
+    previous exception"), within the short timeouts and the command's start, and the
+    folder (the served files) is unchanged."""
+    server, root = served
+    scene, says = NET_CASES[case]
+    before = snapshot(root)
+    start = time.monotonic()
+    result = geoseg(["run", scene.format(url=server.url), "-o", "out", "-q", *SET_FAST,
+                     "--set", SHORT_WAITS], root)  # fmt: skip
+    one_error(result, 1, says)
+    assert time.monotonic() - start < 30
+    assert "previous exception" not in result.stderr
+    assert snapshot(root) == before
+
+
+def test_a_timeout_that_is_not_a_number_is_refused(served: tuple[RangeServer, Path]) -> None:
+    """GDAL would read ``soon`` as 0: no timeout at all."""
+    server, root = served
+    before = snapshot(root)
+    bad = "runtime.gdal_options={GDAL_HTTP_LOW_SPEED_TIME: soon}"
+    result = geoseg(["run", f"{server.url}/scene.tif", "-o", "out", "--set", bad], root)
+    one_error(result, 1, "runtime.gdal_options GDAL_HTTP_LOW_SPEED_TIME='soon'")
+    assert snapshot(root) == before
+
+
+def test_stac_hrefs_as_file_urls_are_read(served: tuple[RangeServer, Path], tmp_path: Path) -> None:
+    """``file:///.../band%20one.tif`` names a local file (it failed as a truncated one)."""
+    _, root = served
+    args = ["run", str(root / "fileitem.json"), "-o", "out", "-q", *SET_FAST,
+            "--set", "input.assets=[B1, B2]"]  # fmt: skip
+    result = geoseg(args, tmp_path)
+    assert result.returncode == 0, result.stderr
+    with rasterio.open(tmp_path / "out" / "labels.tif") as labels:
+        assert (labels.width, labels.height) == (128, 96)
+
+
+def _interrupt(args: list[str], cwd: Path, ready: Callable[[], bool]) -> tuple[float, int, str]:
+    """Start ``geoseg ARGS``, send it SIGINT once ``ready()``: the seconds it took to end
+    after that, its exit status and its stderr."""
+    command = [sys.executable, "-m", "geoseg", *args]
+    proc = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "it ended before it could be interrupted"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        seconds = time.monotonic() - start
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    return seconds, proc.returncode, stderr
+
+
+def test_ctrl_c_ends_a_read_that_hangs_within_a_second(served: tuple[RangeServer, Path]) -> None:
+    """The issue's case: a server that takes the request and never answers, with
+    geoseg's own timeouts (30 s). Ctrl-C ends the command at once with one line; the
+    folder is unchanged."""
+    server, root = served
+    before = snapshot(root)
+    args = ["run", f"{server.url}/hang/scene.tif", "-o", "out", "-q"]
+    waiting = server.stalled  # answers still stalled for earlier tests
+    seconds, status, stderr = _interrupt(args, root, lambda: server.stalled > waiting)
+    assert status == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == ["geoseg: interrupted"]
+    assert seconds < 1.5
+    assert snapshot(root) == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_stalled_read_leaves_a_folder_the_next_run_takes(
+    served: tuple[RangeServer, Path], tmp_path: Path
+) -> None:
+    """The run has its folder and waits in GDAL for a server that stopped sending (no
+    Python runs there): Ctrl-C ends it within a second all the same, leaving what an
+    interrupted run leaves (the work folder, no record), and the next run completes."""
+    server, _ = served
+    out = tmp_path / "out"
+    args = ["run", f"{server.url}/stall/scene.tif", "-o", str(out), "-q", *SET_FAST]
+    waiting = server.stalled  # answers still stalled for earlier tests
+    seconds, status, stderr = _interrupt(args, tmp_path, lambda: server.stalled > waiting)
+    assert status == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == ["geoseg: interrupted"]
+    assert seconds < 1.5
+    assert (out / ".geoseg-run").is_dir()
+    assert not (out / "run.yaml").exists()
+    again = geoseg(["run", f"{server.url}/scene.tif", "-o", str(out), "-q", *SET_FAST], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (out / "run.yaml").exists()
+    assert not (out / ".geoseg-run").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_training_keeps_the_work_folder_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    """Tile mode (each tile trains): Ctrl-C once some tiles are done ends the run
+    within a second; the work folder keeps them and the next run resumes from them."""
+    import yaml
+
+    write_scene(tmp_path / "c.tif", rows=192, cols=256, bands=4, seed=4)
+    args = ["run", "c.tif", "-o", "out", "-q", "--set", "segment.mode=tile",
+            "--set", "segment.max_iterations=8", "--set", "tiling.tile_size=64",
+            "--set", "tiling.overlap=32"]  # fmt: skip
+    tiles = tmp_path / "out" / ".geoseg-run" / "scratch"
+    seconds, status, stderr = _interrupt(
+        args, tmp_path, lambda: len(list(tiles.glob("*/tile_*.npz"))) >= 2
+    )
+    assert status == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == ["geoseg: interrupted"]
+    assert seconds < 1.5
+    done = len(list(tiles.glob("*/tile_*.npz")))
+    assert done >= 2
+    assert not (tmp_path / "out" / "run.yaml").exists()
+    again = geoseg(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["tiles"]["resumed"] >= done

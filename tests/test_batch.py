@@ -226,3 +226,73 @@ def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: st
     assert record["distributed_tiles"] == with_data - (1 if mode == "tile" else 0)
     assert record["tiles"]["resumed"] == record["distributed_tiles"]  # stitched from workers
     np.testing.assert_array_equal(labels_of(local.labels), labels_of(spread.labels))
+
+
+def test_output_folders_resolve_beside_the_batch_file_and_clash_when_equal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths written in the batch file (also in a scene's ``set``) are relative to its
+    folder, whatever the current folder; ``--set`` is relative to the current folder.
+    Two spellings of one folder (``..``, a symbolic link) are one folder."""
+    folder = tmp_path / "jobs{1}"  # braces in the folder are not a template's
+    (folder / "data").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (folder / "data" / f"{name}.tif").write_bytes(b"")
+    path = folder / "batch.yaml"
+    scenes = [
+        {"path": "data/a.tif", "set": ["output.dir=res/{stem}"]},
+        "data/b.tif",
+        {"path": "data/c.tif", "set": ["output.dir=/abs/{stem}"]},
+    ]
+    path.write_text(yaml.safe_dump({"scenes": scenes, "output": {"dir": "out/{stem}"}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    _, items = load_batch(path)
+    assert [item.outdir for item in items] == [
+        folder / "res" / "a",
+        folder / "out" / "b",
+        Path("/abs/c"),
+    ]
+    _, items = load_batch(path, overrides=["output.dir=cli/{stem}"])
+    assert [item.outdir for item in items] == [
+        folder / "res" / "a",  # the scene's own setting wins, beside the batch file
+        Path("cli/b"),
+        Path("/abs/c"),
+    ]
+    scenes = [
+        {"path": "data/a.tif", "set": ["output.dir=out/x"]},
+        {"path": "data/b.tif", "set": ["output.dir=out/../out/x"]},
+    ]
+    path.write_text(yaml.safe_dump({"scenes": scenes}))
+    with pytest.raises(ConfigError, match=r"several scenes write into .*out/x \(.*a.tif and"):
+        load_batch(path)
+    (folder / "link").symlink_to(folder / "out")
+    scenes[1]["set"] = ["output.dir=link/x"]
+    path.write_text(yaml.safe_dump({"scenes": scenes}))
+    with pytest.raises(ConfigError, match="several scenes write into"):
+        load_batch(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("scenes: [a.tif]\noutput: {dir: 5}\n", "output.dir=5: Input should be a valid string"),
+        ("scenes: [{path: a.tif, 1: 2}]\n", "got keys ['1', 'path']"),
+        ("scenes: [{path: a.tif, set: [{input.bands: [1]}]}]\n",
+         "set: {'input.bands': [1]} is not a line section.key=value; quote it"),
+        ("scenes: [[" + ", ".join(["x" * 100] * 100) + "]]\n", "(100 items): expected a path"),
+        ('scenes: ["a\\0.tif"]\n', "'a\\x00.tif': a NUL character, which no path holds"),
+        ("scenes: ['']\n", "scenes[1]='': expected a path"),
+        ("scenes: [{path: ' '}]\n", "scenes[1]={'path': ' '}: expected a path"),
+    ],
+)  # fmt: skip
+def test_bad_batch_entries_are_one_short_line(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "batch.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert says in lines[0]
+    assert len(lines[0]) < 400

@@ -162,3 +162,122 @@ def test_cli_config_show_and_validate(tmp_path: Path) -> None:
     failed = runner.invoke(app, ["config", "validate", str(bad)])
     assert failed.exit_code == 1
     assert "segment.iteratons: unknown key; did you mean segment.max_iterations?" in failed.output
+
+
+def _bomb(levels: int, fan: int = 9) -> str:
+    """Nested anchors, each list ``fan`` aliases of the one before: fan**levels leaves."""
+    parts = [f"&a0 [{', '.join(['lol'] * fan)}]"]
+    parts += [f"&a{i} [{', '.join([f'*a{i - 1}'] * fan)}]" for i in range(1, levels)]
+    return f"[{', '.join(parts)}]"
+
+
+def test_yaml_bombs_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """A few hundred bytes of nested aliases would be 387 million strings: refused while
+    the node graph is composed, in a file and in a --set value alike."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"segment: {{max_iterations: {_bomb(9)}}}\n")
+    assert path.stat().st_size < 500
+    with pytest.raises(ConfigError, match=r"bomb.yaml: line 1: its aliases .* repeat over 1,000"):
+        resolve_config(path)
+    with pytest.raises(ConfigError, match=r"^--set segment.lr='\[&a0 .*\(\d+ characters\): its"):
+        resolve_config(overrides=[f"segment.lr={_bomb(9)}"])
+    recursive = tmp_path / "recursive.yaml"
+    recursive.write_text("segment:\n  preset: &a [x, *a]\n")
+    with pytest.raises(ConfigError, match=r"line 2: an alias .* collection that contains it"):
+        resolve_config(recursive)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("segment: {preset: " + "[" * 400 + "]" * 400 + "}\n")
+    with pytest.raises(ConfigError, match=r"deep.yaml: line 1: nested deeper than 32 levels"):
+        resolve_config(deep)
+    # aliases used as YAML means them stay allowed
+    shared_bands = tmp_path / "anchors.yaml"
+    shared_bands.write_text("input: {bands: &b [3, 2, 1]}\noutput: {display_bands: *b}\n")
+    assert resolve_config(shared_bands).output.display_bands == [3, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("segment: {max_iterations: 2001-13-45}", "'2001-13-45' is not a valid timestamp"),
+        ("segment: {max_iterations: !!bool x}", "'x' is not a valid bool"),
+        ("segment: {max_iterations: !!int }", "'' is not a valid int"),
+        (f"segment: {{max_iterations: {'9' * 5000}}}", "(5000 characters) is not a valid int"),
+    ],
+)
+def test_yaml_values_that_do_not_convert_are_one_line(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_config(path)
+    assert str(info.value).startswith(f"{path}: line 1: ")
+    assert says in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_large_or_special_files_are_read_no_further_than_the_limit(tmp_path: Path) -> None:
+    from geoseg.config import YAML_MAX_BYTES
+
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (YAML_MAX_BYTES + 1))
+    with pytest.raises(ConfigError, match=r"big.yaml: over 1 MiB"):
+        resolve_config(big)
+    with pytest.raises(ConfigError, match=r"/dev/zero: over 1 MiB"):
+        resolve_config("/dev/zero")
+
+
+def test_echoed_values_are_cut() -> None:
+    """A 100 KB value is echoed as its first 60 characters and its length."""
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=[f"segment.max_iterations={'x' * 100_000}"])
+    message = str(info.value)
+    assert message.startswith(f"segment.max_iterations='{'x' * 60}'... (100000 characters): ")
+    assert len(message) < 200
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=[f"{'k' * 100_000}.x=1"])
+    assert len(str(info.value)) < 300
+    many = [f"runtime.k{i}=1" for i in range(1000)]  # the first few named, the rest counted
+    named = r"runtime.k0: unknown key; known keys: seed, .*; runtime.k1: unknown key; "
+    with pytest.raises(ConfigError, match=named + r"runtime.k2: unknown key; and 997 more"):
+        resolve_config(overrides=many)
+    with pytest.raises(ConfigError, match=r"^--set 'x{60}'... \(100000 characters\): expected"):
+        resolve_config(overrides=["x" * 100_000])
+    with pytest.raises(ConfigError, match=r"^segment.'a\\nb': unknown key"):
+        resolve_config(overrides=["segment.a\nb=1"])  # a newline never reaches the message
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("w{stem:>2000000000}", "not '{stem:>2000000000}'"),
+        ("{stem!r}", "not '{stem!r}'"),
+        ("{stem[0]}", "not '{stem[0]}'"),
+        ("{stem.upper}", "not '{stem.upper}'"),
+        ("{0}", "not '{0}'"),
+        ("{}", "not '{}'"),
+        ("out/{", "Single '{' encountered"),
+        ("out}", "Single '}' encountered"),
+        ("a\0b", "contains a NUL character"),
+    ],
+)
+def test_output_dir_takes_plain_stem_only(template: str, says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_config(values={"output": {"dir": template}})
+    assert str(info.value).startswith("output.dir=")
+    assert says in str(info.value)
+    config = resolve_config(overrides=["output.dir=out/{{x}}/{stem}_{stem}"])
+    assert output_dir("d/a.tif", config) == Path("out/{x}/a_a")
+
+
+def test_seed_is_bounded_in_the_schema() -> None:
+    from geoseg.segment.params import SEED_MAX
+
+    assert resolve_config(overrides=[f"runtime.seed={SEED_MAX}"]).runtime.seed == 2**32 - 1
+    with pytest.raises(ConfigError, match=r"runtime.seed=1180591620717411303424: .* 4294967295"):
+        resolve_config(values={"runtime": {"seed": 1180591620717411303424}})
+    with pytest.raises(ConfigError, match=r"runtime.seed=-1: .* greater than or equal to 0"):
+        resolve_config(overrides=["runtime.seed=-1"])
+
+
+def test_output_dir_needs_a_scene_name() -> None:
+    with pytest.raises(ConfigError, match=r"^\.: names no file"):
+        output_dir(".", Config())

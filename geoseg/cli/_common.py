@@ -52,7 +52,8 @@ def _cli_errors() -> Iterator[None]:
     try:
         yield
     except GeosegError as err:
-        _err.print(f"geoseg: error: {err}", markup=False, highlight=False, soft_wrap=True)
+        line = " ".join(str(err).splitlines())  # whatever text a message quotes, one line
+        _err.print(f"geoseg: error: {line}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from err
 
 

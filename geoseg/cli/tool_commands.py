@@ -29,8 +29,8 @@ from geoseg.cli._common import (
     app,
     command,
 )
-from geoseg.errors import ConfigError
-from geoseg.segment.params import get_preset
+from geoseg.errors import PATH_CHARS, ConfigError, plain
+from geoseg.segment.params import SEED_MAX, get_preset
 
 
 @command("segment")
@@ -40,7 +40,9 @@ def segment_command(
         Path, typer.Option("--output", "-o", help="Mean-colour rendering to write (.png/.jpg).")
     ],
     preset: PresetOption = "default",
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same result.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=SEED_MAX, help="Random seed; same seed, same result.")
+    ] = 0,
     labels: Annotated[
         Path | None,
         typer.Option(help="Also write the labels (1..K, 0 = nodata) as .tif or .png."),
@@ -90,7 +92,7 @@ def sample_command(
     cols: Annotated[int, typer.Option(min=8)] = 512,
     bands: Annotated[int, typer.Option(min=1)] = 4,
     classes: Annotated[int, typer.Option(min=1)] = 5,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX)] = 0,
 ) -> None:
     """Write a synthetic multi-band scene with known regions (the bundled default)."""
     from geoseg.picture import write_sample
@@ -267,12 +269,16 @@ def config_validate(
     from geoseg.config import load_yaml, resolve_config
 
     with _cli_errors():
-        if "scenes" in load_yaml(config_file):
-            _, items = load_batch(config_file)
+        data = load_yaml(config_file)  # read once: a large file takes seconds
+        if "scenes" in data:
+            _, items = load_batch(config_file, data=data)
             bad = [item.error for item in items if item.error]
             if bad:
                 raise ConfigError(bad[0])
             typer.echo(f"{config_file}: valid batch of {len(items)} scenes")
             return
-        resolve_config(config_file)
+        try:
+            resolve_config(data=data)
+        except ConfigError as err:
+            raise ConfigError(f"{err} ({plain(config_file, PATH_CHARS)})") from None
     typer.echo(f"{config_file}: valid")

@@ -50,7 +50,7 @@ import yaml
 from geoseg.config import Config
 from geoseg.errors import ConfigError, OutputError
 from geoseg.io.vector import DRIVERS, layer_files
-from geoseg.run.record import RECORD
+from geoseg.run.record import RECORD, read_record_data
 from geoseg.types import SceneInfo
 
 __all__ = [
@@ -291,20 +291,13 @@ class RunFolder:
         an entry that is absolute or climbs out of OUTDIR is never removed (a vector
         layer written elsewhere is replaced only when a run writes it again)."""
         try:
-            text = (self.outdir / RECORD).read_text()
-            if len(text) > _RECORD_MAX:
-                raise ValueError("too long for a run record")
-            data = yaml.safe_load(text)
+            data = read_record_data(self.outdir / RECORD)
             listed = data.get("outputs") or [] if isinstance(data, dict) else []
         except (OSError, ValueError, yaml.YAMLError):
             return []
         if not isinstance(listed, list):
             return []
         return [path for entry in listed if (path := inside(self.outdir, entry)) is not None]
-
-
-_RECORD_MAX = 1 << 20
-"""Characters of a run record read back: a real one has a few thousand."""
 
 
 def inside(outdir: Path, entry: object) -> Path | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from geoseg.config import Config
+from geoseg.config import YAML_MAX_BYTES, Config, read_yaml
 from geoseg.io.raster import atomic_path
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "TileCounts",
     "VectorSummary",
     "completed",
+    "read_record_data",
     "versions",
 ]
 
@@ -111,14 +112,26 @@ class RunRecord:
     def read(cls, path: str | Path) -> RunRecord:
         """The record in ``path``; ``ValueError`` when it is not one."""
         try:
-            return cls.from_dict(yaml.safe_load(Path(path).read_text()))
-        except (KeyError, TypeError, AttributeError, yaml.YAMLError) as err:
-            raise ValueError(f"{path}: not a geoseg run record ({err})") from err
+            return cls.from_dict(read_record_data(path))
+        except (KeyError, TypeError, AttributeError, ValueError, yaml.YAMLError) as err:
+            raise ValueError(f"{path}: not a geoseg run record ({str(err)[:200]})") from err
 
     def write(self, path: str | Path) -> None:
         """Write ``path`` under a temporary name, renamed when whole."""
         with atomic_path(Path(path)) as tmp:
             tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def read_record_data(path: str | Path) -> Any:
+    """The YAML of a record file, read as untrusted text: at most
+    :data:`geoseg.config.YAML_MAX_BYTES`, with the config loader's bounds on nesting and
+    aliases (:func:`geoseg.config.read_yaml`); ``ValueError`` or ``yaml.YAMLError``
+    otherwise (``OSError`` when it cannot be read)."""
+    with Path(path).open("rb") as handle:
+        raw = handle.read(YAML_MAX_BYTES + 1)
+    if len(raw) > YAML_MAX_BYTES:
+        raise ValueError(f"larger than {YAML_MAX_BYTES} bytes")
+    return read_yaml(raw.decode())
 
 
 def completed(outdir: str | Path, config: Config) -> RunRecord | None:

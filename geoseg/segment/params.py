@@ -15,9 +15,20 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from geoseg.errors import ConfigError
+from geoseg.errors import ConfigError, quote
 
-__all__ = ["PRESETS", "SegmentParams", "get_preset", "smooth_radius", "smooth_step"]
+__all__ = [
+    "PRESETS",
+    "SEED_MAX",
+    "SegmentParams",
+    "get_preset",
+    "smooth_radius",
+    "smooth_step",
+]
+
+SEED_MAX = 2**32 - 1
+"""The largest seed: 32 bits, what every generator geoseg seeds accepts (numpy's legacy
+``RandomState`` and scikit-learn stop there; torch takes up to 2**64 - 1)."""
 
 SuperpixelMethod = Literal["slic", "felzenszwalb", "none"]
 Network = Literal["paper", "light"]
@@ -168,7 +179,8 @@ class SegmentParams:
             value = getattr(self, name)
             if value not in allowed:
                 raise ConfigError(
-                    f"segment.{name}={value!r} is not allowed; choose one of {', '.join(allowed)}"
+                    f"segment.{name}={quote(value)} is not allowed; choose one of "
+                    f"{', '.join(allowed)}"
                 )
         _positive = (
             "slic_n_segments",
@@ -182,7 +194,7 @@ class SegmentParams:
         )
         for name in _positive:
             if not getattr(self, name) > 0:
-                raise ConfigError(f"segment.{name}={getattr(self, name)!r} must be > 0")
+                raise ConfigError(f"segment.{name}={quote(getattr(self, name))} must be > 0")
         _non_negative = (
             "slic_compactness",
             "fz_sigma",
@@ -201,7 +213,7 @@ class SegmentParams:
         )
         for name in _non_negative:
             if getattr(self, name) < 0:
-                raise ConfigError(f"segment.{name}={getattr(self, name)!r} must be >= 0")
+                raise ConfigError(f"segment.{name}={quote(getattr(self, name))} must be >= 0")
         if not 1 <= self.min_labels <= self.n_channels:
             raise ConfigError(
                 f"segment.min_labels={self.min_labels} must lie in 1..n_channels "
@@ -385,5 +397,5 @@ def get_preset(name: str) -> SegmentParams:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}"
+            f"unknown preset {quote(name)}; choose one of: {', '.join(sorted(PRESETS))}"
         ) from None
