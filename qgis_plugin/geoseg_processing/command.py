@@ -28,6 +28,8 @@ DEVICES = ("auto", "cpu", "cuda")
 WORK = ".geoseg-run"
 """The work folder geoseg keeps in OUTDIR while it runs (and after an interruption,
 to resume); a cancelled algorithm removes it."""
+LOCK = ".geoseg-lock"
+"""geoseg's lock on OUTDIR while a run works there (geoseg.run.folder.LOCK)."""
 KILL_AFTER_S = 30.0
 """Seconds a cancelled command has to end after its interrupt before it is killed."""
 HEARTBEAT_S = "0.5"
@@ -184,6 +186,10 @@ def discard(outdir: Path, *, created: bool) -> None:
     """After a cancelled run: its work folder goes, and OUTDIR when the algorithm made
     it and nothing else is in it (a previous complete run's outputs stay)."""
     shutil.rmtree(outdir / WORK, ignore_errors=True)
+    # a command ended the hard way (its Ctrl-C watchdog, a kill) leaves its lock file;
+    # the command has ended, so nobody holds it
+    with contextlib.suppress(OSError):
+        (outdir / LOCK).unlink()
     if created:
         with contextlib.suppress(OSError):
             outdir.rmdir()
