@@ -36,7 +36,10 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # inf and nan are no setting's value (an lr of 1e100000 read as inf trained to nan)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class InputSection(_Section):
@@ -50,6 +53,7 @@ class InputSection(_Section):
     )
     nodata: float | None = Field(
         default=None,
+        allow_inf_nan=True,  # -inf fills some float rasters
         description="Value marking nodata, overriding the file's; null uses the file's "
         "nodata, mask or alpha. NaN is always nodata.",
     )

@@ -281,3 +281,14 @@ def test_seed_is_bounded_in_the_schema() -> None:
 def test_output_dir_needs_a_scene_name() -> None:
     with pytest.raises(ConfigError, match=r"^\.: names no file"):
         output_dir(".", Config())
+
+
+@pytest.mark.parametrize(
+    "text", ["segment.lr=.inf", "segment.lr=" + "9" * 5000, "vectorize.simplify=.nan"]
+)
+def test_no_setting_takes_inf_or_nan(text: str) -> None:
+    """A number too large for a float is read as inf; no setting means anything by it
+    (an lr of inf trained to nan and one class). A nodata value may be -inf."""
+    with pytest.raises(ConfigError, match="finite number"):
+        resolve_config(overrides=[text])
+    assert resolve_config(overrides=["input.nodata=-.inf"]).input.nodata == float("-inf")
