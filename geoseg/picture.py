@@ -55,13 +55,13 @@ def segment_picture(
     ``training.gif`` beside ``output``). Every target is checked before training."""
     from geoseg.segment.train import segment
 
-    check_output(output, PICTURE_SUFFIXES)
+    check_output(output, PICTURE_SUFFIXES, inputs=[image])
     if labels is not None:
-        check_output(labels, LABEL_SUFFIXES)
+        check_output(labels, LABEL_SUFFIXES, inputs=[image], option="--labels")
     animation = TrainingAnimation(list(snapshots)) if snapshots else None
     gif_path = gif if gif is not None else output.with_name("training.gif")
     if animation is not None:
-        check_output(gif_path, (".gif",))
+        check_output(gif_path, (".gif",), inputs=[image], option="--gif")
     data = read_image(image)
     scaled = auto_scale(data.data, data.valid)
     metres = None
@@ -137,7 +137,7 @@ def contact_sheet(
     vary_names(method)
     base = base.replace(superpixels=method)
     sweeps = [parse_vary(text, method=method) for text in vary]
-    check_output(output, PICTURE_SUFFIXES)
+    check_output(output, PICTURE_SUFFIXES, inputs=[scene])
     with SceneReader(scene, bands=bands, nodata=nodata) as reader:
         info = reader.info
         if window is None:

@@ -74,6 +74,13 @@ def _raster(path: Path, data: np.ndarray, **profile: object) -> None:
         out.write(data)
 
 
+def _png(path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (32, 48, 3)).astype(np.uint8)).save(path)
+
+
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a scene, a complete run of it in ``prior/`` and bad inputs."""
@@ -97,6 +104,8 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
             crs="EPSG:32617")  # fmt: skip
     _raster(root / "dn.tif", rng.integers(0, 60000, (1, 64, 96)).astype(np.uint16))
     (root / "notes.tif").write_text("not a raster")
+    (root / "labels.tif").write_bytes((root / "scene.tif").read_bytes())  # a scene so named
+    _png(root / "picture.png")
     (root / "broken.tif").write_bytes((root / "scene.tif").read_bytes()[:3000])
     (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (root / "syntax.yaml").write_text("segment: [unclosed\n")
@@ -192,6 +201,16 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "vectorize scene in another CRS": (
         ["vectorize", "prior/labels.tif", "--scene", "othercrs.tif", "-o", "v.gpkg"], 1,
         "different CRSs"),
+    "run into the scene's own folder as labels.tif": (
+        ["run", "labels.tif", "-o", "."], 1, "never written"),
+    "segment onto its input": (["segment", "picture.png", "-o", "picture.png"], 1,
+                               "never written"),
+    "segment labels onto its input": (
+        ["segment", "picture.png", "-o", "s.png", "--labels", "picture.png"], 1, "--labels"),
+    "preseg onto its scene": (["preseg", "scene.tif", "-o", "scene.tif"], 1, "never written"),
+    "vectorize labels onto the scene": (
+        ["vectorize", "prior/labels.tif", "--scene", "scene.tif", "--labels-out", "scene.tif",
+         "-o", "v.gpkg"], 1, "never written"),
     "evaluate a DN image as labels": (
         ["evaluate", "dn.tif", "prior/labels.tif"], 1, "the label map has 5,"),
     "evaluate barely overlapping": (

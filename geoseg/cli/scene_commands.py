@@ -155,7 +155,7 @@ def vectorize_command(
 
     LABELS is only read. Without --labels-out the polygons keep its class ids."""
     from geoseg.config import resolve_config
-    from geoseg.errors import OutputError
+    from geoseg.io.raster import check_not_input
     from geoseg.run.products import vectorize_labels
 
     given = {
@@ -167,11 +167,8 @@ def vectorize_command(
     }
     with _cli_errors(), _stage_bar(quiet) as progress:
         config = resolve_config(config_file, values=given, overrides=overrides or ())
-        if labels_out is not None and labels_out.resolve() == labels.resolve():
-            raise OutputError(
-                f"--labels-out {labels_out}: is the input LABELS, which is never written; "
-                "give a new file"
-            )
+        if labels_out is not None:
+            check_not_input(labels_out, [labels, scene], option="--labels-out")
         summary = vectorize_labels(
             labels,
             output,

@@ -43,6 +43,7 @@ __all__ = [
     "Source",
     "as_source",
     "atomic_path",
+    "check_not_input",
     "check_output",
     "drop_block_cache",
     "gdal_cache",
@@ -644,10 +645,18 @@ def window_cache_mb(paths: Sequence[str | os.PathLike[str]], window: int) -> int
     return max(16, math.ceil(2 * total / 2**20))
 
 
-def check_output(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
-    """Fail before any work if ``path`` cannot be written: its directory is missing or
-    not writable, or (when ``suffixes`` are given) its extension is not among them."""
+def check_output(
+    path: str | os.PathLike[str],
+    suffixes: tuple[str, ...] = (),
+    *,
+    inputs: Sequence[Source | None] = (),
+    option: str = "-o",
+) -> None:
+    """Fail before any work if ``path`` cannot be written: it is one of the command's
+    ``inputs`` (never written), its directory is missing or not writable, or (when
+    ``suffixes`` are given) its extension is not among them."""
     path = Path(path)
+    check_not_input(path, inputs, option=option)
     if suffixes and path.suffix.lower() not in suffixes:
         raise OutputError(
             f"{path}: unsupported extension {path.suffix!r}; use one of {', '.join(suffixes)}"
@@ -656,6 +665,28 @@ def check_output(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -
         raise OutputError(f"{path.parent}: output directory does not exist; create it first")
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"{path.parent}: output directory is not writable")
+
+
+def check_not_input(
+    path: str | os.PathLike[str], inputs: Sequence[Source | None], *, option: str = "-o"
+) -> None:
+    """Fail when ``path`` is the same file as one of the local ``inputs`` (symbolic
+    links and ``..`` resolved): a command never writes what it reads.
+
+    >>> check_not_input("a/../scene.tif", ["scene.tif"], option="--labels")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geoseg.errors.OutputError: a/../scene.tif: is an input of this command, ...
+    """
+    target = Path(path).resolve()
+    for source in inputs:
+        if source is None or is_remote(source):
+            continue
+        if Path(source).resolve() == target:
+            raise OutputError(
+                f"{path}: is an input of this command, which is never written; "
+                f"choose another {option}"
+            )
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from geoseg.io.raster import (
     SceneReader,
     Source,
     as_source,
+    check_not_input,
     network_bytes,
 )
 from geoseg.report import REPORT, write_report
@@ -115,6 +116,10 @@ def run_scene(
     hold_freed_memory()
     with gdal_env(config), open_scene(scene, config) as reader:
         preflight(reader.info, outdir, config)
+        names = (LABELS, QUICKLOOK, REPORT, RECORD, ANIMATION)
+        for target in [outdir / name for name in names] + [vector_target(outdir, config)]:
+            if target is not None:  # a scene named labels.tif in OUTDIR: never replaced
+                check_not_input(target, [scene])
         folder = RunFolder.open(outdir)
         try:
             result = _run(scene, folder, reader, config, progress, use_dask=use_dask)
