@@ -96,6 +96,7 @@ def write_report(
         _classes_section(
             outdir / "quicklook.png", counts, area, georeferenced=info.crs is not None
         ),
+        _tree_section(record.classes.count, record.classes.tree),
         _sizes_section(sizes, vector),
         seams,
         _timings_section(record.timings_s),
@@ -207,6 +208,33 @@ def _classes_section(
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
     return f"<section><h2>Classes</h2>{figure}{legend}</section>"
+
+
+def _tree_section(count: int, tree: list[list[int]]) -> str:
+    """The classes' merge tree, cut by cut: which groups join at each step."""
+    head = "<section><h2>Class tree</h2>"
+    if not tree:
+        return f"{head}<p class=note>no class tree in this run (tile mode, or a preset " \
+            "without class merging)</p></section>"  # fmt: skip
+    groups = {k: [k] for k in range(1, count + 1)}
+    rows = []
+    for step, (a, b) in enumerate(tree, start=1):
+        keep, drop = sorted((a, b))
+        joined = sorted(groups[keep] + groups.pop(drop))
+        groups[keep] = joined
+        rows.append(
+            f"<tr><td class=r>{count - step}</td>"
+            f"<td>{_e(' + '.join(str(k) for k in joined))}</td></tr>"
+        )
+    table = (
+        "<table><thead><tr><th class=r>classes</th><th>the group that joins at this cut "
+        f"(labels.tif ids)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    note = (
+        "<p class=note>Fewer, coarser classes without training again: "
+        "<code>geoseg reclass RUN --classes K</code> joins the groups above, down to K.</p>"
+    )
+    return f"{head}{note}{table}</section>"
 
 
 def _sizes_section(sizes: npt.NDArray[Any] | None, vector: VectorSummary | None) -> str:

@@ -211,6 +211,10 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "vectorize labels onto the scene": (
         ["vectorize", "prior/labels.tif", "--scene", "scene.tif", "--labels-out", "scene.tif",
          "-o", "v.gpkg"], 1, "never written"),
+    "reclass beyond the run's classes": (["reclass", "prior", "--classes", "99"], 1,
+                                         "must lie in 1.."),
+    "reclass a folder that is no run": (["reclass", "ro", "--classes", "2"], 1,
+                                        "not a finished geoseg run"),
     "evaluate a DN image as labels": (
         ["evaluate", "dn.tif", "prior/labels.tif"], 1, "the label map has 5,"),
     "evaluate barely overlapping": (

@@ -232,6 +232,30 @@ def batch_command(
         raise typer.Exit(1)
 
 
+@command("reclass")
+def reclass_command(
+    run_dir: Annotated[Path, typer.Argument(help="The folder of a finished scene-mode run.")],
+    classes: Annotated[
+        int, typer.Option("--classes", help="How many classes to keep (1..the run's).")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Folder to write into (default RUN/classes_K)."),
+    ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Fewer, coarser classes of a finished run, from its class tree, without training:
+    labels.tif and the vector layer, each class a union of the run's classes."""
+    from geoseg.run.reclass import reclass_run
+
+    with _cli_errors():
+        result = reclass_run(run_dir, classes, output)
+    if not quiet:
+        layer = f", {result.n_features} polygons -> {result.vector}" if result.vector else ""
+        _err.print(f"{result.n_classes} classes -> {result.labels}{layer}", highlight=False)
+
+
 @command("plan")
 def plan_command(
     scene: Annotated[

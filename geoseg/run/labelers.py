@@ -119,6 +119,7 @@ class SceneLabeler:
             "labels_at_stop": saved["labels_at_stop"],
             "merge": saved["merge"],
             "splits": saved.get("splits", []),
+            "tree": saved.get("tree", []),  # network channels; run.yaml's classes.tree
         }
 
     def compute(
@@ -252,6 +253,7 @@ def _train(
             {**asdict(split), "normal": list(split.normal)}
             for split in (classes.splits if classes is not None else ())
         ],
+        "tree": [list(pair) for pair in (classes.tree if classes is not None else ())],
     }
 
 

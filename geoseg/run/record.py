@@ -51,12 +51,15 @@ class TileCounts:
 
 @dataclass(frozen=True, slots=True)
 class ClassSummary:
-    """The ``count`` classes of labels.tif (ids ``1..count`` by decreasing area) and
-    the id each had before renumbering (``source_ids[k - 1]``, meaning ``source``)."""
+    """The ``count`` classes of labels.tif (ids ``1..count`` by decreasing area), the
+    id each had before renumbering (``source_ids[k - 1]``, meaning ``source``) and the
+    classes' merge tree in labels.tif's ids (``[a, b]``: the groups of ``a`` and ``b``
+    join; ``count - 1`` of them, none without one; :mod:`geoseg.run.reclass`)."""
 
     count: int
     source_ids: list[int]
     source: str
+    tree: list[list[int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from geoseg.run.prepare import (
     reads_network,
 )
 from geoseg.run.products import vectorize_labels, write_quicklook
+from geoseg.run.reclass import labels_tree
 from geoseg.run.record import (
     RECORD,
     ClassSummary,
@@ -402,6 +403,8 @@ def _record(
 ) -> RunRecord:
     """The record of a run (the report's time is added when the report is written)."""
     info = prepared.info
+    training = dict(training)
+    tree = labels_tree(training.pop("tree", None) or [], source_ids)  # channel ids + 1
     low, high, fill = prepared.stretch_values
     outputs = [outdir / LABELS, outdir / QUICKLOOK]
     if vector is not None:
@@ -431,7 +434,7 @@ def _record(
         vector=vector,
         config=config.model_dump(mode="json"),
         tiles=tiles,
-        classes=ClassSummary(len(source_ids), source_ids, source),
+        classes=ClassSummary(len(source_ids), source_ids, source, tree),
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions=versions(),
         outputs=[str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs],

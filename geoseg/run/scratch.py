@@ -141,12 +141,17 @@ class Scratch:
 def _check_summary(saved: dict[str, Any]) -> None:
     """The plain values a scene labeler reads from a saved network have their types."""
     crops, merge, splits = saved.get("crops"), saved.get("merge"), saved.get("splits", [])
+    tree = saved.get("tree", [])
     ok = (
         isinstance(crops, list)
         and all(isinstance(c, list) and all(isinstance(v, int) for v in c) for c in crops)
         and isinstance(saved.get("iterations"), int)
         and isinstance(saved.get("labels_at_stop"), int)
         and (merge is None or (isinstance(merge, list) and all(isinstance(v, int) for v in merge)))
+        and isinstance(tree, list)
+        and all(
+            isinstance(t, list) and len(t) == 2 and all(isinstance(v, int) for v in t) for t in tree
+        )
         and isinstance(splits, list)
         and all(
             isinstance(s, dict) and {"source", "target", "normal", "offset"} <= set(s)

@@ -40,7 +40,7 @@ centroids.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +60,7 @@ __all__ = [
     "edge_merge_table",
     "merge_for",
     "merge_table",
+    "merge_tree",
     "split_classes",
 ]
 
@@ -90,6 +91,10 @@ class ClassMap:
 
     table: npt.NDArray[np.int64]
     splits: tuple[Split, ...] = ()
+    tree: tuple[tuple[int, int], ...] = ()
+    """The classes' merge tree: ``(keep, drop)`` pairs of class ids, each joining two of
+    the classes left by the ones before it, until one class is left
+    (:func:`merge_tree`)."""
 
 
 def merge_for(
@@ -164,11 +169,24 @@ def merge_for(
     )
     table = np.where(joined >= 0, ward[np.maximum(joined, 0)], -1)
     splits: tuple[Split, ...] = ()
+    pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
+    final = table[labels[valid]]
     if params.n_classes is not None:
         free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
-        pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
-        splits = split_classes(table[labels[valid]], pixels, params.n_classes, free)
-    return ClassMap(table, splits)
+        splits = split_classes(final, pixels, params.n_classes, free)
+        for split in splits:  # as classify applies them
+            moved = (final == split.source) & (pixels @ np.asarray(split.normal) > split.offset)
+            final = np.where(moved, split.target, final)
+    # the tree: Ward's rule on the final classes' prototypes, down to one class
+    per_view = np.full(labels.shape, -1, np.int64)
+    per_view[valid] = final
+    prototypes = [class_prototypes(per_view, data, table.size) for data in (probs_np, images)]
+    prototypes.append(class_prototypes(per_view, texture, table.size))
+    counts = prototypes[0][0]
+    means = np.concatenate(
+        [part / math.sqrt(max(total, 1e-12)) for _, part, total in prototypes], axis=1
+    )
+    return ClassMap(table, splits, merge_tree(counts, means))
 
 
 def classify(
@@ -518,18 +536,47 @@ def merge_table(
         Without ``n_classes``: keep merging while the cheapest merge raises the
         within-class sum of squares by less than ``max_share * total_ss``.
     """
-    counts = np.asarray(counts, np.int64)
-    means = np.asarray(means, np.float64)
     if n_classes is not None and n_classes < 1:
         raise InputError(f"n_classes={n_classes} must be >= 1")
-    table = np.arange(counts.size)
+    table = np.arange(np.asarray(counts).size)
+    present = int(np.count_nonzero(np.asarray(counts) > 0))
+    limit = max_share * (total_ss or 0.0)
+    for cost, keep, drop in _ward(counts, means):
+        if n_classes is not None and present <= n_classes:
+            break
+        if n_classes is None and cost >= limit:
+            break
+        table[table == drop] = keep
+        present -= 1
+    return table
+
+
+def merge_tree(
+    counts: npt.NDArray[np.integer], means: npt.NDArray[np.floating]
+) -> tuple[tuple[int, int], ...]:
+    """Every merge of Ward's rule (:func:`merge_table`) down to one class, in order:
+    ``(keep, drop)``, the group ``drop`` names joining the group ``keep`` names. The
+    first ``P - K`` of them leave ``K`` of the ``P`` present classes: a class
+    hierarchy, cut anywhere without training again (``geoseg reclass``).
+
+    >>> merge_tree(np.array([100, 90, 0, 10]), np.array([[0.1], [0.12], [0.5], [0.9]]))
+    ((0, 1), (0, 3))
+    """
+    return tuple((keep, drop) for _, keep, drop in _ward(counts, means))
+
+
+def _ward(
+    counts: npt.NDArray[np.integer], means: npt.NDArray[np.floating]
+) -> Iterator[tuple[float, int, int]]:
+    """Ward's agglomeration of the present classes: ``(cost, keep, drop)`` of each
+    cheapest merge in turn (a group is named after its member with the most pixels,
+    ties: the lowest id)."""
+    counts = np.asarray(counts, np.int64)
+    means = np.asarray(means, np.float64)
     present = [int(c) for c in np.flatnonzero(counts > 0)]
     n = {c: float(counts[c]) for c in present}
     mu = {c: means[c].copy() for c in present}
-    limit = max_share * (total_ss or 0.0)
     while len(present) > 1:
-        if n_classes is not None and len(present) <= n_classes:
-            break
         best = None
         for i, a in enumerate(present):
             for b in present[i + 1 :]:
@@ -538,13 +585,9 @@ def merge_table(
                     best = (cost, a, b)
         assert best is not None
         cost, a, b = best
-        if n_classes is None and cost >= limit:
-            break
-        # a group is named after its member with the most pixels (ties: the lowest id)
         keep, drop = (a, b) if (counts[a], -a) >= (counts[b], -b) else (b, a)
+        yield cost, keep, drop
         mu[keep] = (n[keep] * mu[keep] + n[drop] * mu[drop]) / (n[keep] + n[drop])
         n[keep] += n.pop(drop)
         del mu[drop]
         present.remove(drop)
-        table[table == drop] = keep
-    return table
