@@ -497,6 +497,16 @@ def test_vectorize_keeps_the_ids_of_labels_it_does_not_rewrite(tmp_path: Path) -
     assert (tmp_path / "dn1band.tif").read_bytes() == before
 
 
+def test_a_read_only_run_is_cut_into_another_folder(place: Path, tmp_path: Path) -> None:
+    """``geoseg reclass`` only reads the run: an archive the user cannot write is cut
+    into a folder of theirs, and stays byte-identical."""
+    before = snapshot(place / "prior_ro")
+    done = geoseg(["reclass", "prior_ro", "--classes", "1", "-o", str(tmp_path / "one")], place)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "one" / "labels.tif").exists()
+    assert snapshot(place / "prior_ro") == before
+
+
 # --- one writer per folder ---
 
 

@@ -17,6 +17,7 @@ a cut only joins the run's classes, in the order of the tree.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,24 @@ def reclass_run(
     """Cut the class tree of the finished run in ``run_dir`` to ``n_classes`` classes:
     ``labels.tif`` (classes ``1..n_classes`` by area, as a run numbers them) and, when
     the run wrote one, its vector layer (band statistics from the run's scene when it is
-    still there), into ``outdir`` (default ``RUN/classes_<n>``). The run is only read."""
+    still there), into ``outdir`` (default ``RUN/classes_<n>``). The run is only read,
+    under its folder's lock (:class:`geoseg.run.folder.OutdirLock`)."""
+    from geoseg.run.folder import OutdirLock
+    from geoseg.run.record import RECORD
+
+    run_dir = Path(run_dir)
+    if not (run_dir / RECORD).is_file():
+        raise InputError(f"{run_dir}: not a finished geoseg run (no {RECORD}); give a run's folder")
+    # no run may publish into it meanwhile (a folder we cannot write, no run of ours can)
+    lock = OutdirLock.acquire(run_dir) if os.access(run_dir, os.W_OK) else None
+    try:
+        return _reclass(run_dir, n_classes, outdir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _reclass(run_dir: Path, n_classes: int, outdir: str | Path | None) -> ReclassResult:
     from geoseg.config import Config
     from geoseg.io.labels import LabelWriter
     from geoseg.io.raster import SceneReader, Source, as_source, is_remote
@@ -112,7 +130,6 @@ def reclass_run(
     from geoseg.run.record import RECORD, RunRecord
     from geoseg.tiling import blocks
 
-    run_dir = Path(run_dir)
     try:
         record = RunRecord.read(run_dir / RECORD)
     except OSError as err:
