@@ -344,6 +344,7 @@ def test_a_planted_record_deletes_nothing_outside_the_folder(tmp_path: Path) -> 
     assert (evil / "labels.tif").exists()
 
 
+@pytest.mark.slow  # two runs
 def test_a_vector_layer_elsewhere_survives_a_rerun_without_it(tmp_path: Path) -> None:
     """``--vector /elsewhere/seg.shp``, then a plain rerun: the shapefile (every part)
     is the user's now and stays; the folder's own outputs are replaced."""
@@ -464,7 +465,14 @@ COMMANDS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+FAST_COMMANDS = ("vectorize a DN image", "vectorize with the scene", "segment")
+"""Those of :data:`COMMANDS` in the default tier; the others (a run each) are slow."""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [c if c in FAST_COMMANDS else pytest.param(c, marks=pytest.mark.slow) for c in COMMANDS],
+)
 def test_every_command_leaves_its_inputs_byte_identical(inputs: Path, command: str) -> None:
     """Each command ends well, and every file that was there before is unchanged."""
     names = ["scene.tif", "dn1band.tif", "labels.tif", "batch.yaml", "run.yaml", "scene.png"]
@@ -600,7 +608,11 @@ NET_CASES: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", list(NET_CASES))
+@pytest.mark.parametrize(
+    "case",
+    # a stalled body ends ~6 s after the read timeout (curl averages its speed): slow tier
+    [pytest.param(c, marks=pytest.mark.slow) if "stops" in c else c for c in NET_CASES],
+)
 def test_network_cases_end_soon_in_one_line(served: tuple[RangeServer, Path], case: str) -> None:
     """Each ends with one line that says what happened (GDAL's own words, not "see
     previous exception"), within the short timeouts and the command's start, and the
