@@ -375,6 +375,7 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow  # two runs; tests/run/test_scratch.py has the same in-process
 def test_a_planted_scratch_model_runs_no_code(tmp_path: Path) -> None:
     """A pickle planted where the resume store keeps the network (the path depends on
     the scene and settings only) is not executed: it is discarded with a warning, the
