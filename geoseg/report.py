@@ -227,7 +227,7 @@ def _tree_section(count: int, tree: list[list[int]]) -> str:
             f"<td>{_e(' + '.join(str(k) for k in joined))}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th class=r>classes</th><th>the group that joins at this cut "
+        "<table><thead><tr><th class=r>classes</th><th>the classes one group holds after this cut "
         f"(labels.tif ids)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     note = (

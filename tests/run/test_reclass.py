@@ -79,3 +79,11 @@ def test_a_run_without_a_tree_says_so(tmp_path: Path) -> None:
             reclass_run(tmp_path / "fork", 1)
     with pytest.raises(InputError, match="not a finished geoseg run"):
         reclass_run(tmp_path, 1)
+
+
+def test_the_report_shows_the_tree_cut_by_cut(runs: dict[int, Path]) -> None:
+    count = RunRecord.read(runs[64] / "run.yaml").classes.count
+    page = (runs[64] / "report.html").read_text()
+    section = page[page.index("<h2>Class tree</h2>") :].split("</section>", 1)[0]
+    assert section.count("<tr><td class=r>") == count - 1
+    assert " + ".join(str(k) for k in range(1, count + 1)) in section  # one class at last
