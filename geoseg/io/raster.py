@@ -9,6 +9,7 @@ an interrupted run never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
@@ -50,6 +51,7 @@ __all__ = [
     "is_remote",
     "network_bytes",
     "network_limits",
+    "no_link",
     "read_image",
     "remote_options",
     "source_name",
@@ -59,6 +61,8 @@ __all__ = [
     "write_image",
     "write_png",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -687,6 +691,15 @@ def check_not_input(
                 f"{path}: is an input of this command, which is never written; "
                 f"choose another {option}"
             )
+
+
+def no_link(path: Path) -> None:
+    """Remove ``path`` when it is a symbolic link (the link, not what it points to),
+    with a warning: where geoseg keeps its own work, a link would send its writes and
+    removals elsewhere."""
+    if path.is_symlink():
+        logger.warning("%s: a symbolic link where geoseg keeps its work; removed", path)
+        path.unlink()
 
 
 @contextlib.contextmanager

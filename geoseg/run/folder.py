@@ -49,6 +49,7 @@ import yaml
 
 from geoseg.config import Config
 from geoseg.errors import ConfigError, OutputError
+from geoseg.io.raster import no_link
 from geoseg.io.vector import DRIVERS, layer_files
 from geoseg.run.record import RECORD, read_record_data
 from geoseg.types import SceneInfo
@@ -230,7 +231,7 @@ class RunFolder:
             raise
         try:
             for path in (folder.work, folder.stage, folder.scratch):
-                _no_link(path)
+                no_link(path)  # never written or emptied elsewhere
             shutil.rmtree(folder.stage, ignore_errors=True)
             folder.stage.mkdir(parents=True)
         except BaseException:
@@ -325,14 +326,6 @@ def inside(outdir: Path, entry: object) -> Path | None:
     if first in (RECORD, WORK, LOCK):
         return None
     return outdir / path.relative_to(root)
-
-
-def _no_link(path: Path) -> None:
-    """A symbolic link where a run keeps its work is removed (the link, not what it
-    points to): the run's scratch and stage are never written or emptied elsewhere."""
-    if path.is_symlink():
-        logger.warning("%s: a symbolic link where geoseg keeps its work; removed", path)
-        path.unlink()
 
 
 class OutdirLock:

@@ -125,7 +125,7 @@ def reclass_run(
 def _reclass(run_dir: Path, n_classes: int, outdir: str | Path | None) -> ReclassResult:
     from geoseg.config import Config
     from geoseg.io.labels import LabelWriter
-    from geoseg.io.raster import SceneReader, Source, as_source, is_remote
+    from geoseg.io.raster import SceneReader, as_source, is_remote
     from geoseg.run.products import vectorize_labels
     from geoseg.run.record import RECORD, RunRecord
     from geoseg.tiling import blocks
@@ -162,10 +162,10 @@ def _reclass(run_dir: Path, n_classes: int, outdir: str | Path | None) -> Reclas
     features = 0
     if record.vector is not None:
         vector = out / Path(record.vector.path).name
-        scene: Source | None = as_source(record.scene)
-        if scene is not None and not is_remote(scene) and not Path(scene).exists():
+        scene = as_source(record.scene)
+        present = is_remote(scene) or Path(scene).exists()
+        if not present:
             logger.warning("%s: the run's scene is gone; polygons without band statistics", scene)
-            scene = None
-        product = vectorize_labels(labels_path, vector, config, scene=scene)
+        product = vectorize_labels(labels_path, vector, config, scene=scene if present else None)
         features = product.features
     return ReclassResult(labels_path, vector, len(writer.classes), features)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from geoseg.config import Config
-from geoseg.io.raster import Source, atomic_path
+from geoseg.io.raster import Source, atomic_path, no_link
 from geoseg.tiling import Tile
 
 __all__ = ["Scratch"]
@@ -55,9 +55,7 @@ class Scratch:
         self.resumed = 0
         self.config = config
         logger.debug("resume store: %s", self.dir)
-        if self.dir.is_symlink():  # never written through: the files would land elsewhere
-            logger.warning("%s: a symbolic link where geoseg keeps its work; removed", self.dir)
-            self.dir.unlink()
+        no_link(self.dir)  # never written through: the files would land elsewhere
 
     def tile(self, tile: Tile, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, int]:
         """``(labels, iterations)`` of a tile: saved ones, else ``compute()`` saved."""

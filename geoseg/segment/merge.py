@@ -153,40 +153,36 @@ def merge_for(
         )
         joined = np.where(joined >= 0, edges[np.maximum(joined, 0)], -1)
     labels = np.where(labels >= 0, joined[np.maximum(labels, 0)], -1)
-    counts, prob_means, prob_total = class_prototypes(labels, probs_np, params.n_channels)
-    _, band_means, band_total = class_prototypes(labels, images, params.n_channels)
-    _, texture_means, texture_total = class_prototypes(labels, texture, params.n_channels)
-    means = np.concatenate(
-        [
-            prob_means / math.sqrt(max(prob_total, 1e-12)),
-            band_means / math.sqrt(max(band_total, 1e-12)),
-            texture_means / math.sqrt(max(texture_total, 1e-12)),
-        ],
-        axis=1,
-    )
+    described = (probs_np, images, texture)
+    counts, means = _joint_prototypes(labels, described, params.n_channels)
     ward = merge_table(
         counts, means, n_classes=params.n_classes, total_ss=3.0, max_share=params.merge_share
     )
     table = np.where(joined >= 0, ward[np.maximum(joined, 0)], -1)
     splits: tuple[Split, ...] = ()
-    pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
     final = table[labels[valid]]
     if params.n_classes is not None:
         free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
-        splits = split_classes(final, pixels, params.n_classes, free)
-        for split in splits:  # as classify applies them
-            moved = (final == split.source) & (pixels @ np.asarray(split.normal) > split.offset)
-            final = np.where(moved, split.target, final)
+        pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
+        splits, final = _split(final, pixels, params.n_classes, free)
     # the tree: Ward's rule on the final classes' prototypes, down to one class
     per_view = np.full(labels.shape, -1, np.int64)
     per_view[valid] = final
-    prototypes = [class_prototypes(per_view, data, table.size) for data in (probs_np, images)]
-    prototypes.append(class_prototypes(per_view, texture, table.size))
-    counts = prototypes[0][0]
-    means = np.concatenate(
-        [part / math.sqrt(max(total, 1e-12)) for _, part, total in prototypes], axis=1
-    )
-    return ClassMap(table, splits, merge_tree(counts, means))
+    return ClassMap(table, splits, merge_tree(*_joint_prototypes(per_view, described, table.size)))
+
+
+def _joint_prototypes(
+    labels: npt.NDArray[np.integer],
+    described: Sequence[npt.NDArray[np.floating]],
+    n_labels: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Pixel counts and prototypes of the classes of ``labels (N, H, W)``: the class
+    means of each of ``described`` (``(N, B, H, W)`` each: class probabilities, band
+    values, texture), each divided by the square root of its total sum of squares so
+    that all weigh alike, side by side."""
+    parts = [class_prototypes(labels, values, n_labels) for values in described]
+    means = [part / math.sqrt(max(total, 1e-12)) for _, part, total in parts]
+    return parts[0][0], np.concatenate(means, axis=1)
 
 
 def classify(
@@ -353,26 +349,36 @@ def split_classes(
     >>> split.source, split.target, round(split.normal[0], 6), round(split.offset, 6)
     (0, 7, 5.0, 13.0)
     """
-    classes = np.array(classes, np.int64)
+    return _split(classes, values, n_classes, free)[0]
+
+
+def _split(
+    classes: npt.NDArray[np.integer],
+    values: npt.NDArray[np.floating],
+    n_classes: int,
+    free: Sequence[int],
+) -> tuple[tuple[Split, ...], npt.NDArray[np.int64]]:
+    """:func:`split_classes`, and the pixels' classes once its splits are made."""
+    ids: npt.NDArray[np.int64] = np.array(classes, np.int64)
     points: npt.NDArray[np.float64] = np.asarray(values, np.float64)
     free = list(free)
     if points.shape[0] == 0:
-        return ()
+        return (), ids
     least = SPLIT_SHARE * float(((points - points.mean(axis=0)) ** 2).sum())
     cuts: dict[int, tuple[float, npt.NDArray[np.float64], float]] = {}  # class -> best cut
     splits: list[Split] = []
-    while free and np.unique(classes).size < n_classes:
-        for c in np.unique(classes).tolist():
+    while free and np.unique(ids).size < n_classes:
+        for c in np.unique(ids).tolist():
             if c not in cuts:
-                cuts[c] = _bisect(points[classes == c])
+                cuts[c] = _bisect(points[ids == c])
         source = max(cuts, key=lambda c: (cuts[c][0], -c))
         gain, normal, offset = cuts.pop(source)
         if gain <= 0 or gain < least:
             break
-        members = np.flatnonzero(classes == source)
-        classes[members[points[members] @ normal > offset]] = free[0]
+        members = np.flatnonzero(ids == source)
+        ids[members[points[members] @ normal > offset]] = free[0]
         splits.append(Split(source, free.pop(0), tuple(normal.tolist()), offset))
-    return tuple(splits)
+    return tuple(splits), ids
 
 
 def _bisect(values: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64], float]:
