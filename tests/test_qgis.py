@@ -261,6 +261,7 @@ def _cli_and_qgis(qgis: dict[str, str], scene: Path, tmp_path: Path, **params: s
         "TILE_SIZE": "tiling.tile_size",
         "SEED": "runtime.seed",
         "MIN_AREA": "vectorize.min_area",
+        "SCALE": "segment.scale",
     }
     sets = [f"{keys[k]}={v}" for k, v in params.items()] + list(FAST)
     cli = subprocess.run(
@@ -343,7 +344,8 @@ def test_run_on_the_sample_equals_the_cli_and_scores(qgis: dict[str, str], tmp_p
 def test_run_on_a_real_scene_equals_the_cli(qgis: dict[str, str], tmp_path: Path) -> None:
     """A real Landsat scene with nodata, a tile size that makes many tiles."""
     scene = shared("landsat7_rasterio_rgb/RGB.byte.tif")
-    _, cli, qgis_out = _cli_and_qgis(qgis, scene, tmp_path, TILE_SIZE="256", MIN_AREA="8")
+    _, cli, qgis_out = _cli_and_qgis(qgis, scene, tmp_path, TILE_SIZE="256", MIN_AREA="8",
+                                     SCALE="40")  # fmt: skip
     _same_outputs(cli, qgis_out)
     with rasterio.open(qgis_out / "labels.tif") as labels, rasterio.open(scene) as src:
         assert labels.transform == src.transform

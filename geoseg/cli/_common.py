@@ -204,6 +204,15 @@ ClassesOption = Annotated[
         help="End with exactly this many classes (segment.n_classes; default: automatic).",
     ),
 ]
+ScaleOption = Annotated[
+    float | None,
+    typer.Option(
+        "--scale",
+        help="Ground scale in metres: the smallest land-cover patch that is its own "
+        "class; classes whose patches are narrower join the cover they are part of "
+        "(segment.scale; 0: off).",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
 SnapshotsOption = Annotated[
@@ -214,9 +223,14 @@ SnapshotsOption = Annotated[
 ]
 
 
-def _params(preset: str, max_iterations: int | None, classes: int | None) -> SegmentParams:
-    """The named preset, with the iteration limit and class count overridden when given."""
+def _params(
+    preset: str, max_iterations: int | None, classes: int | None, scale: float | None = None
+) -> SegmentParams:
+    """The named preset, with the iteration limit, class count and ground scale overridden
+    when given."""
     params = get_preset(preset)
+    if scale is not None:
+        params = params.replace(scale=scale)
     if max_iterations is not None:
         params = params.replace(max_iterations=max_iterations)
     if classes is not None:

@@ -16,6 +16,7 @@ from geoseg.cli._common import (
     ConfigOption,
     MaxIterationsOption,
     QuietOption,
+    ScaleOption,
     SetOption,
     SnapshotsOption,
     VerboseOption,
@@ -60,6 +61,7 @@ def run_command(
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     max_iterations: MaxIterationsOption = None,
     classes: ClassesOption = None,
+    scale: ScaleOption = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     vector: Annotated[
         Path | None,
@@ -92,6 +94,7 @@ def run_command(
             "mode": mode,
             "max_iterations": max_iterations,
             "n_classes": classes,
+            "scale": scale,
         },
         "input": {"bands": _int_list(bands), "nodata": nodata},
         "tiling": {"tile_size": tile_size, "overlap": overlap},

@@ -18,6 +18,7 @@ from geoseg.cli._common import (
     MaxIterationsOption,
     PresetOption,
     QuietOption,
+    ScaleOption,
     SetOption,
     SnapshotsOption,
     VerboseOption,
@@ -49,6 +50,7 @@ def segment_command(
     ] = None,
     max_iterations: MaxIterationsOption = None,
     classes: ClassesOption = None,
+    scale: ScaleOption = None,
     device: DeviceOption = "auto",
     snapshots: SnapshotsOption = None,
     gif: Annotated[
@@ -62,7 +64,7 @@ def segment_command(
     from geoseg.picture import segment_picture
 
     with _cli_errors():
-        params = _params(preset, max_iterations, classes)
+        params = _params(preset, max_iterations, classes, scale)
         with _progress_bar(params.max_iterations, quiet) as progress:
             result = segment_picture(
                 image,

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 import torch
+from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import OutputError
@@ -241,6 +242,9 @@ def _train(
     if animation is not None and outdir is not None:
         write_gif(outdir / ANIMATION, animation.frames(stopped_at=fitted.n_iterations))
     bfloat16 = config.runtime.precision == "bfloat16"
+    views = merge_views(crops, params, prepared.info.height, prepared.info.width)
+    if views != crops:  # the ground scale's windows are wider than the crops
+        images, valids = zip(*(prepared.read(window) for window in views), strict=True)
     classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
     return {
         "model": fitted.model.to("cpu"),
@@ -255,6 +259,42 @@ def _train(
         ],
         "tree": [list(pair) for pair in (classes.tree if classes is not None else ())],
     }
+
+
+MERGE_VIEW_PIXELS = 1 << 20
+"""At most about this many pixels in the views the scene's merges are measured on."""
+
+
+def merge_views(
+    crops: Sequence[Window], params: SegmentParams, height: int, width: int
+) -> list[Window]:
+    """The windows the scene's class merges are measured on: the training crops, or
+    where the ground scale's windows (``params.mix_radius``) are wider than a quarter
+    of a crop, windows of ``4 mix_radius + 1`` px centred on the first crops (moved
+    inside the scene), as many as hold :data:`MERGE_VIEW_PIXELS`: a class's share of
+    its windows is then measured on ground around it, not on a crop's edges.
+
+    >>> crops = [Window(0, 0, 128, 128), Window(500, 500, 128, 128)]
+    >>> from geoseg.segment.params import PRESETS
+    >>> merge_views(crops, PRESETS["default"], 1000, 1000) == crops
+    True
+    >>> views = merge_views(crops, PRESETS["default"].replace(mix_radius=50), 1000, 1000)
+    >>> [(w.col_off, w.row_off, w.width, w.height) for w in views]
+    [(0, 0, 201, 201), (464, 464, 201, 201)]
+    """
+    side = 4 * params.mix_radius + 1
+    if not crops or side <= params.crop_size:
+        return list(crops)
+    rows, cols = min(side, height), min(side, width)
+    count = max(1, min(len(crops), MERGE_VIEW_PIXELS // (rows * cols)))
+    views = []
+    for crop in crops[:count]:
+        centre_row = int(crop.row_off) + int(crop.height) // 2
+        centre_col = int(crop.col_off) + int(crop.width) // 2
+        row = min(max(0, centre_row - rows // 2), height - rows)
+        col = min(max(0, centre_col - cols // 2), width - cols)
+        views.append(Window(col, row, cols, rows))
+    return views
 
 
 def _crop_merge(

@@ -158,15 +158,19 @@ def _stretched(
 
 
 def for_pixel_size(config: Config, info: SceneInfo) -> Config:
-    """``config`` for a scene of this pixel size: without the texture bands
-    (``segment.texture_radius`` 0) where a pixel is larger than
-    ``segment.texture_max_pixel`` metres (run.yaml's ``training.texture_radius``)."""
+    """``config`` for a scene of this pixel size (:meth:`SegmentParams.for_pixel_size`):
+    the ground scale in pixels (``segment.mix_radius`` from ``segment.scale`` metres),
+    and without the texture bands (``segment.texture_radius`` 0) where a pixel is larger
+    than ``segment.texture_max_pixel`` metres; run.yaml's ``training`` records both."""
     params = config.segment.params()
     metres = pixel_size_m(info.transform, info.crs, (info.height, info.width))
-    used = params.for_pixel_size(metres).texture_radius
-    if used == params.texture_radius:
+    used = params.for_pixel_size(metres)
+    if used == params:
         return config
-    segment = config.segment.model_copy(update={"texture_radius": used})
+    changed = {
+        name: value for name, value in used.to_dict().items() if value != getattr(params, name)
+    }
+    segment = config.segment.model_copy(update=changed)
     return config.model_copy(update={"segment": segment})
 
 

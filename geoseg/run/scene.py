@@ -65,6 +65,7 @@ from geoseg.run.record import (
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory, release_memory
 from geoseg.sections import TilingSection
+from geoseg.segment.params import SegmentParams
 from geoseg.stitch import superpixel_vote
 from geoseg.tiling import Tile, blocks, seam_cuts, tile_grid
 from geoseg.types import Progress, SceneInfo, StageProgress
@@ -134,6 +135,11 @@ def run_scene(
     return result
 
 
+def _pixel_settings(params: SegmentParams) -> dict[str, int]:
+    """run.yaml's record of the settings the scene's pixel size decided."""
+    return {"texture_radius": params.texture_radius, "mix_radius": params.mix_radius}
+
+
 def _run(
     scene: Source,
     folder: RunFolder,
@@ -191,7 +197,7 @@ def _run(
         outdir,
         requested,  # run.yaml names the configuration asked for (a rerun skips on it)
         prepared,
-        {**labeler.summary, "texture_radius": config.segment.params().texture_radius},
+        {**labeler.summary, **_pixel_settings(config.segment.params())},
         vector=vector,
         distributed=distributed,
         tiles=TileCounts(len(tiles), skipped, scratch.resumed),

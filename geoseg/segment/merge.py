@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from geoseg.errors import InputError
-from geoseg.segment.model import local_std
+from geoseg.segment.model import local_mean, local_std
 from geoseg.segment.params import SegmentParams, smooth_radius, smooth_step
 
 __all__ = [
@@ -137,21 +137,15 @@ def merge_for(
         return ClassMap(np.arange(params.n_channels))
     joined = np.where(seen > 0, np.arange(params.n_channels), -1)
     if params.merge_edge_sigma > 0:
-        views = [
-            classify(
-                logits[i],
-                table=joined,
-                sigma=params.smooth_sigma,
-                range_sigma=params.smooth_range,
-                image=images[i],
-            )
-            for i in range(logits.shape[0])
-        ]
-        smoothed = np.where(valid, torch.stack(views).cpu().numpy(), -1)
+        smoothed = np.where(valid, _smoothed_views(logits, images, joined, params), -1)
         edges = edge_merge_table(
             smoothed, images, valid, params.merge_edge_sigma, joined.size, params.n_classes
         )
         joined = np.where(joined >= 0, edges[np.maximum(joined, 0)], -1)
+    if params.mix_radius > 0:  # on the classes as the smoothing leaves them
+        current = np.where(valid, _smoothed_views(logits, images, joined, params), -1)
+        mixes = mix_merge_table(current, params.mix_radius, joined.size, params.n_classes)
+        joined = np.where(joined >= 0, mixes[np.maximum(joined, 0)], -1)
     labels = np.where(labels >= 0, joined[np.maximum(labels, 0)], -1)
     described = (probs_np, images, texture)
     counts, means = _joint_prototypes(labels, described, params.n_channels)
@@ -169,6 +163,27 @@ def merge_for(
     per_view = np.full(labels.shape, -1, np.int64)
     per_view[valid] = final
     return ClassMap(table, splits, merge_tree(*_joint_prototypes(per_view, described, table.size)))
+
+
+def _smoothed_views(
+    logits: torch.Tensor,
+    images: npt.NDArray[np.floating],
+    table: npt.NDArray[np.int64],
+    params: SegmentParams,
+) -> npt.NDArray[np.int64]:
+    """The views' classes ``(N, H, W)`` through ``table`` and the label smoothing, as
+    :func:`classify` gives them for the tiles."""
+    views = [
+        classify(
+            logits[i],
+            table=table,
+            sigma=params.smooth_sigma,
+            range_sigma=params.smooth_range,
+            image=images[i],
+        )
+        for i in range(logits.shape[0])
+    ]
+    return torch.stack(views).cpu().numpy().astype(np.int64)
 
 
 def _joint_prototypes(
@@ -477,6 +492,69 @@ def edge_merge_table(
         counts[keep] += counts[drop]
         counts[drop] = 0
         table[table == drop] = keep
+    return table
+
+
+def mix_merge_table(
+    labels: npt.NDArray[np.integer],
+    radius: int,
+    n_labels: int | None = None,
+    min_classes: int | None = None,
+    min_share: float = 0.5,
+) -> npt.NDArray[np.int64]:
+    """Lookup table ``class -> joined class`` that joins the classes which, at the ground
+    scale, are not a cover of their own but part of another's mixture.
+
+    ``labels (N, H, W)`` (-1 at nodata) are class ids below ``n_labels``. A class's
+    *share* is the mean, over its pixels, of the part of the valid pixels in the ``(2
+    radius + 1)²`` window around each that holds the class itself: close to 1 for a cover
+    whose patches are wider than the window, low for the shade between sunlit crowns or
+    one face of a roof, whose windows are mostly another class. While the class of lowest
+    share has less than ``min_share``, it joins the class that fills most of its windows
+    (its id: the one with more pixels, ties the lower id), until ``min_classes`` are left
+    if given. Shares are linear in the classes' indicator images, so a join adds their
+    rows and columns; the windows are measured once.
+
+    >>> labels = np.zeros((1, 40, 40), np.int64); labels[0, :, 20:] = 1  # two covers,
+    >>> labels[0, :, 20:][np.indices((40, 20)).sum(0) % 4 == 0] = 2  # one with 2 in it
+    >>> mix_merge_table(labels, 3).tolist()
+    [0, 1, 1]
+    >>> mix_merge_table(labels, 3, min_classes=3).tolist()
+    [0, 1, 2]
+    """
+    n = int(labels.max(initial=-1)) + 1 if n_labels is None else n_labels
+    ids = np.asarray(labels, np.int64)
+    table = np.arange(n)
+    if n < 2 or radius < 1 or not (ids >= 0).any():
+        return table
+    present = np.flatnonzero(np.bincount(ids[ids >= 0], minlength=n))
+    onehot = torch.from_numpy(
+        (ids[:, None] == torch.as_tensor(present).numpy()[None, :, None, None]).astype(np.float32)
+    )  # (N, K, H, W)
+    valid = torch.from_numpy((ids >= 0).astype(np.float32))[:, None]
+    window = local_mean(onehot, radius) / local_mean(valid, radius).clamp_(min=1e-12)
+    k = present.size
+    # mix[a, b]: over the pixels of class a, the sum of class b's share of their windows
+    mix = torch.einsum("nahw,nbhw->ab", onehot.double(), window).numpy()
+    counts = onehot.double().sum(dim=(0, 2, 3)).numpy()
+    alive = np.ones(k, bool)
+    while min_classes is None or alive.sum() > min_classes:
+        if alive.sum() < 2:
+            break
+        share = np.where(alive, np.diag(mix) / np.maximum(counts, 1), np.inf)
+        a = int(np.argmin(share))
+        if not share[a] < min_share:
+            break
+        others = np.where(alive & (np.arange(k) != a), mix[a], -np.inf)
+        b = int(np.argmax(others))
+        keep, drop = (a, b) if (counts[a], -present[a]) >= (counts[b], -present[b]) else (b, a)
+        mix[keep] += mix[drop]
+        mix[:, keep] += mix[:, drop]
+        mix[drop] = mix[:, drop] = 0
+        counts[keep] += counts[drop]
+        counts[drop] = 0
+        alive[drop] = False
+        table[table == present[drop]] = present[keep]
     return table
 
 

@@ -19,6 +19,7 @@ from geoseg.errors import ConfigError, quote
 
 __all__ = [
     "PRESETS",
+    "SCALE_MAX",
     "SEED_MAX",
     "SegmentParams",
     "get_preset",
@@ -29,6 +30,13 @@ __all__ = [
 SEED_MAX = 2**32 - 1
 """The largest seed: 32 bits, what every generator geoseg seeds accepts (numpy's legacy
 ``RandomState`` and scikit-learn stop there; torch takes up to 2**64 - 1)."""
+
+SCALE_MAX = 10_000.0
+"""The largest ground scale, in metres (a land cover of 10 km)."""
+
+MIX_RADIUS_MAX = 250
+"""The ground scale's windows are at most ``2 * 250 + 1`` px wide (25 m on 5 cm pixels):
+they are measured on views of four times that width."""
 
 SuperpixelMethod = Literal["slic", "felzenszwalb", "none"]
 Network = Literal["paper", "light"]
@@ -98,6 +106,21 @@ class SegmentParams:
         ``default``) spans several covers (260 m on Landsat), so its spread says
         little about any one.
         A scene without a CRS keeps them.
+    scale
+        Ground scale in metres: the width of the smallest land-cover patch that should be
+        a class of its own (0: off). After training, a class whose pixels lie mostly
+        among another class's within windows of ``scale`` metres (the shade between
+        sunlit crowns, one face of a roof) is not a cover but part of a mixture, and
+        joins the class that fills most of its windows
+        (:func:`geoseg.segment.merge.mix_merge_table`), until every class holds at
+        least half of its own windows. ``geoseg run`` (and ``geoseg segment`` on a
+        georeferenced raster) turns it into ``mix_radius`` from the scene's pixel size;
+        on pixels wider than ``scale`` it does nothing, so decametre scenes keep their
+        classes. With ``n_classes``, never below that many.
+    mix_radius
+        The ground scale in pixels: the half-width of the windows above (0: off). Set
+        from ``scale`` for a georeferenced scene; set it directly for a picture without
+        a CRS.
     decorrelate
         Strength of a partial decorrelation stretch of the bands in front of the network
         (0: off): each principal component of the training views' bands is scaled by
@@ -165,6 +188,8 @@ class SegmentParams:
     refine_output: bool = True
     texture_radius: int = 0
     texture_max_pixel: float = 5.0
+    scale: float = 0.0
+    mix_radius: int = 0
     decorrelate: float = 0.0
     n_crops: int = 8
     crop_size: int = 256
@@ -208,12 +233,19 @@ class SegmentParams:
             "smooth_range",
             "stop_change",
             "texture_radius",
+            "scale",
+            "mix_radius",
             "texture_max_pixel",
             "decorrelate",
         )
         for name in _non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"segment.{name}={quote(getattr(self, name))} must be >= 0")
+        if not 0 <= self.scale <= SCALE_MAX:  # also NaN
+            raise ConfigError(
+                f"segment.scale={quote(self.scale)} must lie in 0..{SCALE_MAX:g} metres; "
+                "0 keeps the classes the network finds"
+            )
         if not 1 <= self.min_labels <= self.n_channels:
             raise ConfigError(
                 f"segment.min_labels={self.min_labels} must lie in 1..n_channels "
@@ -255,7 +287,12 @@ class SegmentParams:
     def merges(self) -> bool:
         """Whether the network's classes are merged after training (``n_classes``,
         ``merge_share`` or ``merge_edge_sigma``)."""
-        return self.n_classes is not None or self.merge_share > 0 or self.merge_edge_sigma > 0
+        return (
+            self.n_classes is not None
+            or self.merge_share > 0
+            or self.merge_edge_sigma > 0
+            or self.mix_radius > 0
+        )
 
     @property
     def receptive_field(self) -> int:
@@ -271,16 +308,25 @@ class SegmentParams:
 
     def for_pixel_size(self, metres: float | None) -> SegmentParams:
         """These parameters for a scene of ``metres`` pixels (``None``: no CRS): the
-        texture bands off where a pixel is larger than ``texture_max_pixel``.
+        ground scale in pixels (``mix_radius``, half of ``scale`` metres, where that is
+        at least a pixel), and the texture bands off where a pixel is larger than
+        ``texture_max_pixel``.
 
         >>> PRESETS["default"].for_pixel_size(30.0).texture_radius
         0
-        >>> PRESETS["default"].for_pixel_size(0.5).texture_radius
-        4
+        >>> p = PRESETS["default"].replace(scale=10.0).for_pixel_size(0.5)
+        >>> p.texture_radius, p.mix_radius
+        (4, 10)
         """
-        if self.texture_radius == 0 or metres is None or metres <= self.texture_max_pixel:
+        if metres is None:
             return self
-        return self.replace(texture_radius=0)
+        params = self
+        radius = min(round(self.scale / (2 * metres)), MIX_RADIUS_MAX)
+        if radius >= 1:
+            params = params.replace(mix_radius=radius)
+        if params.texture_radius == 0 or metres <= self.texture_max_pixel:
+            return params
+        return params.replace(texture_radius=0)
 
     def replace(self, **changes: Any) -> SegmentParams:
         """Return a copy with some fields changed (validated again).

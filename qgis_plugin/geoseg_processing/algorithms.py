@@ -111,6 +111,7 @@ class RunAlgorithm(GeosegAlgorithm):
     KEYS: ClassVar[dict[str, str]] = {
         "PRESET": "segment.preset",
         "CLASSES": "segment.n_classes",
+        "SCALE": "segment.scale",
         "TILE_SIZE": "tiling.tile_size",
         "MIN_AREA": "vectorize.min_area",
         "BANDS": "input.bands",
@@ -150,6 +151,9 @@ class RunAlgorithm(GeosegAlgorithm):
                 name, label, QgsProcessingParameterNumber.Integer, optional=True,
                 minValue=minimum))  # fmt: skip
         self.addParameter(QgsProcessingParameterNumber(
+            "SCALE", "Ground scale: smallest land-cover patch, metres (empty: geoseg's default)",
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
+        self.addParameter(QgsProcessingParameterNumber(
             "MIN_AREA", "Merge segments smaller than (pixels; empty: geoseg's default)",
             QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
         self.addParameter(QgsProcessingParameterString(
@@ -179,6 +183,9 @@ class RunAlgorithm(GeosegAlgorithm):
             "PRESET": command.PRESETS[self.parameterAsEnum(parameters, "PRESET", context)],
             "CLASSES": _optional_int(self, parameters, "CLASSES", context),
             "TILE_SIZE": _optional_int(self, parameters, "TILE_SIZE", context),
+            "SCALE": None
+            if parameters.get("SCALE") is None
+            else self.parameterAsDouble(parameters, "SCALE", context),
             "MIN_AREA": None
             if parameters.get("MIN_AREA") is None
             else self.parameterAsDouble(parameters, "MIN_AREA", context),
@@ -232,6 +239,9 @@ class VectorizeAlgorithm(GeosegAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Label raster"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "SCENE", "Scene on the same grid (band statistics)", optional=True))  # fmt: skip
+        self.addParameter(QgsProcessingParameterNumber(
+            "SCALE", "Ground scale: smallest land-cover patch, metres (empty: geoseg's default)",
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
         self.addParameter(QgsProcessingParameterNumber(
             "MIN_AREA", "Merge regions smaller than (pixels; rewrites the label raster)",
             QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
