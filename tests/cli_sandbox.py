@@ -1,5 +1,7 @@
 """The ``geoseg`` command run in-process, many times over, under a memory limit: the
-hostile-input fuzz's child process (``python -m tests.cli_sandbox ROOT``).
+hostile-input fuzz's child process (``python -m tests.cli_sandbox ROOT``); with
+``--real`` (``python -m tests.cli_sandbox --real ROOT``) the bad-input cases' child,
+which runs the real commands (below).
 
 Starting Python and importing geoseg for each of 2,000 examples would take half an
 hour; here one process does it once, then reads one JSON request a line on standard
@@ -16,6 +18,12 @@ configurations, expands globs and computes output folders, and writes nothing bu
 batch summary beside its batch file. After a warm-up the address space is limited to
 what the process uses plus :data:`HEADROOM_MB`, so a bomb that gets through fails
 with a MemoryError instead of taking the machine down.
+
+With ``--real`` nothing is replaced and there is no memory limit: a request is
+``{"cwd": folder, "args": [...]}``, run in that existing folder (nothing created or
+removed there by the sandbox), so one process answers the many bad-input cases of
+``tests/test_bad_inputs.py`` that need no process of their own (exit statuses and
+stderr as the console script gives them; signals and full disks keep theirs).
 """
 
 from __future__ import annotations
@@ -82,6 +90,13 @@ def _stand_ins() -> None:
     import geoseg.cli
 
     geoseg.batch.run_batch = run_batch  # type: ignore[assignment]
+    _closing_watchdogs()
+
+
+def _closing_watchdogs() -> None:
+    """Let :func:`_invoke` stop each call's Ctrl-C watcher when the call ends."""
+    import geoseg.cli
+
     watchdog = getattr(geoseg.cli, "Watchdog", None)
     if watchdog is not None:  # Ctrl-C's watcher: a thread a call, stopped after each here
 
@@ -154,9 +169,19 @@ def _serve(root: Path, requests: Any, answer: Any) -> None:
         answer.flush()
 
 
+def _serve_real(root: Path, requests: Any, answer: Any) -> None:
+    for line in requests:
+        request = json.loads(line)
+        result = _invoke(request["args"], Path(request["cwd"]), root / "fd2.log")
+        os.chdir(root)
+        answer.write(json.dumps(result) + "\n")
+        answer.flush()
+
+
 def main() -> None:
     """Serve requests until standard input ends (see the module docstring)."""
-    root = Path(sys.argv[1]).resolve()
+    real = sys.argv[1] == "--real"
+    root = Path(sys.argv[2 if real else 1]).resolve()
     requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     log = os.open(root / "fd2.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -164,6 +189,12 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(log, 1)  # C code writing to 1 or 2 lands in the log, read back per example
     os.dup2(log, 2)
+    if real:
+        _closing_watchdogs()
+        answer.write(json.dumps({"ready": True}) + "\n")
+        answer.flush()
+        _serve_real(root, requests, answer)
+        return
     _stand_ins()
     warm = root / "warm"
     warm.mkdir()

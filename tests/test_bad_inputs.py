@@ -1,7 +1,10 @@
 """Bad inputs and unwritable outputs, as a user meets them: the ``geoseg`` command in a
-subprocess. Every case must end with its exit status, exactly one ``geoseg: error:``
-line on stderr (no traceback, no GDAL or Python warning), and the folder unchanged: a
-prior complete run byte-identical, and nothing created.
+subprocess, or, for the many cases that need no process of their own, in one long-lived
+child process that runs them one after another as the console script would
+(:class:`InProcess`, :mod:`tests.cli_sandbox` ``--real``). Every case must end with its
+exit status, exactly one ``geoseg: error:`` line on stderr (no traceback, no GDAL or
+Python warning), and the folder unchanged: a prior complete run byte-identical, and
+nothing created.
 
 Permission cases run with the capabilities that let root ignore file permissions dropped
 (``setpriv``), so they test what a user sees; a full disk is a real small tmpfs mounted
@@ -11,7 +14,9 @@ in a user namespace (``unshare``), skipped where the machine does not allow it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -40,6 +45,62 @@ def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         command = [*DROP_CAPS, *command]
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+class InProcess:
+    """``geoseg ARGS`` in one child process for many calls (``python -m
+    tests.cli_sandbox --real``), without the capability to ignore file permissions as
+    :func:`geoseg`: its exit status and everything written to stderr (Python's streams
+    and file descriptor 2), at a start-up's cost once instead of each call."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)]
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            command = [*DROP_CAPS, *command]
+        env = {**os.environ, "COLUMNS": "200"}
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=env, cwd=Path(__file__).parents[1])  # fmt: skip
+        assert json.loads(self._line(proc)) == {"ready": True}
+        return proc
+
+    @staticmethod
+    def _line(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            proc.kill()
+            raise AssertionError("the in-process geoseg child ended or hung")
+        return line
+
+    def __call__(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cwd": str(cwd), "args": args}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self._line(self.proc))
+        status = answer["status"]
+        return subprocess.CompletedProcess(
+            args, -1 if status == "traceback" else status, "", answer["stderr"]
+        )
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    runner = InProcess(tmp_path_factory.mktemp("in_process"))
+    yield runner
+    runner.close()
 
 
 def bomb(levels: int = 7) -> str:
@@ -225,14 +286,16 @@ CASES: dict[str, tuple[list[str], int, str]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_one_line_and_folder_unchanged(place: Path, case: str) -> None:
+def test_bad_input_one_line_and_folder_unchanged(
+    place: Path, in_process: InProcess, case: str
+) -> None:
     args, status, says = CASES[case]
     if "without CUDA" in case:
         torch = pytest.importorskip("torch")
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
     before = snapshot(place)
-    result = geoseg(args, place)
+    result = in_process(args, place)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == status, result.stderr
     assert len(lines) == 1, result.stderr
