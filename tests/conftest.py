@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,11 @@ import pytest
 from geoseg.config import Config, resolve_config
 from geoseg.io.raster import write_image
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # pytest started in the background by a shell without job control ignores SIGINT,
+    # and every command it starts would inherit that: the Ctrl-C tests then time out.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 collect_ignore = ["qgis_headless.py"]
 """Run by Debian's PyQGIS (python3), not collected: the venv has no qgis module."""
