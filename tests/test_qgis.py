@@ -164,7 +164,13 @@ def qgis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     with zipfile.ZipFile(zipped.stdout.strip()) as archive:
         archive.extractall(root / "plugins")
     bin_dir = str(GEOSEG.parent)
-    path = [p for p in os.environ["PATH"].split(os.pathsep) if p and p != bin_dir]
+    # no virtualenv's bin/ before the system's python3 (an outer one a shell activated
+    # made QGIS take that venv's stdlib and miss its own qgis module)
+    path = [
+        p
+        for p in os.environ["PATH"].split(os.pathsep)
+        if p and p != bin_dir and not (Path(p).parent / "pyvenv.cfg").exists()
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
         PATH=os.pathsep.join([*path, bin_dir]),
