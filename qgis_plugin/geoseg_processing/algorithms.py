@@ -240,9 +240,6 @@ class VectorizeAlgorithm(GeosegAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             "SCENE", "Scene on the same grid (band statistics)", optional=True))  # fmt: skip
         self.addParameter(QgsProcessingParameterNumber(
-            "SCALE", "Ground scale: smallest land-cover patch, metres (empty: geoseg's default)",
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
-        self.addParameter(QgsProcessingParameterNumber(
             "MIN_AREA", "Merge regions smaller than (pixels; rewrites the label raster)",
             QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
         self.addParameter(QgsProcessingParameterCrs("TO_CRS", "Reproject to", optional=True))
