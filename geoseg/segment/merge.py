@@ -529,7 +529,7 @@ def mix_merge_table(
         return table
     present = np.flatnonzero(np.bincount(ids[ids >= 0], minlength=n))
     onehot = torch.from_numpy(
-        (ids[:, None] == torch.as_tensor(present).numpy()[None, :, None, None]).astype(np.float32)
+        (ids[:, None] == present[None, :, None, None]).astype(np.float32)
     )  # (N, K, H, W)
     valid = torch.from_numpy((ids >= 0).astype(np.float32))[:, None]
     window = local_mean(onehot, radius) / local_mean(valid, radius).clamp_(min=1e-12)
@@ -538,9 +538,7 @@ def mix_merge_table(
     mix = torch.einsum("nahw,nbhw->ab", onehot.double(), window).numpy()
     counts = onehot.double().sum(dim=(0, 2, 3)).numpy()
     alive = np.ones(k, bool)
-    while min_classes is None or alive.sum() > min_classes:
-        if alive.sum() < 2:
-            break
+    while alive.sum() > max(1, min_classes or 1):
         share = np.where(alive, np.diag(mix) / np.maximum(counts, 1), np.inf)
         a = int(np.argmin(share))
         if not share[a] < min_share:
