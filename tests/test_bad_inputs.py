@@ -37,14 +37,25 @@ SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iteration
 DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 
-def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``geoseg ARGS`` as a user runs it (as root: without the capability to ignore file
-    permissions)."""
-    command = [sys.executable, "-m", "geoseg", *args]
+def as_user(command: list[str]) -> list[str]:
+    """``command`` as a user runs it: as root, without the capability to ignore file
+    permissions."""
     if os.geteuid() == 0 and shutil.which("setpriv"):
-        command = [*DROP_CAPS, *command]
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+        return [*DROP_CAPS, *command]
+    return command
+
+
+def user_env() -> dict[str, str]:
+    """The commands' environment: this one with a wide terminal, so no line is wrapped."""
+    return {**os.environ, "COLUMNS": "200"}
+
+
+def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``geoseg ARGS`` as a user runs it (:func:`as_user`)."""
+    command = as_user([sys.executable, "-m", "geoseg", *args])
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=user_env(), timeout=300
+    )
 
 
 class InProcess:
@@ -58,12 +69,10 @@ class InProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
-        command = [sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)]
-        if os.geteuid() == 0 and shutil.which("setpriv"):
-            command = [*DROP_CAPS, *command]
-        env = {**os.environ, "COLUMNS": "200"}
+        command = as_user([sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)])
+        root = Path(__file__).parents[1]
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=env, cwd=Path(__file__).parents[1])  # fmt: skip
+                                text=True, env=user_env(), cwd=root)  # fmt: skip
         assert json.loads(self._line(proc)) == {"ready": True}
         return proc
 
