@@ -45,11 +45,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyproj
 import shapely
 from affine import Affine
@@ -68,6 +67,10 @@ from geoseg.regions import (
     merge_small,
 )
 from geoseg.types import Progress
+
+if TYPE_CHECKING:  # imported where used: pandas is ~90 MB of RSS that training need not hold
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["area_factor", "pixel_area_m2", "pixel_size_m", "vectorize", "vectorize_array"]
 
@@ -273,6 +276,9 @@ def vectorize_array(
     if not batches:
         empty = _attributes(Spill(len(names)).read(0, 0), names, np.zeros(len(names)))
         return _frame([], empty, transform, crs, 0.0, *_measures(crs))
+    import geopandas as gpd
+    import pandas as pd
+
     frame = pd.concat(batches, ignore_index=True).sort_values("segment_id", ignore_index=True)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=batches[0].crs)
 
@@ -353,6 +359,8 @@ def _attributes(
     rows: npt.NDArray[np.void], names: Sequence[str], shift: npt.NDArray[np.float64]
 ) -> pd.DataFrame:
     """Attribute rows of a batch of segments from their spilled sums."""
+    import pandas as pd
+
     counts = np.maximum(rows["count"], 1)
     frame = pd.DataFrame(
         {
@@ -478,6 +486,8 @@ def _frame(
     area: Measure,
     perimeter: Measure,
 ) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
     geoms = np.asarray(pixel_geoms, dtype=object)
     if simplify > 0:  # a vertex at every pixel corner: neighbours then share their nodes
         geoms = shapely.segmentize(geoms, 1.0)

@@ -21,19 +21,19 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
-import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import pyogrio
 import shapely
 
 from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import check_output
 from geoseg.render import palette
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["DRIVERS", "VectorWriter", "class_colours", "layer_files", "qgis_style", "read_column"]
 
@@ -130,6 +130,8 @@ class VectorWriter:
 
     def write(self, batch: gpd.GeoDataFrame) -> None:
         """Append one batch of features (the first one sets the columns)."""
+        import pyogrio  # here, not at import: pandas and a second GDAL, ~90 MB of RSS
+
         if self.to_crs is not None:
             if batch.crs is None:
                 raise OutputError(
@@ -174,6 +176,8 @@ class VectorWriter:
             if self._parquet is not None:
                 self._parquet.close()
             elif not self._tmp.exists():  # no feature at all: an empty layer
+                import geopandas as gpd
+
                 self.write(gpd.GeoDataFrame(geometry=[], crs=None))
             if self.driver == "GPKG" and self.style:
                 self._write_style()
@@ -196,6 +200,7 @@ class VectorWriter:
         shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def _write_parquet(self, batch: gpd.GeoDataFrame) -> None:
+        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -217,6 +222,9 @@ class VectorWriter:
         self._parquet.write_table(table.cast(self._parquet.schema))
 
     def _write_style(self) -> None:
+        import pandas as pd
+        import pyogrio
+
         classes = sorted(self._classes)
         colours = class_colours(classes, palette(max(classes, default=0) + 1))
         info = pyogrio.read_info(self._tmp, layer=self.layer)
@@ -297,7 +305,7 @@ def read_column(
     """One attribute of every feature of a vector file (no geometry read), e.g. the
     ``n_pixels`` of a run's segments; ``layer`` applies to a GeoPackage only.
 
-    >>> import tempfile
+    >>> import tempfile, geopandas as gpd
     >>> path = Path(tempfile.mkdtemp()) / "s.gpkg"
     >>> boxes = [shapely.box(0, 0, 1, 1)] * 2
     >>> frame = gpd.GeoDataFrame({"n_pixels": [3, 5]}, geometry=boxes, crs="EPSG:32618")
@@ -312,6 +320,8 @@ def read_column(
         raise InputError(f"{path}: unknown vector format; use one of {', '.join(DRIVERS)}")
     if not path.is_file():
         raise InputError(f"{path}: no such vector file; check the path")
+    import pyogrio
+
     try:
         if driver == "GeoParquet":
             import pyarrow.parquet as pq

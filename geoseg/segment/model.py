@@ -202,17 +202,21 @@ def build_model(
     if params.texture_radius > 0:
         layers.append(Texture(params.texture_radius))
         in_bands *= 2
+
+    def relu() -> nn.ReLU:  # in place: neither a BN's nor a conv's backward needs its output
+        return nn.ReLU(inplace=True)
+
     if params.network == "paper":
         width = in_bands
         for _ in range(params.n_conv):
-            layers += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c)]
+            layers += [nn.Conv2d(width, c, 3, padding=1), relu(), nn.BatchNorm2d(c)]
             width = c
         layers += [nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)]
     else:
         hidden = params.hidden_channels
-        layers += [nn.Conv2d(in_bands, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU()]
-        layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c), nn.ReLU()]
-        layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU()]
+        layers += [nn.Conv2d(in_bands, hidden, 3, padding=1), nn.BatchNorm2d(hidden), relu()]
+        layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c), relu()]
+        layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.BatchNorm2d(hidden), relu()]
         layers += [nn.Conv2d(hidden, c, 1), nn.BatchNorm2d(c)]
     return nn.Sequential(*layers)
 

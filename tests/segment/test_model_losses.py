@@ -183,6 +183,33 @@ def test_continuity_loss_matches_direct_formula() -> None:
     assert continuity_loss(torch.from_numpy(s), all_valid).item() == pytest.approx(got, rel=1e-5)
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["all valid", "nodata"])
+def test_continuity_gradient_is_autograds_of_the_slices(masked: bool) -> None:
+    """The hand-written gradient is the one autograd gives the plain formula."""
+    rng = np.random.default_rng(1)
+    s = torch.from_numpy(rng.normal(size=(2, 3, 7, 9)).astype(np.float32))
+    s[0, 1, 2, :4] = s[0, 1, 3, :4]  # ties: |0| has no slope, in both
+    valid = torch.from_numpy(rng.random((2, 7, 9)) > 0.2) if masked else None
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        dy = (x[:, :, 1:] - x[:, :, :-1]).abs()
+        dx = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs()
+        if valid is None:
+            return dy.mean() + dx.mean()
+        vy = (valid[:, 1:] & valid[:, :-1]).unsqueeze(1)
+        vx = (valid[:, :, 1:] & valid[:, :, :-1]).unsqueeze(1)
+        return (dy * vy).sum() / (vy.sum() * 3) + (dx * vx).sum() / (vx.sum() * 3)
+
+    mine, theirs = s.clone().requires_grad_(), s.clone().requires_grad_()
+    (2.5 * continuity_loss(mine, valid)).backward()
+    (2.5 * reference(theirs)).backward()
+    torch.testing.assert_close(continuity_loss(s, valid), reference(s))
+    assert mine.grad is not None
+    assert theirs.grad is not None
+    torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-5, atol=1e-7)
+    assert mine.grad.abs().max() > 0
+
+
 def test_continuity_loss_ignores_pairs_touching_nodata() -> None:
     s = torch.zeros(1, 1, 3, 3)
     s[0, 0, 0, :] = 10.0  # a jump between rows 0 and 1 only
