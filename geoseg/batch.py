@@ -13,9 +13,10 @@ its own ``set`` overrides::
     runtime:
       executor: local            # or dask, with address: tcp://host:8786
 
-Paths written in the batch file (``scenes``, ``output.dir``, also in a scene's ``set``)
-are relative to the batch file's folder; ``--set output.dir=...`` on the command line
-is relative to the current folder, as any path typed there. No two scenes may write
+Paths written in the batch file (``scenes``, ``output.dir``, ``segment.scribbles``, also
+in a scene's ``set``, e.g. ``set: ["segment.scribbles=strokes/odd.gpkg"]``: each scene
+its own strokes) are relative to the batch file's folder; ``--set output.dir=...`` on
+the command line is relative to the current folder, as any path typed there. No two scenes may write
 into the same folder, compared once ``..`` and symbolic links are resolved.
 
 Every scene runs :func:`geoseg.run.run_scene` in its own output directory. A scene
@@ -105,6 +106,9 @@ def load_batch(
     output = data.get("output")
     if isinstance(output, dict) and isinstance(output.get("dir"), str):
         data["output"] = {**output, "dir": _beside(output["dir"], base_dir)}
+    segment = data.get("segment")
+    if isinstance(segment, dict) and isinstance(segment.get("scribbles"), str):
+        data["segment"] = {**segment, "scribbles": str(base_dir / segment["scribbles"])}
     try:
         shared = resolve_config(data=data, overrides=overrides)
     except ConfigError as err:
@@ -180,13 +184,18 @@ def _beside(folder: str, base_dir: Path) -> str:
 
 
 def _beside_config(config: Config, extra: Sequence[str], base_dir: Path) -> Config:
-    """``config`` with the ``output.dir`` a scene's ``set`` gave (the last one wins)
-    taken relative to the batch file's folder."""
-    given = [value for key, value in map(parse_override, extra) if key == ["output", "dir"]]
-    if not given or not isinstance(given[-1], str) or config.output.dir != given[-1]:
-        return config
-    output = config.output.model_copy(update={"dir": _beside(given[-1], base_dir)})
-    return config.model_copy(update={"output": output})
+    """``config`` with the ``output.dir`` and ``segment.scribbles`` a scene's ``set``
+    gave (the last one wins) taken relative to the batch file's folder."""
+    parsed = list(map(parse_override, extra))
+    given = [value for key, value in parsed if key == ["output", "dir"]]
+    if given and isinstance(given[-1], str) and config.output.dir == given[-1]:
+        output = config.output.model_copy(update={"dir": _beside(given[-1], base_dir)})
+        config = config.model_copy(update={"output": output})
+    strokes = [value for key, value in parsed if key == ["segment", "scribbles"]]
+    if strokes and isinstance(strokes[-1], str) and config.segment.scribbles == strokes[-1]:
+        segment = config.segment.model_copy(update={"scribbles": str(base_dir / strokes[-1])})
+        config = config.model_copy(update={"segment": segment})
+    return config
 
 
 def _check_distinct(items: Sequence[BatchItem], path: Path) -> None:

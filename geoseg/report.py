@@ -17,7 +17,7 @@ import base64
 import html
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +94,11 @@ def write_report(
         _header(record, info.width, info.height, info.transform, info.crs),
         _counts_section(record, counts),
         _classes_section(
-            outdir / "quicklook.png", counts, area, georeferenced=info.crs is not None
+            outdir / "quicklook.png",
+            counts,
+            area,
+            georeferenced=info.crs is not None,
+            names=record.classes.names,
         ),
         _tree_section(record.classes.count, record.classes.tree),
         _sizes_section(sizes, vector),
@@ -162,7 +166,12 @@ def _counts_section(record: RunRecord, counts: npt.NDArray[np.int64]) -> str:
 
 
 def _classes_section(
-    quicklook: Path, counts: npt.NDArray[np.int64], pixel_m2: float, *, georeferenced: bool
+    quicklook: Path,
+    counts: npt.NDArray[np.int64],
+    pixel_m2: float,
+    *,
+    georeferenced: bool,
+    names: Sequence[str] = (),
 ) -> str:
     if quicklook.is_file():
         data = base64.b64encode(quicklook.read_bytes()).decode("ascii")
@@ -183,7 +192,7 @@ def _classes_section(
         rows.append(
             f'<tr class=cls data-class="{k}">'
             f'<td><span class=sw style="background:rgb({r},{g},{b})"></span></td>'
-            f"<td>{_e(f'class {k}')}</td>"
+            f"<td>{_e(names[int(k) - 1] if k <= len(names) else f'class {k}')}</td>"
             f"<td class=r>{_e(_area(counts[k] * pixel_m2, georeferenced))}</td>"
             f"<td class=r>{_e(f'{counts[k]:,}')}</td>"
             f"<td class=share>{_e(f'{share:.2f} %')}</td>"

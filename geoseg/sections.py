@@ -139,6 +139,22 @@ class _SegmentBase(_Section):
         "every tile (class ids mean the same everywhere). tile: each tile trained on its "
         "own as in the paper, then aligned to scene classes by the stitcher.",
     )
+    scribbles: str | None = Field(
+        default=None,
+        description="Vector file of strokes (points, lines, polygons; any CRS and OGR "
+        "format) that name the classes (TIP 2020 scribbles; scene mode). --scribbles.",
+    )
+    scribble_field: str = Field(
+        default="class",
+        description="The scribble layer's field holding each stroke's class name or number. "
+        "--scribble-field.",
+    )
+    scribble_width: float = Field(
+        default=0.0,
+        ge=0,
+        description="Width in metres that lines and points of the scribble layer are burnt "
+        "with (0: the pixels they touch).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -155,9 +171,15 @@ class _SegmentBase(_Section):
     @model_validator(mode="after")
     def _check_params(self) -> _SegmentBase:
         try:
-            self.params()
+            params = self.params()
         except ConfigError as err:
             raise ValueError(str(err)) from None
+        if self.scribbles is not None and self.mode != "scene":
+            raise ValueError(
+                "segment.scribbles needs segment.mode scene (one network for the scene)"
+            )
+        if self.scribbles is not None and params.train_scale != 1:
+            raise ValueError("segment.scribbles needs segment.train_scale 1")
         return self
 
     def params(self) -> SegmentParams:

@@ -32,6 +32,7 @@ __all__ = [
     "check_tiling",
     "sample_crops",
     "seam_cuts",
+    "stroke_crops",
     "tile_grid",
 ]
 
@@ -243,4 +244,44 @@ def sample_crops(
         raise InputError(
             f"no {ch}x{cw} crop is at least {min_valid:.0%} valid; lower the crop size"
         )
+    return crops
+
+
+def stroke_crops(
+    rows: npt.NDArray[np.integer],
+    cols: npt.NDArray[np.integer],
+    classes: npt.NDArray[np.integer],
+    *,
+    height: int,
+    width: int,
+    crop_size: int,
+    n_crops: int,
+    seed: int = 0,
+) -> list[Window]:
+    """At most ``n_crops`` crops that hold scribbled pixels (``classes`` at ``rows,
+    cols``), so training sees the strokes wherever they lie in the scene: classes take
+    turns, each placing a crop centred on one of its pixels that no crop holds yet
+    (seeded), until every pixel is held or ``n_crops`` are placed.
+
+    >>> crops = stroke_crops(np.array([5, 90]), np.array([5, 90]), np.array([0, 1]),
+    ...                      height=100, width=100, crop_size=20, n_crops=4)
+    >>> [(c.col_off, c.row_off) for c in crops]
+    [(0, 0), (80, 80)]
+    """
+    rng = np.random.default_rng(seed)
+    ch, cw = min(crop_size, height), min(crop_size, width)
+    left = np.ones(rows.size, bool)
+    crops: list[Window] = []
+    while left.any() and len(crops) < n_crops:
+        for k in np.unique(classes[left]):
+            if len(crops) == n_crops:
+                break
+            mine = np.flatnonzero(left & (classes == k))
+            if mine.size == 0:
+                continue
+            i = mine[rng.integers(mine.size)]
+            r0 = int(min(max(rows[i] - ch // 2, 0), height - ch))
+            c0 = int(min(max(cols[i] - cw // 2, 0), width - cw))
+            crops.append(Window(c0, r0, cw, ch))
+            left &= ~((rows >= r0) & (rows < r0 + ch) & (cols >= c0) & (cols < c0 + cw))
     return crops

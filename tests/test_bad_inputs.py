@@ -151,6 +151,26 @@ def _png(path: Path) -> None:
     Image.fromarray(rng.integers(0, 255, (32, 48, 3)).astype(np.uint8)).save(path)
 
 
+def _strokes(root: Path) -> None:
+    """Scribble layers for the 64 x 96 px scene at (400000, 4150000), 10 m pixels."""
+    import geopandas as gpd
+    import shapely
+
+    def layer(name: str, classes: list[object], x0: float = 400100) -> None:
+        lines = [shapely.LineString([(x0 + 50 * i, 4149700), (x0 + 50 * i + 40, 4149700)])
+                 for i in range(len(classes))]  # fmt: skip
+        frame = gpd.GeoDataFrame({"class": classes}, geometry=lines, crs="EPSG:32618")
+        frame.to_file(root / name)
+
+    layer("far.gpkg", ["water", "forest"], x0=900000)
+    layer("one_class.gpkg", ["water", "water", None])
+    layer("empty.gpkg", [])
+    layer("no_field.gpkg", ["water", "forest"])
+    gpd.read_file(root / "no_field.gpkg").rename(columns={"class": "kind"}).to_file(
+        root / "other_field.gpkg"
+    )
+
+
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a scene, a complete run of it in ``prior/`` and bad inputs."""
@@ -189,6 +209,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "scenes: [{path: scene.tif, set: ['output.dir=out/x']},"
         " {path: dn.tif, set: ['output.dir=out/../out/x']}]\n"
     )
+    _strokes(root)
     (root / "afile").write_text("a file, not a folder")
     (root / "secret.tif").write_bytes((root / "scene.tif").read_bytes())
     (root / "secret.tif").chmod(0o000)
@@ -224,6 +245,17 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "scene complex": (["run", "complex.tif", "-o", "prior"], 1, "complex"),
     "scene all nodata": (["run", "nodata.tif", "-o", "prior"], 1, "every pixel is nodata"),
     "bands twice": ([*RUN, "--bands", "1,1"], 1, "listed twice"),
+    # scribbles
+    "scribbles missing": ([*RUN, "--scribbles", "none.gpkg"], 1, "no such scribble file"),
+    "scribbles not a vector file": ([*RUN, "--scribbles", "notes.tif"], 1, "not a vector layer"),
+    "scribbles a raster": ([*RUN, "--scribbles", "scene.tif"], 1, "not a vector layer"),
+    "scribbles off the scene": ([*RUN, "--scribbles", "far.gpkg"], 1, "no stroke lies on"),
+    "scribbles one class": ([*RUN, "--scribbles", "one_class.gpkg"], 1, "only class 'water'"),
+    "scribbles empty layer": ([*RUN, "--scribbles", "empty.gpkg"], 1, "no features"),
+    "scribbles field missing": (
+        [*RUN, "--scribbles", "other_field.gpkg"], 1, "no field 'class'; its fields are ['kind']"),
+    "scribbles in tile mode": (
+        [*RUN, "--scribbles", "no_field.gpkg", "--mode", "tile"], 1, "needs segment.mode scene"),
     "band missing": ([*RUN, "--bands", "9"], 1, "do not exist"),
     # configuration
     "config binary": ([*RUN, "--config", "binary.yaml"], 1, "not a text file"),

@@ -228,6 +228,26 @@ def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: st
     np.testing.assert_array_equal(labels_of(local.labels), labels_of(spread.labels))
 
 
+def test_each_scene_takes_its_own_scribbles_beside_the_batch_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``segment.scribbles``, shared or in a scene's ``set``, is relative to the batch
+    file's folder; a scene's own strokes win."""
+    folder = tmp_path / "jobs"
+    (folder / "data").mkdir(parents=True)
+    for name in ("a", "b"):
+        (folder / "data" / f"{name}.tif").write_bytes(b"")
+    scenes = [{"path": "data/a.tif", "set": ["segment.scribbles=strokes/a.gpkg"]}, "data/b.tif"]
+    batch = {"scenes": scenes, "segment": {"scribbles": "strokes/all.gpkg"}}
+    (folder / "batch.yaml").write_text(yaml.safe_dump(batch))
+    monkeypatch.chdir(tmp_path)
+    _, items = load_batch(folder / "batch.yaml")
+    assert [item.config.segment.scribbles for item in items if item.config] == [
+        str(folder / "strokes" / "a.gpkg"),
+        str(folder / "strokes" / "all.gpkg"),
+    ]
+
+
 def test_output_folders_resolve_beside_the_batch_file_and_clash_when_equal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,7 @@ import pytest
 import rasterio
 
 from geoseg.segment.params import PRESETS
-from tests.conftest import ci_tool, shared
+from tests.conftest import ci_tool, shared, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "qgis_plugin" / "geoseg_processing"
@@ -403,6 +403,32 @@ def test_outputs_load_coloured_with_the_classes(qgis: dict[str, str], tmp_path: 
     assert segments["renderer"] == "categorizedSymbol"
     assert [c[:2] for c in labels["classes"]] == [[k, f"class {k}"] for k in range(1, 5)]
     assert [c[2] for c in labels["classes"]] == [c[2] for c in segments["classes"]]
+
+
+@pytest.mark.slow
+def test_a_scribble_layer_names_the_classes(qgis: dict[str, str], tmp_path: Path) -> None:
+    """``geoseg:run`` with a scribble layer and its field (as a user draws them in
+    QGIS): the label raster's legend and the segments' categories carry the names."""
+    import geopandas as gpd
+    import shapely
+
+    from geoseg.sample import SAMPLE_CRS, sample_transform
+
+    scene, truth = write_scene(tmp_path / "scene.tif", rows=200, cols=260, n_classes=3)
+    t, lines, names = sample_transform(), [], []
+    for k, name in ((2, "fields"), (1, "water"), (3, "forest")):
+        rows, cols = np.nonzero(truth == k)
+        r, c = rows[rows.size // 2], cols[rows.size // 2]
+        lines.append(shapely.LineString([t @ (c + 0.5, r + 0.5), t @ (c + 1.5, r + 0.5)]))
+        names.append(name)
+    strokes = gpd.GeoDataFrame({"cover": names}, geometry=lines, crs=SAMPLE_CRS)
+    strokes.to_file(tmp_path / "strokes.gpkg")
+    said = headless(qgis, "load", scene, tmp_path / "out", f"SCRIBBLES={tmp_path / 'strokes.gpkg'}",
+                    "SCRIBBLE_FIELD=cover", *FAST_PARAMS)  # fmt: skip
+    assert said["ok"]
+    labels, segments = said["layers"]["LABELS"], said["layers"]["SEGMENTS"]
+    assert [c[:2] for c in labels["classes"]] == [[k, n] for k, n in enumerate(names, 1)]
+    assert [c[:2] for c in segments["classes"]] == [[k, n] for k, n in enumerate(names, 1)]
 
 
 @pytest.mark.slow

@@ -62,6 +62,17 @@ def run_command(
     max_iterations: MaxIterationsOption = None,
     classes: ClassesOption = None,
     scale: ScaleOption = None,
+    scribbles: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vector file of strokes naming the classes: points, lines or polygons, any "
+            "CRS and OGR format (segment.scribbles).",
+        ),
+    ] = None,
+    scribble_field: Annotated[
+        str | None,
+        typer.Option(help="The strokes' field holding class names (segment.scribble_field)."),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     vector: Annotated[
         Path | None,
@@ -95,6 +106,8 @@ def run_command(
             "max_iterations": max_iterations,
             "n_classes": classes,
             "scale": scale,
+            "scribbles": str(scribbles.absolute()) if scribbles is not None else None,
+            "scribble_field": scribble_field,
         },
         "input": {"bands": _int_list(bands), "nodata": nodata},
         "tiling": {"tile_size": tile_size, "overlap": overlap},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,22 @@ class LabelWriter:
     temporary name that is renamed to ``path``, with a colour table (:func:`colour_table`)
     so that GIS software shows the classes in the quicklook's and the vector layer's
     colours. Leaving the context on an error removes every temporary file. With
-    ``renumber=False`` the ids are kept as written.
+    ``renumber=False`` the ids are kept as written; with ``keep`` the ids ``1..keep``
+    are (a run's scribbled classes, named by the user) and the others follow them by
+    area. ``names[k - 1]`` becomes the band's ``CLASS_<k>`` tag (class ``k``'s name).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], info: SceneInfo, *, renumber: bool = True
+        self,
+        path: str | os.PathLike[str],
+        info: SceneInfo,
+        *,
+        renumber: bool = True,
+        keep: int = 0,
+        names: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
-        self.renumber = renumber
+        self.renumber, self.keep, self.names = renumber, keep, tuple(names)
         check_output(self.path, (".tif", ".tiff"))
         self.classes: list[int] = []
         self._counts = np.zeros(1, np.int64)
@@ -232,7 +240,10 @@ class LabelWriter:
             lut[: len(merge)] = merge
         counts = np.bincount(lut[: self._counts.size], self._counts, lut.size).astype(np.int64)
         if self.renumber:
-            order = area_order(counts)
+            fixed = np.arange(1, min(self.keep + 1, counts.size))
+            rest = area_order(np.concatenate([np.zeros(fixed.size + 1, np.int64),
+                                              counts[fixed.size + 1 :]]))  # fmt: skip
+            order = np.concatenate([fixed, rest]).astype(np.int64)
             renumber = np.zeros(counts.size, np.uint16)
             renumber[order] = np.arange(1, order.size + 1)
         else:
@@ -243,6 +254,8 @@ class LabelWriter:
         dtype = "uint8" if renumber.max(initial=0) < 256 else "uint16"
         with rasterio.open(source) as src, self._open("final", dtype=dtype) as dst:
             dst.write_colormap(1, colour_table(int(renumber.max(initial=0))))
+            if self.names:
+                dst.update_tags(1, **{f"CLASS_{k}": n for k, n in enumerate(self.names, 1)})
             for _, window in src.block_windows(1):
                 dst.write(renumber[src.read(1, window=window)].astype(dtype), 1, window=window)
 

@@ -19,7 +19,7 @@ import datetime
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
@@ -96,8 +96,10 @@ class VectorWriter:
         to_crs: str | None = None,
         metadata: Mapping[str, str] | None = None,
         style: bool = True,
+        names: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
+        self.names = tuple(names)  # class k's name in the QGIS style: names[k - 1]
         suffix = self.path.suffix.lower()
         if suffix not in DRIVERS:
             raise OutputError(
@@ -235,7 +237,7 @@ class VectorWriter:
                 "f_table_name": [self.layer],
                 "f_geometry_column": [info["geometry_name"] or "geom"],
                 "styleName": ["geoseg classes"],
-                "styleQML": [qgis_style(colours)],
+                "styleQML": [qgis_style(colours, self.names)],
                 "styleSLD": [""],
                 "useAsDefault": [True],
                 "description": ["class_id coloured as geoseg's quicklook"],
@@ -249,18 +251,20 @@ class VectorWriter:
         )
 
 
-def qgis_style(colours: Mapping[int, tuple[int, int, int]]) -> str:
-    """A QGIS layer style (QML): fills categorized by ``class_id`` with these colours.
+def qgis_style(colours: Mapping[int, tuple[int, int, int]], names: Sequence[str] = ()) -> str:
+    """A QGIS layer style (QML): fills categorized by ``class_id`` with these colours,
+    labelled ``class k`` or, for ``k <= len(names)``, ``names[k - 1]``.
 
     >>> '<category value="3" label="class 3"' in qgis_style({3: (255, 0, 0)})
+    True
+    >>> '<category value="1" label="water"' in qgis_style({1: (0, 0, 255)}, ["water"])
     True
     """
     categories, symbols = [], []
     for i, (value, rgb) in enumerate(sorted(colours.items())):
         colour = ",".join(str(int(v)) for v in rgb) + ",255"
-        categories.append(
-            f'<category value="{value}" label="class {value}" symbol="{i}" render="true"/>'
-        )
+        label = quoteattr(names[value - 1] if 0 < value <= len(names) else f"class {value}")
+        categories.append(f'<category value="{value}" label={label} symbol="{i}" render="true"/>')
         props = {
             "color": colour,
             "outline_color": "35,35,35,255",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,12 +29,15 @@ from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
-from geoseg.segment.merge import ClassMap, Split, classify, merge_for
+from geoseg.segment.merge import ClassMap, Split, classify, merge_for, scribble_map
 from geoseg.segment.model import for_inference
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
 from geoseg.tiling import Tile
 from geoseg.types import Progress
+
+if TYPE_CHECKING:
+    from geoseg.io.scribbles import Scribbles
 
 __all__ = ["ANIMATION", "Labeler", "SceneLabeler", "TileLabeler", "UniformLabeler", "labeler_for"]
 
@@ -74,13 +77,15 @@ def labeler_for(
     scratch: Scratch | None = None,
     outdir: Path | None = None,
     progress: Progress | None = None,
+    scribbles: Scribbles | None = None,
 ) -> Labeler:
     """The labeler of ``config.segment.mode``.
 
     Scene mode loads the network ``scratch`` holds, else trains one on ``prepared``'s
     crops (saved in ``scratch``); a Dask worker passes no ``prepared`` and must find it.
     ``outdir`` receives ``training.gif`` with ``output.snapshots``; ``progress`` is
-    called after each training iteration.
+    called after each training iteration; ``scribbles`` (scene mode) name the classes
+    the network learns (TIP 2020).
     """
     if prepared is not None and prepared.uniform:
         return UniformLabeler()
@@ -91,7 +96,7 @@ def labeler_for(
         if prepared is None:
             where = scratch.dir if scratch is not None else "the scratch folder"
             raise OutputError(f"{where}: the trained network is not visible to this worker")
-        saved = _train(config, prepared, outdir, progress)
+        saved = _train(config, prepared, outdir, progress, scribbles)
         if scratch is not None:
             scratch.save_model(saved)
     return SceneLabeler(config, saved)
@@ -121,6 +126,7 @@ class SceneLabeler:
             "merge": saved["merge"],
             "splits": saved.get("splits", []),
             "tree": saved.get("tree", []),  # network channels; run.yaml's classes.tree
+            "scribbled": saved.get("scribbled", []),  # run.yaml's classes.names
         }
 
     def compute(
@@ -221,18 +227,25 @@ class TileLabeler:
 
 
 def _train(
-    config: Config, prepared: Prepared, outdir: Path | None, progress: Progress | None
+    config: Config,
+    prepared: Prepared,
+    outdir: Path | None,
+    progress: Progress | None,
+    scribbles: Scribbles | None = None,
 ) -> dict[str, Any]:
-    """Scene mode's network, trained on crops from the whole scene, with its merge table."""
+    """Scene mode's network, trained on crops from the whole scene, with its merge table
+    (with ``scribbles``: their classes, :func:`geoseg.segment.merge.scribble_map`)."""
     params = config.segment.params()
-    crops = training_crops(config, prepared)
+    crops = training_crops(config, prepared, scribbles)
     images, valids = zip(*(prepared.read(window) for window in crops), strict=True)
     drop_local_blocks(prepared.reader)  # the crops' blocks, before training's peak
     release_memory()  # and what the statistics and the crops freed
     animation = _animation(config) if outdir is not None else None
+    strokes = None if scribbles is None else np.stack([scribbles.window(w) for w in crops])
     fitted = fit(
         *training_views(list(images), list(valids), params),
         params,
+        scribbles=strokes,
         seed=config.runtime.seed,
         device=config.runtime.device,
         progress=progress,
@@ -245,7 +258,11 @@ def _train(
     views = merge_views(crops, params, prepared.info.height, prepared.info.width)
     if views != crops:  # the ground scale's windows are wider than the crops
         images, valids = zip(*(prepared.read(window) for window in views), strict=True)
-    classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
+    if scribbles is None:
+        classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
+    else:
+        logits = _predict_views(fitted.model, fitted.device, images, bfloat16)
+        classes = scribble_map(logits, np.stack(valids), len(scribbles.names), params)
     return {
         "model": fitted.model.to("cpu"),
         "in_bands": int(images[0].shape[0]),
@@ -258,6 +275,7 @@ def _train(
             for split in (classes.splits if classes is not None else ())
         ],
         "tree": [list(pair) for pair in (classes.tree if classes is not None else ())],
+        "scribbled": [] if scribbles is None else list(scribbles.names),
     }
 
 
@@ -310,10 +328,20 @@ def _crop_merge(
     tiles are (``runtime.precision``)."""
     if not params.merges:  # spare predicting the crops
         return None
-    logits = torch.stack(
+    logits = _predict_views(model, device, images, bfloat16)
+    return merge_for(logits, np.stack(images), np.stack(valids), params)
+
+
+def _predict_views(
+    model: torch.nn.Module,
+    device: torch.device,
+    images: Sequence[npt.NDArray[np.float32]],
+    bfloat16: bool,
+) -> torch.Tensor:
+    """The network's class logits ``(N, C, H, W)`` on views, predicted as tiles are."""
+    return torch.stack(
         [predict(model, image, device=device, bfloat16=bfloat16) for image in images]
     )
-    return merge_for(logits, np.stack(images), np.stack(valids), params)
 
 
 def _animation(config: Config) -> TrainingAnimation | None:

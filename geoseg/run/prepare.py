@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +17,12 @@ from geoseg.errors import InputError
 from geoseg.io.raster import SceneReader, drop_block_cache, gdal_cache, is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
 from geoseg.normalize import fill_nodata, percentile_bounds, stretch
-from geoseg.tiling import sample_crops
+from geoseg.tiling import sample_crops, stroke_crops
 from geoseg.types import SceneInfo
 from geoseg.vectorize import pixel_size_m
+
+if TYPE_CHECKING:
+    from geoseg.io.scribbles import Scribbles
 
 __all__ = [
     "Prepared",
@@ -174,14 +177,32 @@ def for_pixel_size(config: Config, info: SceneInfo) -> Config:
     return config.model_copy(update={"segment": segment})
 
 
-def training_crops(config: Config, prepared: Prepared) -> list[Window]:
-    """Scene mode's training crops, spread over the valid area (seeded)."""
+def training_crops(
+    config: Config, prepared: Prepared, scribbles: Scribbles | None = None
+) -> list[Window]:
+    """Scene mode's training crops, spread over the valid area (seeded); with
+    ``scribbles``, up to half of them (at least one a class) around the strokes
+    (:func:`stroke_crops`) and the rest spread as usual."""
     params = config.segment.params()
-    return sample_crops(
+    size = {"height": prepared.info.height, "width": prepared.info.width}
+    strokes: list[Window] = []
+    if scribbles is not None:
+        strokes = stroke_crops(
+            scribbles.rows,
+            scribbles.cols,
+            scribbles.classes,
+            **size,
+            crop_size=params.crop_size,
+            n_crops=min(params.n_crops, max(params.n_crops // 2, len(scribbles.names))),
+            seed=config.runtime.seed,
+        )
+    if len(strokes) >= params.n_crops:
+        return strokes
+    spread = sample_crops(
         prepared.small_valid,
-        height=prepared.info.height,
-        width=prepared.info.width,
+        **size,
         crop_size=params.crop_size,
-        n_crops=params.n_crops,
+        n_crops=params.n_crops - len(strokes),
         seed=config.runtime.seed,
     )
+    return strokes + spread

@@ -61,6 +61,7 @@ def vectorize_labels(
     labels_out: str | Path | None = None,
     metadata: dict[str, str] | None = None,
     progress: Progress | None = None,
+    class_names: Sequence[str] = (),
 ) -> VectorProduct:
     """Polygons of a label raster (``0`` = nodata) into ``vector_path``.
 
@@ -72,6 +73,9 @@ def vectorize_labels(
     agree, with class ids again ``1..K`` by decreasing area; without it the polygons
     keep the raster's class ids. ``scene_copy``: the run's local copy of a remote
     scene's bands (:class:`geoseg.io.raster.LocalCopy`), read instead of the scene.
+    With ``class_names`` (a run's scribbled classes ``1..S``) the class ids are kept
+    even with ``labels_out``, and every polygon gets a ``class_name`` (null for a class
+    beyond them).
     """
     config = config if config is not None else Config()
     labels_path, vector_path = Path(labels_path), Path(vector_path)
@@ -118,10 +122,13 @@ def vectorize_labels(
         def write_classes(window: Window, classes: npt.NDArray[np.integer]) -> None:
             if not rewrite:
                 assert labels_out is not None
-                rewrite.append(stack.enter_context(LabelWriter(labels_out, info, renumber=False)))
+                writer = LabelWriter(labels_out, info, renumber=False, names=class_names)
+                rewrite.append(stack.enter_context(writer))
             rewrite[0].write(window, classes)
 
-        out = stack.enter_context(VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata))
+        out = stack.enter_context(
+            VectorWriter(vector_path, to_crs=vec.to_crs, metadata=metadata, names=class_names)
+        )
         spent = {"polygons": 0.0, "write": 0.0}
         steps: dict[str, float] = {}  # the parts of "polygons"
         mark = time.perf_counter()
@@ -137,12 +144,14 @@ def vectorize_labels(
             block_size=vec.block_size,
             write_classes=write_classes if labels_out is not None else None,
             on_renumber=renumbered.append,
-            renumber_classes=labels_out is not None,
+            renumber_classes=labels_out is not None and not class_names,
             progress=progress,
             profile=steps,
         ):
             now = time.perf_counter()
             spent["polygons"] += now - mark
+            if class_names:
+                batch.insert(2, "class_name", _names(batch["class_id"].to_numpy(), class_names))
             out.write(batch)
             mark = time.perf_counter()
             spent["write"] += mark - now
@@ -160,6 +169,11 @@ def vectorize_labels(
         renumber=renumbered[0].tolist() if renumbered else None,
         seconds={k: round(v, 3) for k, v in spent.items()},
     )
+
+
+def _names(ids: npt.NDArray[np.integer], names: Sequence[str]) -> list[str | None]:
+    """The name of each class id (``1..len(names)``), ``None`` beyond them."""
+    return [names[i - 1] if 0 < i <= len(names) else None for i in ids.tolist()]
 
 
 def write_quicklook(

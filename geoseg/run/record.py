@@ -60,6 +60,9 @@ class ClassSummary:
     source_ids: list[int]
     source: str
     tree: list[list[int]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    """With scribbles: ``names[k - 1]`` names class ``k`` (the scribbled classes come
+    first, in order of first appearance in the scribble layer's field)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -69,6 +70,9 @@ from geoseg.segment.params import SegmentParams
 from geoseg.stitch import superpixel_vote
 from geoseg.tiling import Tile, blocks, seam_cuts, tile_grid
 from geoseg.types import Progress, SceneInfo, StageProgress
+
+if TYPE_CHECKING:
+    from geoseg.io.scribbles import Scribbles
 
 __all__ = ["RunResult", "run_scene"]
 
@@ -161,12 +165,19 @@ def _run(
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
+    scribbles = _scribbles(config, prepared.info)
     scratch = Scratch(folder.scratch, scene, config)
     iterations = config.segment.params().max_iterations
     training = _stage(progress, "train", iterations) if config.segment.mode == "scene" else None
     labeler = labeler_for(
-        config, prepared=prepared, scratch=scratch, outdir=stage, progress=training
+        config,
+        prepared=prepared,
+        scratch=scratch,
+        outdir=stage,
+        progress=training,
+        scribbles=scribbles,
     )
+    names = list(labeler.summary.get("scribbled") or [])
     clock.lap("train")
     release_memory()  # training's activations and gradients, before the tiles'
     info, tiling = prepared.info, config.tiling
@@ -181,12 +192,12 @@ def _run(
     profile: dict[str, float] = {}
     copy = LocalCopy(folder.work / "scene.tif", info) if copies else None
     skipped, source_ids = _write_labels(
-        labels_path, tiles, prepared, labeler, scratch, config, progress, profile, copy
+        labels_path, tiles, prepared, labeler, scratch, config, progress, profile, copy, names
     )
     clock.lap("predict")
     vector, source_ids = _vector(
         labels_path, scene, folder, config, source_ids, clock, _stage(progress, "vectorize"),
-        reader.provenance, None if copy is None else copy.path,
+        reader.provenance, None if copy is None else copy.path, names,
     )  # fmt: skip
     display = reader.display_bands(config.output.display_bands)
     write_quicklook(stage / QUICKLOOK, scene, labels_path, display, config, prepared)
@@ -203,6 +214,7 @@ def _run(
         tiles=TileCounts(len(tiles), skipped, scratch.resumed),
         source_ids=source_ids,
         timings=timings,
+        names=names,
     )
     if progress is not None:
         progress("report", 0, 1)
@@ -223,6 +235,18 @@ def _run(
         n_tiles=len(tiles),
         timings=timings,
         profile={k: round(v, 3) for k, v in profile.items()},
+    )
+
+
+def _scribbles(config: Config, info: SceneInfo) -> Scribbles | None:
+    """The scene's scribbles (``segment.scribbles``), read onto its grid, or ``None``."""
+    segment = config.segment
+    if segment.scribbles is None:
+        return None
+    from geoseg.io.scribbles import read_scribbles
+
+    return read_scribbles(
+        segment.scribbles, segment.scribble_field, info, width=segment.scribble_width
     )
 
 
@@ -278,16 +302,18 @@ def _write_labels(
     progress: StageProgress | None,
     profile: dict[str, float],
     copy: LocalCopy | None = None,
+    names: Sequence[str] = (),
 ) -> tuple[int, list[int]]:
     """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
     Returns the number skipped and the raw id of each class ``1..K``; ``profile``
     receives the seconds of each part (:attr:`RunResult.profile`). With ``copy``
-    every core read is kept there, and the vote reads it."""
+    every core read is kept there, and the vote reads it. The scribbled classes
+    (``names``, raw ids ``1..S``) keep their ids."""
     skipped = 0
     clock = time.perf_counter
     spent = dict.fromkeys(("read", "label", "write", "close"), 0.0)
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(LabelWriter(path, prepared.info))
+        writer = stack.enter_context(LabelWriter(path, prepared.info, keep=len(names), names=names))
         if copy is not None:
             stack.enter_context(copy)
         for done, tile in enumerate(tiles, start=1):
@@ -323,11 +349,17 @@ def _write_labels(
     with contextlib.ExitStack() as stack:
         if copy is not None:
             prepared = prepared.reading(stack.enter_context(SceneReader(copy.path)))
-        voted = _vote(path, prepared, config, _stage(progress, "vote"))
+        voted = _vote(path, prepared, config, _stage(progress, "vote"), names)
     return skipped, [writer.classes[k - 1] for k in voted]
 
 
-def _vote(path: Path, prepared: Prepared, config: Config, progress: Progress | None) -> list[int]:
+def _vote(
+    path: Path,
+    prepared: Prepared,
+    config: Config,
+    progress: Progress | None,
+    names: Sequence[str] = (),
+) -> list[int]:
     """``stitch.refine``: the superpixel vote, a pass of its own over the written labels
     (:func:`geoseg.stitch.superpixel_vote`), renumbered by area again. Returns, for each
     new class, its id before the vote."""
@@ -335,7 +367,10 @@ def _vote(path: Path, prepared: Prepared, config: Config, progress: Progress | N
     block, margin = config.stitch.refine_block, config.stitch.refine_margin
     total = sum(1 for _ in blocks(info.height, info.width, block, margin=margin))
     # the reader closes first; the writer then renames its COG over the file read
-    with LabelWriter(path, info) as writer, SceneReader(path, bands=[1]) as labels:
+    with (
+        LabelWriter(path, info, keep=len(names), names=names) as writer,
+        SceneReader(path, bands=[1]) as labels,
+    ):
         for done, (window, voted) in enumerate(superpixel_vote(
             lambda window: labels.read(window)[0][0],
             read_image=prepared.read,
@@ -360,9 +395,11 @@ def _vector(
     progress: Progress | None,
     source: dict[str, Any],
     copy: Path | None,
+    names: Sequence[str] = (),
 ) -> tuple[VectorSummary | None, list[int]]:
     """The vector layer (``output.vector``) and the classes' raw ids after small-region
-    merging renumbered them; band values from the scene's local ``copy`` when given."""
+    merging renumbered them; band values from the scene's local ``copy`` when given.
+    With scribbled classes (``names``) the ids stay, and polygons carry the names."""
     if config.output.vector is None:
         return None, source_ids
     release_memory()  # the network and tile buffers are done with
@@ -386,6 +423,7 @@ def _vector(
         labels_out=labels_path,  # the run's own staged labels, merged in place
         metadata=provenance,
         progress=progress,
+        class_names=names,
     )
     if product.renumber is not None and product.classes is not None:  # merging renumbered
         moved = dict(zip(product.renumber[1:], source_ids, strict=False))
@@ -406,11 +444,13 @@ def _record(
     tiles: TileCounts,
     source_ids: list[int],
     timings: dict[str, float],
+    names: Sequence[str] = (),
 ) -> RunRecord:
     """The record of a run (the report's time is added when the report is written)."""
     info = prepared.info
     training = dict(training)
     tree = labels_tree(training.pop("tree", None) or [], source_ids)  # channel ids + 1
+    training.pop("scribbled", None)  # classes.names
     low, high, fill = prepared.stretch_values
     outputs = [outdir / LABELS, outdir / QUICKLOOK]
     if vector is not None:
@@ -440,7 +480,7 @@ def _record(
         vector=vector,
         config=config.model_dump(mode="json"),
         tiles=tiles,
-        classes=ClassSummary(len(source_ids), source_ids, source, tree),
+        classes=ClassSummary(len(source_ids), source_ids, source, tree, list(names)),
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions=versions(),
         outputs=[str(p.relative_to(outdir) if p.is_relative_to(outdir) else p) for p in outputs],

@@ -31,7 +31,8 @@ class Scratch:
 
     Every file is written under a temporary name and renamed, so a run killed at any
     point (even ``kill -9``) leaves only whole files. The key hashes the scene (path,
-    size, modification time) and the resolved config: a changed setting starts afresh.
+    size, modification time), the scribble file's size and modification time and the
+    resolved config: a changed setting starts afresh.
     A successful run removes the folder.
 
     What is read back is data, never code: tiles are ``.npz`` arrays read without
@@ -48,6 +49,10 @@ class Scratch:
                          "mtime_ns": stat.st_mtime_ns}  # fmt: skip
         else:  # a remote scene: its URL (a changed object under one URL is not seen)
             identity["scene"] = scene
+        strokes = config.segment.scribbles
+        if strokes is not None and Path(strokes).exists():  # redrawn strokes: train again
+            stat = Path(strokes).stat()
+            identity["scribbles"] = [stat.st_size, stat.st_mtime_ns]
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         self.key = key
         self.root = root
@@ -139,9 +144,11 @@ class Scratch:
 def _check_summary(saved: dict[str, Any]) -> None:
     """The plain values a scene labeler reads from a saved network have their types."""
     crops, merge, splits = saved.get("crops"), saved.get("merge"), saved.get("splits", [])
-    tree = saved.get("tree", [])
+    tree, names = saved.get("tree", []), saved.get("scribbled", [])
     ok = (
-        isinstance(crops, list)
+        isinstance(names, list)
+        and all(isinstance(n, str) for n in names)
+        and isinstance(crops, list)
         and all(isinstance(c, list) and all(isinstance(v, int) for v in c) for c in crops)
         and isinstance(saved.get("iterations"), int)
         and isinstance(saved.get("labels_at_stop"), int)

@@ -61,6 +61,7 @@ __all__ = [
     "merge_for",
     "merge_table",
     "merge_tree",
+    "scribble_map",
     "split_classes",
 ]
 
@@ -163,6 +164,38 @@ def merge_for(
     per_view = np.full(labels.shape, -1, np.int64)
     per_view[valid] = final
     return ClassMap(table, splits, merge_tree(*_joint_prototypes(per_view, described, table.size)))
+
+
+def scribble_map(
+    logits: torch.Tensor, valid: npt.NDArray[np.bool_], n_scribbled: int, params: SegmentParams
+) -> ClassMap:
+    """The class map of a network trained with ``n_scribbled`` scribbled classes in its
+    first channels: those channels are the classes. The network's other classes (the
+    channels that win pixels of the views ``logits (N, C, H, W)``, ``valid (N, H, W)``)
+    are kept whole: with ``params.scribbles_only`` each joins the scribbled class that
+    most of its pixels score highest among the scribbled channels; without it, each
+    stays a class of its own.
+
+    >>> logits = torch.zeros(1, 4, 2, 2); logits[0, 3] = 1.0  # channel 3 wins everywhere
+    >>> logits[0, 1] = 0.5; logits[0, 1, 1, 1] = -1  # channel 1 leads 0 on 3 of its 4 px
+    >>> valid = np.ones((1, 2, 2), bool)
+    >>> scribble_map(logits, valid, 2, SegmentParams()).table.tolist()
+    [0, 1, -1, 1]
+    >>> scribble_map(logits, valid, 2, SegmentParams(scribbles_only=False)).table.tolist()
+    [0, 1, -1, 3]
+    """
+    channels = logits.shape[1]
+    with torch.no_grad():
+        won = logits.argmax(dim=1).cpu().numpy()[valid]
+        scribbled = logits[:, :n_scribbled].argmax(dim=1).cpu().numpy()[valid]
+    table = np.full(channels, -1, np.int64)
+    table[:n_scribbled] = np.arange(n_scribbled)
+    for c in np.unique(won[won >= n_scribbled]):
+        if params.scribbles_only:
+            table[c] = np.bincount(scribbled[won == c], minlength=n_scribbled).argmax()
+        else:
+            table[c] = c
+    return ClassMap(table)
 
 
 def _smoothed_views(

@@ -158,6 +158,16 @@ class SegmentParams:
         Majority filter on the labels, a spatial prior against speckle (0: none): each
         pixel takes the class of highest Gaussian-weighted vote (sigma in pixels) among
         its neighbours. It widens the receptive field by ``2 * smooth_radius(...)``.
+    scribble_weight
+        With scribbles (:func:`geoseg.segment.fit`'s ``scribbles``, ``geoseg run
+        --scribbles``): weight of the cross-entropy between the scores and the scribbled
+        classes on the scribbled pixels, beside the similarity loss on the others (TIP
+        2020's scribble loss and its step size, 0.5).
+    scribbles_only
+        With scribbles: the classes are exactly the scribbled ones (each of the network's
+        other classes joins the scribbled class most of its pixels score highest;
+        :func:`geoseg.segment.merge.scribble_map`); ``False`` keeps those other classes
+        beside them.
     smooth_range
         Makes that filter edge-aware (0: plain Gaussian): a neighbour's vote is also
         weighted by ``exp(-d**2 / (2 * smooth_range**2))``, ``d`` the root mean square
@@ -198,6 +208,8 @@ class SegmentParams:
     merge_edge_sigma: float = 0.0
     smooth_sigma: float = 0.0
     smooth_range: float = 0.0
+    scribble_weight: float = 0.5
+    scribbles_only: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -237,6 +249,7 @@ class SegmentParams:
             "mix_radius",
             "texture_max_pixel",
             "decorrelate",
+            "scribble_weight",
         )
         for name in _non_negative:
             if getattr(self, name) < 0:

@@ -128,6 +128,7 @@ def fit(
     valid: npt.NDArray[np.bool_],
     params: SegmentParams,
     *,
+    scribbles: npt.NDArray[np.integer] | None = None,
     seed: int = 0,
     device: str = "auto",
     progress: Progress | None = None,
@@ -146,6 +147,12 @@ def fit(
         ``(N, h, w) bool``; invalid pixels take no part in the losses.
     params
         The loop's parameters.
+    scribbles
+        ``(N, h, w)`` user classes ``0..S-1`` of scribbled pixels, ``-1`` elsewhere
+        (TIP 2020): class ``s`` is trained into output channel ``s`` by a cross-entropy of
+        weight ``params.scribble_weight`` on the scribbled pixels, the similarity loss
+        covers the other pixels only, and training stops no earlier than at ``S``
+        labels.
     seed
         Seeds the weights; the global random state is left untouched.
     progress, snapshot_at, on_snapshot
@@ -178,6 +185,15 @@ def fit(
     use_priors = params.superpixels != "none"
     snapshot_set = set(snapshot_at)
     n_valid = max(int(valid.sum()), 1)
+    min_labels = params.min_labels
+    scribbled = scribble_target = None
+    if scribbles is not None and bool((valid & (scribbles >= 0)).any()):
+        user = np.where(valid & (scribbles >= 0), scribbles, IGNORE).astype(np.int64)
+        scribble_target = torch.from_numpy(user).to(dev)
+        scribbled = scribble_target != IGNORE
+        min_labels = max(min_labels, int(user.max()) + 1)
+    # the similarity loss needs a pixel to cover (a mean over none is NaN)
+    similarity = scribbled is None or not bool(scribbled[valid_t].all())
     previous: torch.Tensor | None = None
     changed = 1.0
 
@@ -201,11 +217,17 @@ def fit(
                 refine_seconds += time.perf_counter() - t0
             if not all_valid:
                 target[~valid_t] = IGNORE
+            if scribbled is not None:  # TIP 2020: similarity on the other pixels only
+                target[scribbled] = IGNORE
             if params.stop_change > 0:  # the share of targets that changed
                 if previous is not None:
                     changed = float((target != previous).sum()) / n_valid
                 previous = target
-        loss = params.similarity_weight * similarity_loss(scores, target)
+        loss = scores.new_zeros(())
+        if similarity:
+            loss = params.similarity_weight * similarity_loss(scores, target)
+        if scribble_target is not None:
+            loss = loss + params.scribble_weight * similarity_loss(scores, scribble_target)
         if params.continuity_weight > 0:
             loss = loss + params.continuity_weight * continuity_loss(
                 scores, None if all_valid else valid_t
@@ -214,7 +236,7 @@ def fit(
         optimizer.step()
         if progress is not None:
             progress(iteration, n_labels)
-        if n_labels <= params.min_labels or changed < params.stop_change:
+        if n_labels <= min_labels or changed < params.stop_change:
             logger.debug(
                 "stopped at iteration %d with %d labels, %.4f of the targets changed",
                 iteration,

@@ -24,12 +24,14 @@ from qgis.core import (
     QgsProcessingParameterCrs,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
+    QgsProcessingParameterVectorLayer,
 )
 
 from . import command
@@ -99,6 +101,16 @@ def _optional_int(alg: QgsProcessingAlgorithm, parameters: dict, name: str, cont
     return alg.parameterAsInt(parameters, name, context)
 
 
+def _scribbles(alg: QgsProcessingAlgorithm, parameters: dict, context: Any, feedback: Any) -> Any:
+    """The scribble layer as a file geoseg reads (a layer drawn in memory, or one layer
+    of a GeoPackage, is written to a temporary GeoPackage first), or ``None``."""
+    if not parameters.get("SCRIBBLES"):
+        return None
+    return alg.parameterAsCompatibleSourceLayerPath(
+        parameters, "SCRIBBLES", context, ["gpkg", "shp", "geojson"], "gpkg", feedback
+    )
+
+
 def _source(layer: Any, name: str) -> str:
     if layer is None:
         raise QgsProcessingException(f"geoseg: error: {name}: no raster layer given")
@@ -112,6 +124,8 @@ class RunAlgorithm(GeosegAlgorithm):
         "PRESET": "segment.preset",
         "CLASSES": "segment.n_classes",
         "SCALE": "segment.scale",
+        "SCRIBBLES": "segment.scribbles",
+        "SCRIBBLE_FIELD": "segment.scribble_field",
         "TILE_SIZE": "tiling.tile_size",
         "MIN_AREA": "vectorize.min_area",
         "BANDS": "input.bands",
@@ -158,6 +172,12 @@ class RunAlgorithm(GeosegAlgorithm):
             QgsProcessingParameterNumber.Double, optional=True, minValue=0))  # fmt: skip
         self.addParameter(QgsProcessingParameterString(
             "BANDS", "Bands, 1-based, e.g. 4,3,2 (empty: all)", optional=True))  # fmt: skip
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            "SCRIBBLES", "Scribbles: strokes that name the classes (optional)",
+            [QgsProcessing.TypeVectorAnyGeometry], optional=True))  # fmt: skip
+        self.addParameter(QgsProcessingParameterField(
+            "SCRIBBLE_FIELD", "Scribbles' class field (empty: class)",
+            parentLayerParameterName="SCRIBBLES", optional=True))  # fmt: skip
         self.addParameter(_advanced(QgsProcessingParameterNumber(
             "SEED", "Random seed", QgsProcessingParameterNumber.Integer, optional=True,
             minValue=0)))  # fmt: skip
@@ -190,6 +210,8 @@ class RunAlgorithm(GeosegAlgorithm):
             if parameters.get("MIN_AREA") is None
             else self.parameterAsDouble(parameters, "MIN_AREA", context),
             "BANDS": f"[{bands}]" if bands else None,
+            "SCRIBBLES": _scribbles(self, parameters, context, feedback),
+            "SCRIBBLE_FIELD": self.parameterAsString(parameters, "SCRIBBLE_FIELD", context) or None,
             "SEED": _optional_int(self, parameters, "SEED", context),
             "DEVICE": command.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
         }
@@ -204,9 +226,11 @@ class RunAlgorithm(GeosegAlgorithm):
         record = yaml.safe_load((outdir / "run.yaml").read_text())
         labels = str(outdir / "labels.tif")
         n_classes = int(record["classes"]["count"])
+        names = list(record["classes"].get("names") or [])
         results: dict[str, Any] = {"OUTPUT": str(outdir), "LABELS": labels,
                                    "N_CLASSES": n_classes}  # fmt: skip
-        _load_on_completion(context, labels, "geoseg labels", "LABELS", _ShowClasses(n_classes))
+        shown = _ShowClasses(n_classes, names)
+        _load_on_completion(context, labels, "geoseg labels", "LABELS", shown)
         vector = record.get("vector")
         if vector:
             path = Path(vector["path"])
@@ -379,26 +403,29 @@ def _load_on_completion(context: Any, path: str, name: str, output: str, post: A
     context.addLayerToLoadOnCompletion(path, details)
 
 
-def show_classes(layer: Any, n_classes: int) -> None:
+def show_classes(layer: Any, n_classes: int, names: list[str] | None = None) -> None:
     """A label raster's legend: classes ``1..n_classes`` of its colour table (GeoTIFF
-    pads the table to 256 entries), named "class k" as in the segments layer's style."""
+    pads the table to 256 entries), named "class k" as in the segments layer's style,
+    or by the scribbles' ``names`` (class ``k``: ``names[k - 1]``)."""
+    names = names or []
     renderer = layer.renderer()
     if not isinstance(renderer, QgsPalettedRasterRenderer):
         return
     classes = [c for c in renderer.classes() if 1 <= c.value <= n_classes]
     for entry in classes:
-        entry.label = f"class {int(entry.value)}"
+        k = int(entry.value)
+        entry.label = names[k - 1] if k <= len(names) else f"class {k}"
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
     layer.triggerRepaint()
 
 
 class _ShowClasses(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, n_classes: int) -> None:
+    def __init__(self, n_classes: int, names: list[str] | None = None) -> None:
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes, self.names = n_classes, names
 
     def postProcessLayer(self, layer: Any, context: Any, feedback: Any) -> None:
-        show_classes(layer, self.n_classes)
+        show_classes(layer, self.n_classes, self.names)
 
 
 _POSTS: list[Any] = []

@@ -1,0 +1,145 @@
+"""Guided classes (TIP 2020 scribbles): a few strokes name the classes of a run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import yaml
+
+from geoseg.evaluate import adjusted_rand_index
+from geoseg.io.raster import SceneReader
+from geoseg.io.scribbles import read_scribbles
+from geoseg.run.scene import run_scene
+from geoseg.sample import SAMPLE_CRS, sample_transform
+from tests.conftest import fast_config, write_scene
+
+NAMES = {4: "built-up", 1: "water", 3: "fields", 2: "forest"}
+"""Truth class -> the name its stroke carries, in the order the strokes are drawn (not
+the classes' order by area)."""
+
+
+def strokes_of(truth: np.ndarray, length: int = 9) -> gpd.GeoDataFrame:
+    """One short horizontal stroke inside each true class (from the middle of its pixels
+    in raster order), named by :data:`NAMES`, in the scene's CRS."""
+    transform = sample_transform()
+    lines, names = [], []
+    for k, name in NAMES.items():
+        rows, cols = np.nonzero(truth == k)
+        r, c = rows[rows.size // 2], cols[rows.size // 2]
+        end = c
+        while end + 1 < truth.shape[1] and truth[r, end + 1] == k and end - c < length - 1:
+            end += 1
+        ends = [transform @ (col + 0.5, r + 0.5) for col in (c, end)]
+        lines.append(shapely.LineString(ends))
+        names.append(name)
+    return gpd.GeoDataFrame({"class": names}, geometry=lines, crs=SAMPLE_CRS)
+
+
+@pytest.fixture(scope="module")
+def scribbled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, Path]:
+    """A four-class scene, one stroke in each class, and a run with them."""
+    root = tmp_path_factory.mktemp("scribbles")
+    scene, truth = write_scene(root / "scene.tif", rows=200, cols=260, n_classes=4)
+    strokes_of(truth).to_file(root / "strokes.gpkg")
+    config = fast_config(f"segment.scribbles={root / 'strokes.gpkg'}")
+    run_scene(scene, root / "run", config)
+    return root, truth, root / "run"
+
+
+def test_one_stroke_a_class_gives_those_classes(
+    scribbled: tuple[Path, np.ndarray, Path],
+) -> None:
+    """Four strokes: four classes, each the true class its stroke lies in, ids in the
+    order the strokes name them."""
+    _, truth, run = scribbled
+    with rasterio.open(run / "labels.tif") as src:
+        labels = src.read(1).astype(np.int64)
+        tags = src.tags(1)
+    assert sorted(np.unique(labels).tolist()) == [1, 2, 3, 4]
+    assert adjusted_rand_index(labels, truth.astype(np.int64)) >= 0.95
+    names = list(NAMES.values())
+    for k, true_class in enumerate(NAMES, start=1):  # class k is the k-th name's cover
+        assert np.bincount(truth[labels == k]).argmax() == true_class
+        assert tags[f"CLASS_{k}"] == names[k - 1]
+    record = yaml.safe_load((run / "run.yaml").read_text())
+    assert record["classes"]["names"] == names
+    assert "scribbled" not in record["training"]
+
+
+def test_polygons_carry_the_names_of_their_classes(
+    scribbled: tuple[Path, np.ndarray, Path],
+) -> None:
+    _, _, run = scribbled
+    polygons = gpd.read_file(run / "segments.gpkg", layer="segments")
+    names = list(NAMES.values())
+    pairs = set(zip(polygons["class_id"], polygons["class_name"], strict=True))
+    assert pairs == {(k, names[k - 1]) for k in range(1, 5)}
+    styles = gpd.read_file(run / "segments.gpkg", layer="layer_styles")
+    assert all(f'label="{name}"' in styles["styleQML"][0] for name in names)
+    report = (run / "report.html").read_text()
+    assert all(f"<td>{name}</td>" in report for name in names)
+
+
+def test_strokes_in_another_crs_land_on_the_same_pixels(
+    scribbled: tuple[Path, np.ndarray, Path],
+) -> None:
+    root, _, _ = scribbled
+    with SceneReader(root / "scene.tif") as reader:
+        info = reader.info
+    (root / "strokes_4326.gpkg").unlink(missing_ok=True)
+    gpd.read_file(root / "strokes.gpkg").to_crs("EPSG:4326").to_file(root / "strokes_4326.gpkg")
+    utm = read_scribbles(root / "strokes.gpkg", "class", info)
+    lonlat = read_scribbles(root / "strokes_4326.gpkg", "class", info)
+    assert utm.names == lonlat.names == tuple(NAMES.values())
+    assert utm.rows.size >= 4 * 9
+    np.testing.assert_array_equal(utm.rows, lonlat.rows)
+    np.testing.assert_array_equal(utm.cols, lonlat.cols)
+    np.testing.assert_array_equal(utm.classes, lonlat.classes)
+
+
+def test_widths_points_polygons_and_strokes_without_a_class(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A point is one pixel, or a disc ``width`` metres across; a polygon the pixels
+    whose centres it holds; a stroke without a value is left out with a warning."""
+    _, truth = write_scene(tmp_path / "scene.tif", rows=40, cols=50)
+    with SceneReader(tmp_path / "scene.tif") as reader:
+        info = reader.info
+    t = sample_transform()
+    geoms = [shapely.Point(t @ (10.5, 10.5)), shapely.box(*(t @ (30, 30)), *(t @ (34, 26))),
+             shapely.Point(t @ (40.5, 5.5))]  # fmt: skip
+    frame = gpd.GeoDataFrame({"class": [7.0, 3.0, None]}, geometry=geoms, crs=SAMPLE_CRS)
+    frame.to_file(tmp_path / "s.gpkg")
+    with caplog.at_level(logging.WARNING):
+        thin = read_scribbles(tmp_path / "s.gpkg", "class", info)
+    assert "1 feature(s) without class" in caplog.text
+    assert thin.names == ("7", "3")  # 7.0 is class "7"
+    assert np.bincount(thin.classes).tolist() == [1, 16]  # the 4 x 4 px box
+    wide = read_scribbles(tmp_path / "s.gpkg", "class", info, width=50.0)  # 5 px across
+    assert 15 <= np.count_nonzero(wide.classes == 0) <= 25  # a disc of 5 px: ~20 px
+    assert truth.shape == (40, 50)
+
+
+@pytest.mark.slow
+def test_labels_do_not_depend_on_the_tile_size(tmp_path: Path) -> None:
+    """One decision a scene: the same labels through tiles of 256 and 1024 px."""
+    scene, truth = write_scene(tmp_path / "scene.tif", rows=600, cols=700, n_classes=4)
+    strokes_of(truth).to_file(tmp_path / "strokes.gpkg")
+    maps = []
+    for size in (256, 1024):
+        config = fast_config(
+            f"segment.scribbles={tmp_path / 'strokes.gpkg'}",
+            f"tiling.tile_size={size}",
+            "segment.max_iterations=8",
+        )
+        run_scene(scene, tmp_path / f"run_{size}", config)
+        with rasterio.open(tmp_path / f"run_{size}" / "labels.tif") as src:
+            maps.append(src.read(1))
+    np.testing.assert_array_equal(maps[0], maps[1])
+    assert set(np.unique(maps[0]).tolist()) == {1, 2, 3, 4}
