@@ -223,8 +223,8 @@ def _tree_section(count: int, tree: list[list[int]]) -> str:
     """The classes' merge tree, cut by cut: which groups join at each step."""
     head = "<section><h2>Class tree</h2>"
     if not tree:
-        return f"{head}<p class=note>no class tree in this run (tile mode, or a preset " \
-            "without class merging)</p></section>"  # fmt: skip
+        return f"{head}<p class=note>no class tree in this run (tile mode, scribbled " \
+            "classes, or a preset without class merging)</p></section>"  # fmt: skip
     groups = {k: [k] for k in range(1, count + 1)}
     rows = []
     for step, (a, b) in enumerate(tree, start=1):

@@ -141,8 +141,8 @@ def _reclass(run_dir: Path, n_classes: int, outdir: str | Path | None) -> Reclas
     classes = record.classes
     if not classes.tree and classes.count > 1:
         raise InputError(
-            f"{run_dir}: this run has no class tree (tile mode, a preset without class "
-            "merging, or an older geoseg); run again with --classes K"
+            f"{run_dir}: this run has no class tree (tile mode, scribbled classes, a preset "
+            "without class merging, or an older geoseg); run again with --classes K"
         )
     table = cut_tree(classes.tree, classes.count, n_classes)
     out = Path(outdir) if outdir is not None else run_dir / f"classes_{n_classes}"

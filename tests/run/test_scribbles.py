@@ -143,3 +143,14 @@ def test_labels_do_not_depend_on_the_tile_size(tmp_path: Path) -> None:
             maps.append(src.read(1))
     np.testing.assert_array_equal(maps[0], maps[1])
     assert set(np.unique(maps[0]).tolist()) == {1, 2, 3, 4}
+
+
+def test_a_scribbled_run_has_no_tree_to_cut(scribbled: tuple[Path, np.ndarray, Path]) -> None:
+    """The user named the classes: there is nothing to join them by."""
+    from geoseg.errors import InputError
+    from geoseg.run.reclass import reclass_run
+
+    _, _, run = scribbled
+    with pytest.raises(InputError, match="scribbled classes"):
+        reclass_run(run, 2)
+    assert not (run / "classes_2").exists()
