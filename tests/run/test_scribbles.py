@@ -154,3 +154,22 @@ def test_a_scribbled_run_has_no_tree_to_cut(scribbled: tuple[Path, np.ndarray, P
     with pytest.raises(InputError, match="scribbled classes"):
         reclass_run(run, 2)
     assert not (run / "classes_2").exists()
+
+
+def test_without_scribbles_only_other_classes_follow_unnamed(
+    scribbled: tuple[Path, np.ndarray, Path],
+) -> None:
+    """``segment.scribbles_only: false``: the scribbled classes keep ids 1..4 and their
+    names; any class the network adds comes after them, without a name."""
+    root, _, _ = scribbled
+    config = fast_config(
+        f"segment.scribbles={root / 'strokes.gpkg'}", "segment.scribbles_only=false"
+    )
+    run_scene(root / "scene.tif", root / "extra", config)
+    record = yaml.safe_load((root / "extra" / "run.yaml").read_text())
+    assert record["classes"]["names"] == list(NAMES.values())
+    assert record["classes"]["source_ids"][:4] == [1, 2, 3, 4]  # channels 0..3 kept in place
+    polygons = gpd.read_file(root / "extra" / "segments.gpkg", layer="segments")
+    named = polygons[polygons["class_id"] <= 4]
+    assert named["class_name"].notna().all()
+    assert polygons.loc[polygons["class_id"] > 4, "class_name"].isna().all()
