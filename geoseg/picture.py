@@ -53,6 +53,7 @@ def segment_picture(
     """Segment a plain picture: its mean-colour rendering into ``output`` and, if asked,
     the labels (``1..K``, 0 = nodata) and the training animation (``gif``, default
     ``training.gif`` beside ``output``). Every target is checked before training."""
+    from geoseg.runtime import hold_freed_memory
     from geoseg.segment.train import segment
 
     check_output(output, PICTURE_SUFFIXES, inputs=[image])
@@ -62,6 +63,7 @@ def segment_picture(
     gif_path = gif if gif is not None else output.with_name("training.gif")
     if animation is not None:
         check_output(gif_path, (".gif",), inputs=[image], option="--gif")
+    hold_freed_memory()  # as geoseg run: training's activations reuse freed memory, 2x faster
     data = read_image(image)
     scaled = auto_scale(data.data, data.valid)
     metres = None
