@@ -103,12 +103,10 @@ def load_batch(
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{_shown(path)}: needs a non-empty list 'scenes' of paths or globs")
     base_dir = path.parent
-    output = data.get("output")
-    if isinstance(output, dict) and isinstance(output.get("dir"), str):
-        data["output"] = {**output, "dir": _beside(output["dir"], base_dir)}
-    segment = data.get("segment")
-    if isinstance(segment, dict) and isinstance(segment.get("scribbles"), str):
-        data["segment"] = {**segment, "scribbles": str(base_dir / segment["scribbles"])}
+    for (section, key), beside in BESIDE.items():
+        settings = data.get(section)
+        if isinstance(settings, dict) and isinstance(settings.get(key), str):
+            data[section] = {**settings, key: beside(settings[key], base_dir)}
     try:
         shared = resolve_config(data=data, overrides=overrides)
     except ConfigError as err:
@@ -183,18 +181,26 @@ def _beside(folder: str, base_dir: Path) -> str:
     return str(Path(base) / folder)
 
 
+def _beside_path(path: str, base_dir: Path) -> str:
+    """A file path written in the batch file, relative to its folder."""
+    return str(base_dir / path)
+
+
+BESIDE = {("output", "dir"): _beside, ("segment", "scribbles"): _beside_path}
+"""(section, key) of the settings that are paths relative to the batch file's folder,
+and how each is made so (``output.dir`` is a template: its folder's braces escaped)."""
+
+
 def _beside_config(config: Config, extra: Sequence[str], base_dir: Path) -> Config:
-    """``config`` with the ``output.dir`` and ``segment.scribbles`` a scene's ``set``
-    gave (the last one wins) taken relative to the batch file's folder."""
+    """``config`` with the paths of :data:`BESIDE` a scene's ``set`` gave (the last one
+    wins) taken relative to the batch file's folder."""
     parsed = list(map(parse_override, extra))
-    given = [value for key, value in parsed if key == ["output", "dir"]]
-    if given and isinstance(given[-1], str) and config.output.dir == given[-1]:
-        output = config.output.model_copy(update={"dir": _beside(given[-1], base_dir)})
-        config = config.model_copy(update={"output": output})
-    strokes = [value for key, value in parsed if key == ["segment", "scribbles"]]
-    if strokes and isinstance(strokes[-1], str) and config.segment.scribbles == strokes[-1]:
-        segment = config.segment.model_copy(update={"scribbles": str(base_dir / strokes[-1])})
-        config = config.model_copy(update={"segment": segment})
+    for (section, key), beside in BESIDE.items():
+        given = [value for name, value in parsed if name == [section, key]]
+        settings = getattr(config, section)
+        if given and isinstance(given[-1], str) and getattr(settings, key) == given[-1]:
+            settings = settings.model_copy(update={key: beside(given[-1], base_dir)})
+            config = config.model_copy(update={section: settings})
     return config
 
 

@@ -31,6 +31,7 @@ from geoseg.io.labels import class_counts
 from geoseg.io.raster import SceneReader, atomic_path
 from geoseg.io.vector import read_column
 from geoseg.render import bars_svg, histogram_svg, palette
+from geoseg.types import class_name
 from geoseg.vectorize import pixel_area_m2
 
 if TYPE_CHECKING:  # the run's record, read here; the run imports this module
@@ -192,7 +193,7 @@ def _classes_section(
         rows.append(
             f'<tr class=cls data-class="{k}">'
             f'<td><span class=sw style="background:rgb({r},{g},{b})"></span></td>'
-            f"<td>{_e(names[int(k) - 1] if k <= len(names) else f'class {k}')}</td>"
+            f"<td>{_e(class_name(int(k), names) or f'class {k}')}</td>"
             f"<td class=r>{_e(_area(counts[k] * pixel_m2, georeferenced))}</td>"
             f"<td class=r>{_e(f'{counts[k]:,}')}</td>"
             f"<td class=share>{_e(f'{share:.2f} %')}</td>"

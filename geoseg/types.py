@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from rasterio.crs import CRS
 
 from geoseg.errors import InputError
 
-__all__ = ["Progress", "SceneInfo", "StageProgress", "area_order"]
+__all__ = ["Progress", "SceneInfo", "StageProgress", "area_order", "class_name"]
 
 Progress = Callable[[int, int], None]
 """The one progress callback: ``progress(step, value)``. Tiles and vector blocks call
@@ -29,6 +29,16 @@ StageProgress = Callable[[str, int, int], None]
 """A whole run's progress: ``progress(stage, done, total)`` with the stage named
 (``train``: iterations, ``predict``: tiles, ``vote`` and ``vectorize``: blocks,
 ``report``)."""
+
+
+def class_name(k: int, names: Sequence[str]) -> str | None:
+    """The name of class ``k`` of a label raster whose classes ``1..len(names)`` the
+    user named (scribbles), ``None`` for any other id.
+
+    >>> class_name(2, ["water", "forest"]), class_name(3, ["water", "forest"])
+    ('forest', None)
+    """
+    return names[k - 1] if 0 < k <= len(names) else None
 
 
 def area_order(counts: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:

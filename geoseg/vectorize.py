@@ -287,7 +287,7 @@ def pixel_area_m2(transform: Affine, crs: CRS | None, shape_: tuple[int, int]) -
     """Area of one pixel in m² (at the raster's centre for a geographic CRS)."""
     rows, cols = shape_
     centre = shapely.box(cols // 2, rows // 2, cols // 2 + 1, rows // 2 + 1)
-    pixel = shapely.transform(centre, _affine(transform))
+    pixel = shapely.transform(centre, affine_points(transform))
     return float(_measures(crs)[0]([pixel])[0])
 
 
@@ -445,7 +445,11 @@ def _drop_straight_vertices(
     return shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords, offsets)
 
 
-def _affine(transform: Affine) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+def affine_points(
+    transform: Affine,
+) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """``transform`` as a function of ``(n, 2)`` coordinates, for ``shapely.transform``
+    (pixel -> scene coordinates; ``~transform`` the other way)."""
     a, b, c, d, e, f = list(transform)[:6]
 
     def apply(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -491,7 +495,7 @@ def _frame(
     geoms = np.asarray(pixel_geoms, dtype=object)
     if simplify > 0:  # a vertex at every pixel corner: neighbours then share their nodes
         geoms = shapely.segmentize(geoms, 1.0)
-    geoms = shapely.transform(geoms, _affine(transform))
+    geoms = shapely.transform(geoms, affine_points(transform))
     if simplify > 0 and len(geoms):
         tolerance = simplify * math.sqrt(abs(transform.determinant))
         geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=False)

@@ -241,9 +241,9 @@ class LabelWriter:
         counts = np.bincount(lut[: self._counts.size], self._counts, lut.size).astype(np.int64)
         if self.renumber:
             fixed = np.arange(1, min(self.keep + 1, counts.size))
-            rest = area_order(np.concatenate([np.zeros(fixed.size + 1, np.int64),
-                                              counts[fixed.size + 1 :]]))  # fmt: skip
-            order = np.concatenate([fixed, rest]).astype(np.int64)
+            others = counts.copy()
+            others[: fixed.size + 1] = 0  # nodata and the kept ids: not ordered by area
+            order = np.concatenate([fixed, area_order(others)]).astype(np.int64)
             renumber = np.zeros(counts.size, np.uint16)
             renumber[order] = np.arange(1, order.size + 1)
         else:

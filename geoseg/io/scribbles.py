@@ -76,6 +76,8 @@ def read_scribbles(
     the scene and fewer than two classes on it."""
     import pyogrio  # here, not at import (as geoseg.io.vector)
 
+    from geoseg.vectorize import affine_points
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such scribble file; check the path (--scribbles)")
@@ -96,7 +98,7 @@ def read_scribbles(
         )
     names, ids, geoms = _classes(frame, field, path)
     geoms = _onto_scene_crs(geoms, frame.crs, info, path)
-    pixels = shapely.transform(geoms, _to_pixels(info.transform))
+    pixels = shapely.transform(geoms, affine_points(~info.transform))  # (col, row)
     rows, cols, classes = _burn(pixels, ids, info, _width_px(width, info))
     if rows.size == 0:
         raise InputError(
@@ -164,19 +166,6 @@ def _onto_scene_crs(geoms: Any, crs: Any, info: SceneInfo, path: Path) -> Any:
     import geopandas as gpd
 
     return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(info.crs.to_wkt()).values, object)
-
-
-def _to_pixels(transform: Affine) -> Any:
-    """``shapely.transform`` function: scene coordinates -> (col, row) pixel coordinates."""
-    inverse = ~transform
-
-    def apply(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        x, y = xy[:, 0], xy[:, 1]
-        cols = inverse.a * x + inverse.b * y + inverse.c
-        rows = inverse.d * x + inverse.e * y + inverse.f
-        return np.column_stack([cols, rows])
-
-    return apply
 
 
 def _width_px(width: float, info: SceneInfo) -> float:

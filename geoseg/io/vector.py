@@ -31,6 +31,7 @@ import shapely
 from geoseg.errors import InputError, OutputError
 from geoseg.io.raster import check_output
 from geoseg.render import palette
+from geoseg.types import class_name
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -263,7 +264,7 @@ def qgis_style(colours: Mapping[int, tuple[int, int, int]], names: Sequence[str]
     categories, symbols = [], []
     for i, (value, rgb) in enumerate(sorted(colours.items())):
         colour = ",".join(str(int(v)) for v in rgb) + ",255"
-        label = quoteattr(names[value - 1] if 0 < value <= len(names) else f"class {value}")
+        label = quoteattr(class_name(value, names) or f"class {value}")
         categories.append(f'<category value="{value}" label={label} symbol="{i}" render="true"/>')
         props = {
             "color": colour,

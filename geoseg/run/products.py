@@ -29,7 +29,7 @@ from geoseg.io.vector import VectorWriter
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.run.prepare import Prepared, open_scene
-from geoseg.types import Progress
+from geoseg.types import Progress, class_name
 from geoseg.vectorize import pixel_area_m2, vectorize
 
 __all__ = ["VectorProduct", "vectorize_labels", "write_quicklook"]
@@ -151,7 +151,8 @@ def vectorize_labels(
             now = time.perf_counter()
             spent["polygons"] += now - mark
             if class_names:
-                batch.insert(2, "class_name", _names(batch["class_id"].to_numpy(), class_names))
+                ids = batch["class_id"].tolist()
+                batch.insert(2, "class_name", [class_name(k, class_names) for k in ids])
             out.write(batch)
             mark = time.perf_counter()
             spent["write"] += mark - now
@@ -169,11 +170,6 @@ def vectorize_labels(
         renumber=renumbered[0].tolist() if renumbered else None,
         seconds={k: round(v, 3) for k, v in spent.items()},
     )
-
-
-def _names(ids: npt.NDArray[np.integer], names: Sequence[str]) -> list[str | None]:
-    """The name of each class id (``1..len(names)``), ``None`` beyond them."""
-    return [names[i - 1] if 0 < i <= len(names) else None for i in ids.tolist()]
 
 
 def write_quicklook(

@@ -187,8 +187,8 @@ def fit(
     n_valid = max(int(valid.sum()), 1)
     min_labels = params.min_labels
     scribbled = scribble_target = None
-    if scribbles is not None and bool((valid & (scribbles >= 0)).any()):
-        user = np.where(valid & (scribbles >= 0), scribbles, IGNORE).astype(np.int64)
+    if scribbles is not None and bool((drawn := valid & (scribbles >= 0)).any()):
+        user = np.where(drawn, scribbles, IGNORE).astype(np.int64)
         scribble_target = torch.from_numpy(user).to(dev)
         scribbled = scribble_target != IGNORE
         min_labels = max(min_labels, int(user.max()) + 1)
@@ -223,9 +223,11 @@ def fit(
                 if previous is not None:
                     changed = float((target != previous).sum()) / n_valid
                 previous = target
-        loss = scores.new_zeros(())
-        if similarity:
-            loss = params.similarity_weight * similarity_loss(scores, target)
+        loss = (
+            params.similarity_weight * similarity_loss(scores, target)
+            if similarity
+            else scores.new_zeros(())
+        )
         if scribble_target is not None:
             loss = loss + params.scribble_weight * similarity_loss(scores, scribble_target)
         if params.continuity_weight > 0:
