@@ -12,6 +12,10 @@ Directives:
 ``geoseg-api``
     Autodoc entries for every name in a module's ``__all__``, also names the module
     provides lazily (a module ``__getattr__``), which ``automodule`` does not list.
+    A name another public module defines is shown unindexed (the definer's is indexed).
+``geoseg-package``
+    A package's docstring, then ``geoseg-api`` of each public submodule, each in a
+    section of its own: a module split in two needs no edit of the page.
 
 At the end of a build every name in the ``__all__`` of every public module (no part of
 its dotted name starts with ``_``) must be documented somewhere: under that module or
@@ -280,28 +284,61 @@ def _kind(obj: Any) -> str:
     return "autodata"
 
 
+def _module_lines(name: str) -> list[str]:
+    """reST: the module's docstring, then one autodoc entry per name in its ``__all__``."""
+    module = importlib.import_module(name)
+    lines = [f".. automodule:: {name}", "   :no-members:", ""]
+    for member in getattr(module, "__all__", []):
+        if member.startswith("__"):
+            continue
+        obj = getattr(module, member)
+        lines.append(f".. {_kind(obj)}:: {name}.{member}")
+        if _kind(obj) == "autodata" and len(repr(obj)) > _LONG_VALUE:
+            lines.append("   :no-value:")
+        if _reexport(module, member):  # a re-export: the defining module's is indexed
+            lines.append("   :no-index:")
+        lines.append("")
+    return lines
+
+
 class ModuleApi(SphinxDirective):
-    """The module's docstring, then one autodoc entry per name in its ``__all__``."""
+    """A module's docstring, then an autodoc entry for each name in its ``__all__``."""
 
     required_arguments = 1
 
     def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
-        module = importlib.import_module(name)
-        lines = [f".. automodule:: {name}", "   :no-members:", ""]
-        for member in getattr(module, "__all__", []):
-            if member.startswith("__"):
-                continue
-            obj = getattr(module, member)
-            lines.append(f".. {_kind(obj)}:: {name}.{member}")
-            if _kind(obj) == "autodata" and len(repr(obj)) > _LONG_VALUE:
-                lines.append("   :no-value:")
-            if _reexport(module, member):  # a re-export: the defining module's is indexed
-                lines.append("   :no-index:")
-            lines.append("")
         container = nodes.container()
-        self.state.nested_parse(StringList(_as_rst(self, lines), name), 0, container)
+        lines = _as_rst(self, _module_lines(name))
+        self.state.nested_parse(StringList(lines, name), 0, container)
         return list(container.children)
+
+
+class PackageApi(SphinxDirective):
+    """A package's docstring, then a section per public submodule, as ``geoseg-api``.
+
+    New modules of the package appear without an edit of the page.
+    """
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        head = nodes.container()
+        lines = _as_rst(self, [f".. automodule:: {name}", "   :no-members:", ""])
+        self.state.nested_parse(StringList(lines, name), 0, head)
+        out: list[nodes.Node] = list(head.children)
+        for module in _public_modules():
+            if module.rpartition(".")[0] != name:
+                continue
+            section = nodes.section(ids=[nodes.make_id(module)])
+            section += nodes.title("", "", nodes.literal(text=module))
+            body = nodes.container()
+            lines = _as_rst(self, _module_lines(module))
+            self.state.nested_parse(StringList(lines, module), 0, body)
+            section.extend(body.children)
+            out.append(section)
+        return out
 
 
 @functools.cache
@@ -389,5 +426,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("geoseg-config", ConfigReference)
     app.add_directive("geoseg-presets", PresetTable)
     app.add_directive("geoseg-api", ModuleApi)
+    app.add_directive("geoseg-package", PackageApi)
     app.connect("env-check-consistency", _check_coverage)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
