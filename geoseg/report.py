@@ -28,7 +28,8 @@ from rasterio.windows import Window
 
 from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts
-from geoseg.io.raster import SceneReader, atomic_path
+from geoseg.io.output import atomic_path
+from geoseg.io.raster_read import SceneReader
 from geoseg.io.vector import read_column
 from geoseg.render import bars_svg, histogram_svg, palette
 from geoseg.types import class_name

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import OutputError
-from geoseg.io.raster import write_gif
+from geoseg.io.raster_write import write_gif
 from geoseg.render import TrainingAnimation
 from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch

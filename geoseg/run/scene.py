@@ -31,15 +31,12 @@ import yaml
 
 from geoseg.config import Config, config_yaml
 from geoseg.errors import GeosegError, OutputError
+from geoseg.io.gdal_env import network_bytes
 from geoseg.io.labels import LabelWriter
-from geoseg.io.raster import (
-    LocalCopy,
-    SceneReader,
-    Source,
-    as_source,
-    check_not_input,
-    network_bytes,
-)
+from geoseg.io.output import check_not_input
+from geoseg.io.raster_read import SceneReader
+from geoseg.io.raster_write import LocalCopy
+from geoseg.io.source import Source, as_source
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target

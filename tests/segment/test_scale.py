@@ -22,7 +22,7 @@ from geoseg.cli import app
 from geoseg.config import resolve_config
 from geoseg.errors import ConfigError
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.io.raster import write_image
+from geoseg.io.raster_write import write_image
 from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, sample_transform
 from geoseg.segment import PRESETS, segment
