@@ -68,7 +68,7 @@ def segment_picture(
     scaled = auto_scale(data.data, data.valid)
     metres = None
     if data.crs is not None:  # geopandas and pyproj only for a georeferenced raster
-        from geoseg.vectorize import pixel_size_m
+        from geoseg.measure import pixel_size_m
 
         metres = pixel_size_m(data.transform, data.crs, data.valid.shape)
     result = segment(

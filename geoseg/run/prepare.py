@@ -18,10 +18,10 @@ from geoseg.io.gdal_env import drop_block_cache, gdal_cache
 from geoseg.io.raster_read import SceneReader
 from geoseg.io.source import is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
+from geoseg.measure import pixel_size_m
 from geoseg.normalize import fill_nodata, percentile_bounds, stretch
 from geoseg.tiling import sample_crops, stroke_crops
 from geoseg.types import SceneInfo
-from geoseg.vectorize import pixel_size_m
 
 if TYPE_CHECKING:
     from geoseg.io.scribbles import Scribbles

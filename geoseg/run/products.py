@@ -23,11 +23,12 @@ from geoseg.io.raster_read import SceneReader
 from geoseg.io.raster_write import write_png
 from geoseg.io.source import Source
 from geoseg.io.vector import VectorWriter
+from geoseg.measure import pixel_area_m2
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.run.prepare import Prepared, open_scene
 from geoseg.types import Progress, class_name
-from geoseg.vectorize import pixel_area_m2, vectorize
+from geoseg.vectorize import vectorize
 
 __all__ = ["VectorProduct", "vectorize_labels", "write_quicklook"]
 
