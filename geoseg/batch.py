@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from geoseg.config import Config, load_yaml, output_dir, parse_override, resolve_config
 from geoseg.errors import PATH_CHARS, ConfigError, GeosegError, OutputError, plain, quote
-from geoseg.io.raster import Source, as_source, atomic_path, is_remote, source_stem
+from geoseg.io.output import atomic_path
+from geoseg.io.source import Source, as_source, is_remote, source_stem
 from geoseg.runtime import share_cores, use_threads
 
 if TYPE_CHECKING:

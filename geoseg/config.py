@@ -276,7 +276,7 @@ def output_dir(scene: str | Path, config: Config) -> Path:
     >>> output_dir("data/a.tif", resolve_config(overrides=["output.dir=out/{stem}"]))
     PosixPath('out/a')
     """
-    from geoseg.io.raster import is_remote, source_stem
+    from geoseg.io.source import is_remote, source_stem
 
     stem = source_stem(scene)
     if not stem:

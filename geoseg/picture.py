@@ -12,11 +12,11 @@ from rasterio.windows import Window
 
 from geoseg.errors import InputError
 from geoseg.io.labels import write_labels
-from geoseg.io.raster import (
+from geoseg.io.output import check_output
+from geoseg.io.raster_read import read_image
+from geoseg.io.raster_write import (
     LABEL_SUFFIXES,
     PICTURE_SUFFIXES,
-    check_output,
-    read_image,
     write_gif,
     write_image,
     write_png,
@@ -68,7 +68,7 @@ def segment_picture(
     scaled = auto_scale(data.data, data.valid)
     metres = None
     if data.crs is not None:  # geopandas and pyproj only for a georeferenced raster
-        from geoseg.vectorize import pixel_size_m
+        from geoseg.measure import pixel_size_m
 
         metres = pixel_size_m(data.transform, data.crs, data.valid.shape)
     result = segment(
@@ -134,7 +134,7 @@ def contact_sheet(
         superpixel_sheet,
         vary_names,
     )
-    from geoseg.io.raster import SceneReader
+    from geoseg.io.raster_read import SceneReader
 
     vary_names(method)
     base = base.replace(superpixels=method)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from geoseg.config import Config
-from geoseg.io.raster import Source, as_source
+from geoseg.io.source import Source, as_source
 from geoseg.run.folder import local_copy_mb, outputs_mb, scratch_mb
 from geoseg.run.labelers import labeler_for
 from geoseg.run.prepare import gdal_env, keeps_local_copy, open_scene, prepare, reads_network

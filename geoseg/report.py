@@ -28,11 +28,12 @@ from rasterio.windows import Window
 
 from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts
-from geoseg.io.raster import SceneReader, atomic_path
+from geoseg.io.output import atomic_path
+from geoseg.io.raster_read import SceneReader
 from geoseg.io.vector import read_column
+from geoseg.measure import pixel_area_m2
 from geoseg.render import bars_svg, histogram_svg, palette
 from geoseg.types import class_name
-from geoseg.vectorize import pixel_area_m2
 
 if TYPE_CHECKING:  # the run's record, read here; the run imports this module
     from geoseg.run.record import RunRecord, VectorSummary

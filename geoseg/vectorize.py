@@ -24,7 +24,8 @@ the scene's width, not the raster or its number of segments:
 
 The result equals whole-raster polygonization, whatever the block size. Steps 1 and 2
 (the segments and their merging) are :mod:`geoseg.regions`, where the row-by-row joins
-and the merge rounds are written by hand.
+and the merge rounds are written by hand; step 3's tracing and joining of pieces is
+:mod:`geoseg.polygons`.
 
 ``segment_id`` is ``1 +`` the raster index (``row * width + col``) of the segment's
 first pixel in raster order: stable across block sizes and reruns, and it says where
@@ -40,7 +41,6 @@ the segment starts.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
@@ -49,15 +49,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pyproj
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.features import shapes
 from rasterio.windows import Window
 
 from geoseg import tiling
 from geoseg.errors import InputError
+from geoseg.measure import Measure, affine_points, polygon_measures
+from geoseg.polygons import drop_straight_vertices, join_pieces, polygonize
 from geoseg.regions import (
     ReadBands,
     ReadLabels,
@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # imported where used: pandas is ~90 MB of RSS that training 
     import geopandas as gpd
     import pandas as pd
 
-__all__ = ["area_factor", "pixel_area_m2", "pixel_size_m", "vectorize", "vectorize_array"]
+__all__ = ["vectorize", "vectorize_array"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def vectorize(
         if renumber is not None and on_renumber is not None:
             on_renumber(renumber)
         mark = lap("merge", mark)
-        area, perimeter = _measures(crs)
+        area, perimeter = polygon_measures(crs)
         pieces: dict[int, list[shapely.Geometry]] = {}
         vertices = np.zeros(spill.size, np.int64)  # of each segment's pieces so far
         block_index = 0
@@ -209,7 +209,7 @@ def vectorize(
                     write_classes(window, np.where(ids > 0, classes[ids - 1], 0))
                     mark = lap("rewrite", mark)
                 offset = Affine.translation(window.col_off, window.row_off)
-                polygons, values = _polygonize(ids.astype(np.int32), offset)
+                polygons, values = polygonize(ids.astype(np.int32), offset)
                 np.add.at(vertices, values - 1, shapely.get_num_coordinates(polygons))
                 for polygon, value in zip(polygons, values.tolist(), strict=True):
                     pieces.setdefault(int(value) - 1, []).append(polygon)
@@ -218,9 +218,9 @@ def vectorize(
             stop = int(row_end[block_row])  # segments start..stop-1 end in this row
             for low, high in _batches(vertices[start:stop], start):
                 parts = [pieces.pop(s) for s in range(low, high)]
-                geoms = np.array([_join(part) for part in parts], dtype=object)
+                geoms = np.array([join_pieces(part) for part in parts], dtype=object)
                 joined = np.array([len(part) > 1 for part in parts], bool)
-                geoms[joined] = _drop_straight_vertices(geoms[joined])
+                geoms[joined] = drop_straight_vertices(geoms[joined])
                 mark = lap("join", mark)
                 rows_ = _attributes(spill.read(low, high), band_names, first.shift)
                 frame = _frame(geoms, rows_, transform, crs, simplify, area, perimeter)
@@ -275,33 +275,12 @@ def vectorize_array(
     )
     if not batches:
         empty = _attributes(Spill(len(names)).read(0, 0), names, np.zeros(len(names)))
-        return _frame([], empty, transform, crs, 0.0, *_measures(crs))
+        return _frame([], empty, transform, crs, 0.0, *polygon_measures(crs))
     import geopandas as gpd
     import pandas as pd
 
     frame = pd.concat(batches, ignore_index=True).sort_values("segment_id", ignore_index=True)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=batches[0].crs)
-
-
-def pixel_area_m2(transform: Affine, crs: CRS | None, shape_: tuple[int, int]) -> float:
-    """Area of one pixel in m² (at the raster's centre for a geographic CRS)."""
-    rows, cols = shape_
-    centre = shapely.box(cols // 2, rows // 2, cols // 2 + 1, rows // 2 + 1)
-    pixel = shapely.transform(centre, affine_points(transform))
-    return float(_measures(crs)[0]([pixel])[0])
-
-
-def pixel_size_m(transform: Affine, crs: CRS | None, shape_: tuple[int, int]) -> float | None:
-    """Side in metres of a square of one pixel's area (``None`` without a CRS)."""
-    return None if crs is None else math.sqrt(pixel_area_m2(transform, crs, shape_))
-
-
-def area_factor(crs: CRS | None) -> float:
-    """Metres per unit of a projected CRS's axes (1 without a CRS)."""
-    if crs is None:
-        return 1.0
-    axis = pyproj.CRS.from_user_input(crs.to_wkt()).axis_info
-    return float(axis[0].unit_conversion_factor) if axis else 1.0
 
 
 def _batches(vertices: npt.NDArray[np.int64], offset: int) -> list[tuple[int, int]]:
@@ -320,39 +299,6 @@ def _batches(vertices: npt.NDArray[np.int64], offset: int) -> list[tuple[int, in
         bounds.append((low + offset, high + offset))
         low = high
     return bounds
-
-
-def _polygonize(
-    ids: npt.NDArray[np.int32], transform: Affine
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
-    """Polygons of the 4-connected regions of equal id (``0`` = none) and their ids.
-
-    ``rasterio.features.shapes`` traces them (GDAL's polygonize); the GeoJSON-like rings
-    become shapely polygons in one vectorized call (``shapely.from_ragged_array``) rather
-    than one ``shape()`` call each, which was 60 % of the time.
-    """
-    coords: list[tuple[float, float]] = []
-    ring_sizes: list[int] = []
-    geom_sizes: list[int] = []
-    values: list[float] = []
-    for geometry, value in shapes(ids, mask=ids > 0, connectivity=4, transform=transform):
-        rings = geometry["coordinates"]
-        geom_sizes.append(len(rings))
-        for ring in rings:
-            ring_sizes.append(len(ring))
-            coords.extend(ring)
-        values.append(value)
-    if not values:
-        return np.empty(0, object), np.empty(0, np.int64)
-    offsets = (
-        np.concatenate([[0], np.cumsum(ring_sizes)]),
-        np.concatenate([[0], np.cumsum(geom_sizes)]),
-    )
-    # from the flat stream of numbers: 2.5x faster than np.asarray on the list of pairs
-    flat = itertools.chain.from_iterable(coords)
-    xy = np.fromiter(flat, np.float64, count=2 * len(coords)).reshape(-1, 2)
-    polygons = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, offsets)
-    return polygons, np.asarray(values, np.int64)
 
 
 def _attributes(
@@ -375,110 +321,6 @@ def _attributes(
         spread = rows["squares"][:, b] / counts - centred**2
         frame[f"{name}_std"] = np.sqrt(np.maximum(spread, 0))
     return frame
-
-
-def _join(pieces: list[shapely.Geometry]) -> shapely.Geometry:
-    """One polygon from the pieces of a segment (they share exact integer edges).
-
-    Only the pieces' outer rings are unioned; their holes lie strictly inside their
-    block, away from every edge the union changes, and are put back as they are. A
-    scene-wide segment with tens of thousands of holes thus costs a fifth of the time
-    and memory of unioning the whole pieces.
-
-    The filled pieces tile the segment without overlap, so the union is a coverage
-    union (``shapely.coverage_union_all``: shared edges cancel, no overlay), which needs
-    the shared edges split at the same vertices: each ring gets a vertex at every pixel
-    corner (``segmentize`` to 1 px, snapped back onto the integers), and the caller drops
-    the straight ones again (:func:`_drop_straight_vertices`). The same polygons as a
-    full overlay (``shapely.union_all``; a ring may start at another vertex) in 70-80 %
-    of its time.
-    """
-    if len(pieces) == 1:
-        return pieces[0]
-    filled = shapely.polygons(shapely.get_exterior_ring(pieces))
-    corners = shapely.set_precision(shapely.segmentize(filled, 1.0), 1.0, mode="pointwise")
-    joined = shapely.coverage_union_all(corners)
-    if joined.geom_type != "Polygon":
-        raise AssertionError(f"pieces of one segment joined into a {joined.geom_type}")
-    holes = [*joined.interiors, *(ring for piece in pieces for ring in piece.interiors)]
-    return shapely.Polygon(joined.exterior, holes)
-
-
-def _drop_straight_vertices(
-    polygons: npt.NDArray[np.object_],
-) -> npt.NDArray[np.object_]:
-    """The polygons without vertices in the middle of a straight edge (those the union
-    leaves on block edges), all at once over their coordinate arrays.
-
-    ``shapely.simplify(g, 0)`` does the same one polygon at a time, in quadratic time
-    and with a spatial index that took 500 MB for a segment of 840,000 vertices.
-
-    >>> square = shapely.Polygon([(0, 0), (1, 0), (2, 0), (2, 2), (0, 2), (0, 1)])
-    >>> _drop_straight_vertices(np.array([square]))[0].wkt
-    'POLYGON ((0 0, 2 0, 2 2, 0 2, 0 0))'
-    """
-    if not len(polygons):
-        return polygons
-    _, xy, (ring_at, geom_at) = shapely.to_ragged_array(polygons)
-    ring_of = np.repeat(np.arange(ring_at.size - 1), np.diff(ring_at))
-    is_open = np.ones(len(xy), bool)
-    is_open[ring_at[1:] - 1] = False  # the closing vertex repeats the first
-    index = np.flatnonzero(is_open)
-    ring = ring_of[index]
-    start, size = ring_at[:-1][ring], np.diff(ring_at)[ring] - 1
-    step = index - start
-    before = xy[start + (step - 1) % size]
-    after = xy[start + (step + 1) % size]
-    here = xy[index]
-    incoming, outgoing = here - before, after - here
-    cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
-    dot = (incoming * outgoing).sum(axis=1)
-    kept = index[(cross != 0) | (dot < 0)]  # corners (and reversals) stay
-    kept_ring = ring_of[kept]
-    first = kept[np.r_[True, kept_ring[1:] != kept_ring[:-1]]]
-    order = np.lexsort(
-        (np.r_[np.zeros(kept.size), np.ones(first.size)], np.r_[kept_ring, ring_of[first]])
-    )
-    coords = xy[np.r_[kept, first][order]]
-    sizes = np.bincount(kept_ring, minlength=ring_at.size - 1) + 1
-    offsets = (np.r_[0, np.cumsum(sizes)], geom_at)
-    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords, offsets)
-
-
-def affine_points(
-    transform: Affine,
-) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    """``transform`` as a function of ``(n, 2)`` coordinates, for ``shapely.transform``
-    (pixel -> scene coordinates; ``~transform`` the other way)."""
-    a, b, c, d, e, f = list(transform)[:6]
-
-    def apply(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        x, y = xy[:, 0], xy[:, 1]
-        return np.stack([a * x + b * y + c, d * x + e * y + f], axis=1)
-
-    return apply
-
-
-Measure = Callable[[Sequence[shapely.Geometry]], npt.NDArray[np.float64]]
-
-
-def _measures(crs: CRS | None) -> tuple[Measure, Measure]:
-    """Area (m²) and perimeter (m) functions for polygons in ``crs``'s coordinates."""
-    if crs is not None and crs.is_geographic:
-        geod = pyproj.CRS.from_user_input(crs.to_wkt()).get_geod()
-        assert geod is not None
-
-        def geodesic(index: int) -> Measure:
-            return lambda geoms: np.array(
-                [abs(geod.geometry_area_perimeter(g)[index]) for g in geoms], np.float64
-            )
-
-        return geodesic(0), geodesic(1)
-    factor = area_factor(crs)
-    return (
-        lambda geoms: shapely.area(np.asarray(geoms)) * factor**2,
-        lambda geoms: shapely.length(np.asarray(geoms)) * factor,
-    )
 
 
 def _frame(

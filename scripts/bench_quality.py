@@ -144,7 +144,7 @@ def forest_labels(image: Path, strokes: Path, seed: int) -> tuple[np.ndarray, fl
     """A random forest on the band values of the stroke pixels, applied to every pixel."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from geoseg.io.raster import SceneReader
+    from geoseg.io.raster_read import SceneReader
     from geoseg.io.scribbles import read_scribbles
 
     with SceneReader(image) as reader:

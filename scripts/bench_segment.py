@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from geoseg.evaluate import adjusted_rand_index, hungarian_miou
-from geoseg.io.raster import read_image
+from geoseg.io.raster_read import read_image
 from geoseg.normalize import auto_scale
 from geoseg.sample import make_scene
 from geoseg.segment import get_preset, segment

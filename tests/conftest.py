@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from geoseg.config import Config, resolve_config
-from geoseg.io.raster import write_image
+from geoseg.io.raster_write import write_image
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

@@ -222,7 +222,7 @@ def test_segment_of_a_coarse_geotiff_runs_without_texture_bands(
 ) -> None:
     """A 10 m GeoTIFF is segmented as `geoseg run` would: colour only (the texture bands
     are for pixels of 5 m or less); the same picture with texture gives other labels."""
-    from geoseg.io.raster import read_image
+    from geoseg.io.raster_read import read_image
     from geoseg.normalize import auto_scale
     from geoseg.picture import segment_picture
     from geoseg.segment import PRESETS, segment

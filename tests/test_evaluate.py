@@ -260,7 +260,7 @@ def _write(path: Path, labels: np.ndarray, *, pixel: float = 10, **kwargs: Any) 
     from affine import Affine
     from rasterio.crs import CRS
 
-    from geoseg.io.raster import write_image
+    from geoseg.io.raster_write import write_image
 
     write_image(
         path,

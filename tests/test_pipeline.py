@@ -15,7 +15,7 @@ from geoseg.cli import app
 from geoseg.config import Config, resolve_config
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.io.raster import write_image
+from geoseg.io.raster_write import write_image
 from geoseg.render import palette
 from geoseg.run import run_scene
 from geoseg.run.prepare import for_pixel_size

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from geoseg.cli import app
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.io.raster import read_image
+from geoseg.io.raster_read import read_image
 from geoseg.normalize import auto_scale
 from geoseg.segment import PRESETS, segment
 from tests.conftest import shared

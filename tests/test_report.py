@@ -18,7 +18,7 @@ from scipy.ndimage import gaussian_filter
 from geoseg.errors import InputError
 from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts, write_labels
-from geoseg.io.raster import write_image
+from geoseg.io.raster_write import write_image
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, run_scene
 from geoseg.sample import sample_transform

@@ -15,7 +15,8 @@ from rasterio.windows import Window
 from skimage.measure import label as label_regions
 
 from geoseg.errors import InputError
-from geoseg.vectorize import pixel_area_m2, vectorize, vectorize_array
+from geoseg.measure import pixel_area_m2
+from geoseg.vectorize import vectorize, vectorize_array
 
 UTM = CRS.from_epsg(32618)
 GRID = Affine(30, 0, 500_000, 0, -30, 4_000_000)  # 30 m pixels

@@ -171,7 +171,7 @@ def vectorize_command(
 
     LABELS is only read. Without --labels-out the polygons keep its class ids."""
     from geoseg.config import resolve_config
-    from geoseg.io.raster import check_not_input
+    from geoseg.io.output import check_not_input
     from geoseg.run.products import vectorize_labels
 
     given = {
@@ -288,7 +288,7 @@ def plan_command(
     and suggests a tile size for the memory available now.
     """
     from geoseg.config import resolve_config
-    from geoseg.io.raster import source_name
+    from geoseg.io.source import source_name
     from geoseg.plan import plan_scene
 
     with _cli_errors():

@@ -213,7 +213,7 @@ def evaluate_command(
     """
     from geoseg.evaluate import evaluate_maps
     from geoseg.io.labels import read_label_pair
-    from geoseg.io.raster import source_name
+    from geoseg.io.source import source_name
 
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)

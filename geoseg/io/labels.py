@@ -23,15 +23,9 @@ from rasterio.warp import reproject
 from rasterio.windows import Window
 
 from geoseg.errors import InputError
-from geoseg.io.raster import (
-    LABEL_SUFFIXES,
-    SceneReader,
-    _open,
-    _read_error,
-    _write_gtiff,
-    atomic_path,
-    check_output,
-)
+from geoseg.io.output import atomic_path, check_output
+from geoseg.io.raster_read import SceneReader, _open, _read_error
+from geoseg.io.raster_write import LABEL_SUFFIXES, _write_gtiff
 from geoseg.render import palette
 from geoseg.types import SceneInfo, area_order
 

@@ -76,7 +76,7 @@ def read_scribbles(
     the scene and fewer than two classes on it."""
     import pyogrio  # here, not at import (as geoseg.io.vector)
 
-    from geoseg.vectorize import affine_points
+    from geoseg.measure import affine_points
 
     path = Path(path)
     if not path.exists():
@@ -172,7 +172,7 @@ def _width_px(width: float, info: SceneInfo) -> float:
     """``width`` metres in pixels (in the transform's units without a CRS)."""
     if width <= 0:
         return 0.0
-    from geoseg.vectorize import pixel_size_m
+    from geoseg.measure import pixel_size_m
 
     metres = pixel_size_m(info.transform, info.crs, (info.height, info.width))
     return width / (metres if metres else abs(info.transform.a))

@@ -6,7 +6,7 @@ single-band raster; all must share one CRS. The grid is the finest of the assets
 resolutions (``input.resolution`` chooses another) over the union of their extents;
 coarser assets are resampled onto it by nearest neighbour (values stay real values).
 The item's JSON is fetched here, with the timeouts and retries GDAL follows
-(:func:`geoseg.io.raster.network_limits`), and parsed by pystac; GDAL reads the assets
+(:func:`geoseg.io.gdal_env.network_limits`), and parsed by pystac; GDAL reads the assets
 (through ``/vsicurl/`` for URLs: windowed, only the blocks a read touches).
 """
 
@@ -31,7 +31,7 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from geoseg.errors import ConfigError, RasterReadError
-from geoseg.io.raster import NetworkLimits, network_limits
+from geoseg.io.gdal_env import NetworkLimits, network_limits
 
 __all__ = ["StacScene", "is_stac_item", "stac_scene"]
 

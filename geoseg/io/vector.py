@@ -29,7 +29,7 @@ import numpy.typing as npt
 import shapely
 
 from geoseg.errors import InputError, OutputError
-from geoseg.io.raster import check_output
+from geoseg.io.output import check_output
 from geoseg.render import palette
 from geoseg.types import class_name
 

@@ -3,6 +3,7 @@
 - :mod:`~geoseg.run.prepare`: the scene opened as configured, statistics, the stretched
   reader, training crops, the output folder;
 - :mod:`~geoseg.run.labelers`: scene mode and tile mode behind one ``Labeler``;
+- :mod:`~geoseg.run.predict`: the tiles' labels into ``labels.tif``, then the vote;
 - :mod:`~geoseg.run.scratch`: the resume store;
 - :mod:`~geoseg.run.distribute`: tiles on a Dask cluster;
 - :mod:`~geoseg.run.products`: vector layer and quicklook;

@@ -19,7 +19,7 @@ from typing import Any
 
 from geoseg.config import Config
 from geoseg.errors import ConfigError
-from geoseg.io.raster import Source
+from geoseg.io.source import Source
 from geoseg.run.labelers import labeler_for
 from geoseg.run.prepare import StretchValues, gdal_env, open_scene, stretched_reader
 from geoseg.run.scratch import Scratch

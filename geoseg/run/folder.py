@@ -49,7 +49,7 @@ import yaml
 
 from geoseg.config import Config
 from geoseg.errors import ConfigError, OutputError
-from geoseg.io.raster import no_link
+from geoseg.io.output import no_link
 from geoseg.io.vector import DRIVERS, layer_files
 from geoseg.run.record import RECORD, read_record_data
 from geoseg.types import SceneInfo
@@ -166,7 +166,7 @@ def disk_needed_mb(info: SceneInfo, config: Config, *, local_copy: bool = False)
 
 
 def local_copy_mb(info: SceneInfo) -> float:
-    """Disk of a remote scene's local copy (:class:`geoseg.io.raster.LocalCopy`): its
+    """Disk of a remote scene's local copy (:class:`geoseg.io.raster_write.LocalCopy`): its
     bands uncompressed and a byte of mask a pixel."""
     return info.height * info.width * (info.count * np.dtype(info.dtype).itemsize + 1) / 2**20
 

@@ -23,14 +23,16 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import OutputError
-from geoseg.io.raster import write_gif
+from geoseg.io.raster_write import write_gif
 from geoseg.render import TrainingAnimation
 from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
 from geoseg.segment import SegmentParams, fit, predict, segment, training_views
-from geoseg.segment.merge import ClassMap, Split, classify, merge_for, scribble_map
+from geoseg.segment.classify import classify
+from geoseg.segment.merge import ClassMap, merge_for, scribble_map
 from geoseg.segment.model import for_inference
+from geoseg.segment.split import Split
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
 from geoseg.tiling import Tile

@@ -14,12 +14,14 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
-from geoseg.io.raster import SceneReader, drop_block_cache, gdal_cache, is_remote
+from geoseg.io.gdal_env import drop_block_cache, gdal_cache
+from geoseg.io.raster_read import SceneReader
+from geoseg.io.source import is_remote
 from geoseg.io.stac import is_stac_item, stac_scene
+from geoseg.measure import pixel_size_m
 from geoseg.normalize import fill_nodata, percentile_bounds, stretch
 from geoseg.tiling import sample_crops, stroke_crops
 from geoseg.types import SceneInfo
-from geoseg.vectorize import pixel_size_m
 
 if TYPE_CHECKING:
     from geoseg.io.scribbles import Scribbles
@@ -103,7 +105,7 @@ def reads_network(scene: str | Path, reader: SceneReader) -> bool:
 
 
 def drop_local_blocks(reader: SceneReader) -> None:
-    """Empty GDAL's block cache (:func:`geoseg.io.raster.drop_block_cache`) unless the
+    """Empty GDAL's block cache (:func:`geoseg.io.gdal_env.drop_block_cache`) unless the
     scene is read over the network, where cached blocks spare fetching them again."""
     if not reads_network(reader.path, reader):
         drop_block_cache()
@@ -111,7 +113,7 @@ def drop_local_blocks(reader: SceneReader) -> None:
 
 def keeps_local_copy(networked: bool, config: Config) -> bool:
     """Whether a run keeps a local copy of what it reads
-    (:class:`geoseg.io.raster.LocalCopy`): for a scene read over the network when a
+    (:class:`geoseg.io.raster_write.LocalCopy`): for a scene read over the network when a
     later pass (the vote, the polygons' band statistics) would read it again, so that
     each block is fetched once."""
     return networked and (config.output.vector is not None or config.stitch.refine)

@@ -16,21 +16,19 @@ from rasterio.windows import Window
 
 from geoseg.config import Config
 from geoseg.errors import InputError
+from geoseg.io.gdal_env import gdal_cache, window_cache_mb
 from geoseg.io.labels import LabelWriter, class_id_reader
-from geoseg.io.raster import (
-    SceneReader,
-    Source,
-    atomic_path,
-    gdal_cache,
-    window_cache_mb,
-    write_png,
-)
+from geoseg.io.output import atomic_path
+from geoseg.io.raster_read import SceneReader
+from geoseg.io.raster_write import write_png
+from geoseg.io.source import Source
 from geoseg.io.vector import VectorWriter
+from geoseg.measure import pixel_area_m2
 from geoseg.normalize import percentile_bounds, stretch
 from geoseg.render import display_rgb, quicklook
 from geoseg.run.prepare import Prepared, open_scene
 from geoseg.types import Progress, class_name
-from geoseg.vectorize import pixel_area_m2, vectorize
+from geoseg.vectorize import vectorize
 
 __all__ = ["VectorProduct", "vectorize_labels", "write_quicklook"]
 
@@ -72,7 +70,7 @@ def vectorize_labels(
     ``labels_path`` itself only for a run's own staged labels), so raster and polygons
     agree, with class ids again ``1..K`` by decreasing area; without it the polygons
     keep the raster's class ids. ``scene_copy``: the run's local copy of a remote
-    scene's bands (:class:`geoseg.io.raster.LocalCopy`), read instead of the scene.
+    scene's bands (:class:`geoseg.io.raster_write.LocalCopy`), read instead of the scene.
     With ``class_names`` (a run's scribbled classes ``1..S``) the class ids are kept
     even with ``labels_out``, and every polygon gets a ``class_name`` (null for a class
     beyond them).

@@ -125,7 +125,8 @@ def reclass_run(
 def _reclass(run_dir: Path, n_classes: int, outdir: str | Path | None) -> ReclassResult:
     from geoseg.config import Config
     from geoseg.io.labels import LabelWriter
-    from geoseg.io.raster import SceneReader, as_source, is_remote
+    from geoseg.io.raster_read import SceneReader
+    from geoseg.io.source import as_source, is_remote
     from geoseg.run.products import vectorize_labels
     from geoseg.run.record import RECORD, RunRecord
     from geoseg.tiling import blocks

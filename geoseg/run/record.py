@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from geoseg.config import YAML_MAX_BYTES, Config, read_yaml
-from geoseg.io.raster import atomic_path
+from geoseg.io.output import atomic_path
 
 __all__ = [
     "RECORD",

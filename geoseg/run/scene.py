@@ -1,8 +1,9 @@
 """``run_scene``: one scene from GeoTIFF to label raster, products and run record.
 
 prepare (statistics, stretched reader) -> labeler (scene mode: train once; tile mode:
-per tile) -> label writer (tiles' cores, renumbered 1..K by area, optional superpixel
-vote) -> products (vector layer, quicklook) -> report and record, written last.
+per tile) -> label writer (:mod:`geoseg.run.predict`: tiles' cores, renumbered 1..K by
+area, optional superpixel vote) -> products (vector layer, quicklook) -> report and
+record, written last.
 
 Scene mode: one network is trained on crops sampled across the whole valid area (with
 their superpixel priors), then applied tile by tile with fixed batch-norm statistics.
@@ -18,8 +19,6 @@ sides; the classes are numbered by area again after it.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -31,19 +30,16 @@ import yaml
 
 from geoseg.config import Config, config_yaml
 from geoseg.errors import GeosegError, OutputError
-from geoseg.io.labels import LabelWriter
-from geoseg.io.raster import (
-    LocalCopy,
-    SceneReader,
-    Source,
-    as_source,
-    check_not_input,
-    network_bytes,
-)
+from geoseg.io.gdal_env import network_bytes
+from geoseg.io.output import check_not_input
+from geoseg.io.raster_read import SceneReader
+from geoseg.io.raster_write import LocalCopy
+from geoseg.io.source import Source, as_source
 from geoseg.report import REPORT, write_report
 from geoseg.run.distribute import distribute_tiles as label_on_dask
 from geoseg.run.folder import RunFolder, check_disk, disk_needed_mb, preflight, vector_target
-from geoseg.run.labelers import ANIMATION, Labeler, labeler_for
+from geoseg.run.labelers import ANIMATION, labeler_for
+from geoseg.run.predict import label_tiles
 from geoseg.run.prepare import (
     Prepared,
     for_pixel_size,
@@ -67,8 +63,7 @@ from geoseg.run.scratch import Scratch
 from geoseg.runtime import hold_freed_memory, release_memory
 from geoseg.sections import TilingSection
 from geoseg.segment.params import SegmentParams
-from geoseg.stitch import superpixel_vote
-from geoseg.tiling import Tile, blocks, seam_cuts, tile_grid
+from geoseg.tiling import seam_cuts, tile_grid
 from geoseg.types import Progress, SceneInfo, StageProgress
 
 if TYPE_CHECKING:
@@ -191,8 +186,18 @@ def _run(
     labels_path = folder.staged(outdir / LABELS)
     profile: dict[str, float] = {}
     copy = LocalCopy(folder.work / "scene.tif", info) if copies else None
-    skipped, source_ids = _write_labels(
-        labels_path, tiles, prepared, labeler, scratch, config, progress, profile, copy, names
+    skipped, source_ids = label_tiles(
+        labels_path,
+        tiles,
+        prepared,
+        labeler,
+        scratch,
+        config,
+        progress,
+        profile,
+        copy,
+        names,
+        vote_progress=_stage(progress, "vote"),
     )
     clock.lap("predict")
     vector, source_ids = _vector(
@@ -290,99 +295,6 @@ class _Clock:
 
     def total(self) -> float:
         return time.perf_counter() - self.start
-
-
-def _write_labels(
-    path: Path,
-    tiles: list[Tile],
-    prepared: Prepared,
-    labeler: Labeler,
-    scratch: Scratch,
-    config: Config,
-    progress: StageProgress | None,
-    profile: dict[str, float],
-    copy: LocalCopy | None = None,
-    names: Sequence[str] = (),
-) -> tuple[int, list[int]]:
-    """Every tile's core into ``labels.tif``; tiles without valid pixels skipped.
-    Returns the number skipped and the raw id of each class ``1..K``; ``profile``
-    receives the seconds of each part (:attr:`RunResult.profile`). With ``copy``
-    every core read is kept there, and the vote reads it. The scribbled classes
-    (``names``, raw ids ``1..S``) keep their ids."""
-    skipped = 0
-    clock = time.perf_counter
-    spent = dict.fromkeys(("read", "label", "write", "close"), 0.0)
-    with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(LabelWriter(path, prepared.info, keep=len(names), names=names))
-        if copy is not None:
-            stack.enter_context(copy)
-        for done, tile in enumerate(tiles, start=1):
-            t0 = clock()
-            data, valid = prepared.reader.read(tile.read)
-            rows, cols = tile.core_in_read
-            if copy is not None:
-                copy.write(tile.core, data[:, rows, cols], valid[rows, cols])
-            image = prepared.stretch(data, valid)
-            t1 = clock()
-            spent["read"] += t1 - t0
-            if not valid[rows, cols].any():
-                skipped += 1
-            else:
-                raw, n = scratch.tile(tile, functools.partial(labeler.compute, image, valid))
-                placed = labeler.place(tile, raw, image, n)[rows, cols]
-                t2 = clock()
-                writer.write(tile.core, placed)
-                spent["label"] += t2 - t1
-                spent["write"] += clock() - t2
-            if progress is not None:
-                progress("predict", done, len(tiles))
-        t0 = clock()
-        writer.close(merge=labeler.final_merge())
-        spent["close"] = clock() - t0
-    parts = getattr(labeler, "seconds", None)  # scene mode splits the labelling
-    if parts and sum(parts.values()) > 0:
-        spent.pop("label")
-        spent.update(parts)
-    profile.update({f"predict.{name}": seconds for name, seconds in spent.items()})
-    if not config.stitch.refine:
-        return skipped, writer.classes
-    with contextlib.ExitStack() as stack:
-        if copy is not None:
-            prepared = prepared.reading(stack.enter_context(SceneReader(copy.path)))
-        voted = _vote(path, prepared, config, _stage(progress, "vote"), names)
-    return skipped, [writer.classes[k - 1] for k in voted]
-
-
-def _vote(
-    path: Path,
-    prepared: Prepared,
-    config: Config,
-    progress: Progress | None,
-    names: Sequence[str] = (),
-) -> list[int]:
-    """``stitch.refine``: the superpixel vote, a pass of its own over the written labels
-    (:func:`geoseg.stitch.superpixel_vote`), renumbered by area again. Returns, for each
-    new class, its id before the vote."""
-    info = prepared.info
-    block, margin = config.stitch.refine_block, config.stitch.refine_margin
-    total = sum(1 for _ in blocks(info.height, info.width, block, margin=margin))
-    # the reader closes first; the writer then renames its COG over the file read
-    with (
-        LabelWriter(path, info, keep=len(names), names=names) as writer,
-        SceneReader(path, bands=[1]) as labels,
-    ):
-        for done, (window, voted) in enumerate(superpixel_vote(
-            lambda window: labels.read(window)[0][0],
-            read_image=prepared.read,
-            shape=(info.height, info.width),
-            params=config.segment.params(),
-            block=block,
-            margin=margin,
-        ), start=1):  # fmt: skip
-            writer.write(window, voted)
-            if progress is not None:
-                progress(done, total)
-    return writer.classes
 
 
 def _vector(

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from geoseg.config import Config
-from geoseg.io.raster import Source, atomic_path, no_link
+from geoseg.io.output import atomic_path, no_link
+from geoseg.io.source import Source
 from geoseg.tiling import Tile
 
 __all__ = ["Scratch"]

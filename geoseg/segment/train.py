@@ -28,8 +28,9 @@ from torch.optim.sgd import sgd
 
 from geoseg.errors import ConfigError, InputError
 from geoseg.normalize import fill_nodata
+from geoseg.segment.classify import classify
 from geoseg.segment.losses import IGNORE, continuity_loss, similarity_loss
-from geoseg.segment.merge import classify, merge_for
+from geoseg.segment.merge import merge_for
 from geoseg.segment.model import build_model, decorrelation, for_inference
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels, refine_labels

@@ -11,7 +11,9 @@ from rasterio.crs import CRS
 
 from geoseg.errors import OutputError, RasterReadError
 from geoseg.io.labels import write_labels
-from geoseg.io.raster import atomic_path, read_image, write_image
+from geoseg.io.output import atomic_path
+from geoseg.io.raster_read import read_image
+from geoseg.io.raster_write import write_image
 
 UTM = CRS.from_epsg(32618)
 GRID = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
@@ -114,7 +116,7 @@ def test_unwritable_directory(tmp_path: Path) -> None:
 def test_dropping_the_block_cache_keeps_its_limit(tmp_path: Path) -> None:
     from rasterio.env import get_gdal_config
 
-    from geoseg.io.raster import drop_block_cache, gdal_cache
+    from geoseg.io.gdal_env import drop_block_cache, gdal_cache
 
     path = tmp_path / "scene.tif"
     data = np.arange(3 * 64 * 64, dtype=np.uint16).reshape(3, 64, 64)
@@ -135,7 +137,7 @@ def test_network_limits_come_from_the_options_then_the_environment(
     """geoseg's defaults, an environment variable over them, runtime.gdal_options over
     both; a value GDAL would read as 0 (no timeout) is refused."""
     from geoseg.errors import ConfigError
-    from geoseg.io.raster import REMOTE_OPTIONS, network_limits, remote_options
+    from geoseg.io.gdal_env import REMOTE_OPTIONS, network_limits, remote_options
 
     for key in ("GDAL_HTTP_LOW_SPEED_TIME", "GDAL_HTTP_TIMEOUT", "GDAL_HTTP_MAX_RETRY"):
         monkeypatch.delenv(key, raising=False)
@@ -162,7 +164,7 @@ def test_a_truncated_file_names_gdals_error(tmp_path: Path) -> None:
     gives the exception it means."""
     from rasterio.windows import Window
 
-    from geoseg.io.raster import SceneReader
+    from geoseg.io.raster_read import SceneReader
 
     path = tmp_path / "scene.tif"
     data = np.random.default_rng(0).integers(0, 255, (3, 512, 512)).astype(np.uint8)

@@ -10,7 +10,8 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError, RasterReadError
-from geoseg.io.raster import SceneReader, write_image
+from geoseg.io.raster_read import SceneReader
+from geoseg.io.raster_write import write_image
 from geoseg.normalize import percentile_bounds
 from tests.conftest import shared
 

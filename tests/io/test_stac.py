@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from geoseg.errors import RasterReadError
-from geoseg.io.raster import NetworkLimits
+from geoseg.io.gdal_env import NetworkLimits
 from geoseg.io.stac import _fetch, _local_path, _read_item
 from tests.range_server import RangeServer, serve
 

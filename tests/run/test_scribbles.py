@@ -13,7 +13,7 @@ import shapely
 import yaml
 
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.io.raster import SceneReader
+from geoseg.io.raster_read import SceneReader
 from geoseg.io.scribbles import read_scribbles
 from geoseg.run.scene import run_scene
 from geoseg.sample import SAMPLE_CRS, sample_transform

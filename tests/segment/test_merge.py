@@ -8,14 +8,10 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, segment
-from geoseg.segment.merge import (
-    class_prototypes,
-    classify,
-    merge_for,
-    merge_table,
-    split_classes,
-)
+from geoseg.segment.classify import classify
+from geoseg.segment.merge import class_prototypes, merge_for, merge_table
 from geoseg.segment.params import smooth_radius
+from geoseg.segment.split import split_classes
 
 FAST = PRESETS["default"].replace(max_iterations=12)
 

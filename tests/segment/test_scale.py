@@ -22,11 +22,11 @@ from geoseg.cli import app
 from geoseg.config import resolve_config
 from geoseg.errors import ConfigError
 from geoseg.evaluate import adjusted_rand_index
-from geoseg.io.raster import write_image
+from geoseg.io.raster_write import write_image
 from geoseg.run import run_scene
 from geoseg.sample import SAMPLE_CRS, sample_transform
 from geoseg.segment import PRESETS, segment
-from geoseg.segment.merge import mix_merge_table
+from geoseg.segment.spatial_merge import mix_merge_table
 
 SCALED = PRESETS["default"].replace(scale=10.0)
 SHADE, CROWN = (0.10, 0.18, 0.08), (0.35, 0.55, 0.25)

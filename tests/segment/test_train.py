@@ -8,7 +8,7 @@ from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
 from geoseg.segment import PRESETS, fit, get_preset, segment
-from geoseg.segment.merge import classify
+from geoseg.segment.classify import classify
 from geoseg.segment.model import Decorrelate, build_model
 from geoseg.segment.superpixels import compute_superpixels
 from geoseg.segment.train import cpu_bfloat16, predict
