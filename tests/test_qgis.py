@@ -21,9 +21,8 @@ import pytest
 import rasterio
 
 from geoseg.segment.params import PRESETS
-from tests.conftest import ci_tool, shared, write_scene
+from tests.helpers import ROOT, ci_tool, shared, write_scene
 
-ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "qgis_plugin" / "geoseg_processing"
 MODEL = ROOT / "qgis_plugin" / "models" / "segment_and_dissolve.model3"
 GEOSEG = Path(sys.executable).parent / "geoseg"

@@ -16,7 +16,7 @@ import rasterio
 import yaml
 from rasterio.shutil import copy as rio_copy
 
-from tests.conftest import FAST, shared
+from tests.helpers import FAST, shared
 from tests.range_server import RangeServer, serve
 
 SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "3"]

@@ -23,10 +23,9 @@ from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, run_scene
 from geoseg.sample import sample_transform
 from geoseg.tiling import seam_cuts
-from tests.conftest import ci_tool
-from tests.test_pipeline import config, write_four_classes
+from tests.helpers import ci_tool, fast_config, write_four_classes
 
-HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene and FAST tiles
+HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # write_four_classes and FAST tiles
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One fast multi-tile run (four classes, a nodata corner) and its report."""
     root = tmp_path_factory.mktemp("report")
     scene, _ = write_four_classes(root / "scene.tif")
-    result = run_scene(scene, root / "out", config())
+    result = run_scene(scene, root / "out", fast_config())
     record = RunRecord.read(result.record)
     rows, cols = seam_cuts(HEIGHT, WIDTH, tile_size=TILE, overlap=OVERLAP)
     page = write_report(root / "out", record, row_cuts=rows, col_cuts=cols)

@@ -12,7 +12,7 @@ from rasterio.windows import Window
 from geoseg.errors import ConfigError, RasterReadError
 from geoseg.io.raster import SceneReader, write_image
 from geoseg.normalize import percentile_bounds
-from tests.conftest import shared
+from tests.helpers import shared
 
 GRID = Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 5000000.0)
 UTM = CRS.from_epsg(32619)

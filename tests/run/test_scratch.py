@@ -11,7 +11,7 @@ import torch
 
 from geoseg.run.scratch import Scratch
 from geoseg.segment.model import build_model, decorrelation
-from tests.conftest import fast_config, write_scene
+from tests.helpers import fast_config, write_scene
 
 
 @pytest.fixture

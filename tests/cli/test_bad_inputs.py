@@ -30,7 +30,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from tests.conftest import FAST, write_scene
+from tests.helpers import FAST, ROOT, write_scene
 from tests.range_server import RangeServer, serve
 
 SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "2"]
@@ -70,9 +70,8 @@ class InProcess:
 
     def _start(self) -> subprocess.Popen[str]:
         command = as_user([sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)])
-        root = Path(__file__).parents[1]
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=user_env(), cwd=root)  # fmt: skip
+                                text=True, env=user_env(), cwd=ROOT)  # fmt: skip
         assert json.loads(self._line(proc)) == {"ready": True}
         return proc
 

@@ -21,7 +21,7 @@ from geoseg.run import run_scene
 from geoseg.run.prepare import for_pixel_size
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
 from geoseg.types import SceneInfo
-from tests.conftest import fast_config, shared, write_scene
+from tests.helpers import fast_config, shared, write_four_classes
 
 config = fast_config
 
@@ -30,22 +30,6 @@ config = fast_config
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """Four classes over 200x260 px with a nodata corner; truth 0 there."""
     return write_four_classes(tmp_path_factory.mktemp("scene") / "scene.tif")
-
-
-def write_four_classes(path: Path) -> tuple[Path, np.ndarray]:
-    """The module's scene: four classes over 200x260 px (many FAST tiles), a nodata
-    corner; truth 0 there."""
-    return write_scene(
-        path,
-        rows=200,
-        cols=260,
-        bands=4,
-        n_classes=4,
-        seed=3,
-        nodata_box=(slice(0, 30), slice(0, 60)),
-        noise=0.01,
-        texture=0.01,
-    )
 
 
 def read_labels(path: Path) -> np.ndarray:

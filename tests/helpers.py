@@ -1,0 +1,116 @@
+"""Helpers the tests import: tiny synthetic scenes with known answers, the fast run
+configuration, the shared data folder and the Debian tools CI installs.
+
+Fixtures and pytest hooks live in ``tests/conftest.py``; this is a plain module, imported
+as ``from tests.helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geoseg.config import Config, parse_override, resolve_config
+from geoseg.io.raster import write_image
+from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The checkout: the folder holding ``geoseg/`` and ``tests/``."""
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+FAST = (
+    "segment.n_crops=6",
+    "segment.crop_size=64",
+    "tiling.tile_size=64",
+    "tiling.overlap=32",
+)
+"""The one fast run configuration of the tests (``--set`` lines): small crops and tiles,
+so that a 200x260 scene spans many tiles."""
+
+
+def fast_config(*overrides: str) -> Config:
+    """:data:`FAST` with ``overrides`` on top."""
+    return resolve_config(overrides=[*FAST, *overrides])
+
+
+def sections(*lines: str) -> dict[str, Any]:
+    """``section.key=value`` lines (as :data:`FAST`) as the nested mapping of a config or
+    batch file, each value read as ``--set`` reads it (:func:`~geoseg.config.parse_override`)."""
+    out: dict[str, Any] = {}
+    for line in lines:
+        (section, *keys, name), value = parse_override(line)
+        node = out.setdefault(section, {})
+        for key in keys:
+            node = node.setdefault(key, {})
+        node[name] = value
+    return out
+
+
+def write_scene(
+    path: Path,
+    *,
+    rows: int,
+    cols: int,
+    bands: int = 3,
+    n_classes: int = 3,
+    seed: int = 0,
+    nodata_box: tuple[slice, slice] | None = None,
+    **scene: float,
+) -> tuple[Path, np.ndarray]:
+    """A small synthetic GeoTIFF with a known answer, and that answer.
+
+    :func:`geoseg.sample.make_scene` as uint16 DN (reflectance x 10000 + 1, so 0 is free
+    for nodata), nodata 0, 10 m pixels in UTM 18N; ``nodata_box`` (rows, cols) is set to
+    nodata, and the true classes (1..n) are 0 there. ``scene`` passes ``noise`` or
+    ``texture`` on to ``make_scene``.
+    """
+    image, truth = make_scene(
+        rows=rows, cols=cols, bands=bands, n_classes=n_classes, seed=seed, **scene
+    )
+    dn = np.round(image * 10000).astype(np.uint16) + 1
+    if nodata_box is not None:
+        dn[(slice(None), *nodata_box)] = 0
+        truth[nodata_box] = 0
+    write_image(path, dn, transform=sample_transform(), crs=SAMPLE_CRS, nodata=0)
+    return path, truth
+
+
+def write_four_classes(path: Path) -> tuple[Path, np.ndarray]:
+    """The run tests' scene: four classes over 200x260 px (many FAST tiles), a nodata
+    corner; truth 0 there."""
+    return write_scene(
+        path,
+        rows=200,
+        cols=260,
+        bands=4,
+        n_classes=4,
+        seed=3,
+        nodata_box=(slice(0, 30), slice(0, 60)),
+        noise=0.01,
+        texture=0.01,
+    )
+
+
+def ci_tool(command: str, package: str) -> str:
+    """The path of a Debian tool that ``.ci/run`` installs: skipped where it is missing,
+    but a failure under CI (where its absence is a broken install step)."""
+    found = shutil.which(command)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{command} missing: .ci/run installs Debian's {package}")
+        pytest.skip(f"{command} (Debian {package}) not installed")
+    return found
+
+
+def shared(relative: str) -> Path:
+    """A file under ../shared/data, skipping the test where the folder is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared/data beside the checkout)")
+    return path
