@@ -10,14 +10,21 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
+import yaml
+from rasterio.features import rasterize
 
 from geoseg.config import Config, parse_override, resolve_config
 from geoseg.io.raster import write_image
 from geoseg.sample import SAMPLE_CRS, make_scene, sample_transform
+
+if TYPE_CHECKING:
+    from geoseg.run import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout: the folder holding ``geoseg/`` and ``tests/``."""
@@ -114,3 +121,39 @@ def shared(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared/data beside the checkout)")
     return path
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """The first band of a label raster."""
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def burn(vector: Path, like: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The polygons' class ids burnt on the label raster's grid, and the labels."""
+    segments = gpd.read_file(vector, layer="segments", engine="pyogrio")
+    with rasterio.open(like) as src:
+        labels = src.read(1)
+        burnt = rasterize(
+            zip(segments.geometry, segments.class_id, strict=True),
+            out_shape=labels.shape,
+            transform=src.transform,
+            dtype=labels.dtype,
+        )
+    return burnt, labels
+
+
+def agreeing_classes(result: RunResult) -> np.ndarray:
+    """labels.tif, the vector layer and run.yaml name the same classes, 1..K by
+    decreasing area; returns the labels."""
+    burnt, labels = burn(result.vector, result.labels)
+    np.testing.assert_array_equal(burnt, labels)
+    counts = np.bincount(labels.ravel())[1:]
+    assert counts.size == result.n_classes
+    assert (counts > 0).all()
+    assert (np.diff(counts) <= 0).all()
+    record = yaml.safe_load(result.record.read_text())
+    assert record["classes"]["count"] == result.n_classes
+    assert len(record["classes"]["source_ids"]) == result.n_classes
+    assert len(set(record["classes"]["source_ids"])) == result.n_classes
+    return labels
