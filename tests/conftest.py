@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from tests.helpers import fast_config, write_four_classes
+from tests.helpers import InProcess, fast_config, write_four_classes
 
 if TYPE_CHECKING:
     from geoseg.run import RunResult
@@ -49,3 +50,11 @@ def scene_run(
     from geoseg.run import run_scene
 
     return run_scene(scene[0], tmp_path_factory.mktemp("scene_run") / "out", fast_config())
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """One :class:`~tests.helpers.InProcess` child for a test module's commands."""
+    runner = InProcess(tmp_path_factory.mktemp("in_process"))
+    yield runner
+    runner.close()

@@ -1,5 +1,6 @@
 """Helpers the tests import: tiny synthetic scenes with known answers, the fast run
-configuration, the shared data folder and the Debian tools CI installs.
+configuration, the shared data folder, the Debian tools CI installs, and the ``geoseg``
+command run as a user runs it (a process per call, or :class:`InProcess`).
 
 Fixtures and pytest hooks live in ``tests/conftest.py``; this is a plain module, imported
 as ``from tests.helpers import ...``.
@@ -7,8 +8,13 @@ as ``from tests.helpers import ...``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import select
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,3 +163,98 @@ def agreeing_classes(result: RunResult) -> np.ndarray:
     assert len(record["classes"]["source_ids"]) == result.n_classes
     assert len(set(record["classes"]["source_ids"])) == result.n_classes
     return labels
+
+
+# --- the geoseg command, as a user runs it ---
+
+SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "2"]
+"""The command line's options for :data:`FAST` and two iterations."""
+
+
+DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+"""The prefix that drops the capabilities letting root ignore file permissions."""
+
+
+def as_user(command: list[str]) -> list[str]:
+    """``command`` as a user runs it: as root, without the capability to ignore file
+    permissions."""
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        return [*DROP_CAPS, *command]
+    return command
+
+
+def user_env() -> dict[str, str]:
+    """The commands' environment: this one with a wide terminal, so no line is wrapped."""
+    return {**os.environ, "COLUMNS": "200"}
+
+
+def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``geoseg ARGS`` as a user runs it (:func:`as_user`)."""
+    command = as_user([sys.executable, "-m", "geoseg", *args])
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=user_env(), timeout=300
+    )
+
+
+class InProcess:
+    """``geoseg ARGS`` in one child process for many calls (``python -m
+    tests.cli_sandbox --real``), without the capability to ignore file permissions as
+    :func:`geoseg`: its exit status and everything written to stderr (Python's streams
+    and file descriptor 2), at a start-up's cost once instead of each call."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        command = as_user([sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)])
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=user_env(), cwd=ROOT)  # fmt: skip
+        assert json.loads(self._line(proc)) == {"ready": True}
+        return proc
+
+    @staticmethod
+    def _line(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            proc.kill()
+            raise AssertionError("the in-process geoseg child ended or hung")
+        return line
+
+    def __call__(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cwd": str(cwd), "args": args}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self._line(self.proc))
+        status = answer["status"]
+        return subprocess.CompletedProcess(
+            args, -1 if status == "traceback" else status, "", answer["stderr"]
+        )
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root``: its path and, for a file, its content hash."""
+    tree = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        tree[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return tree
+
+
+def one_error(result: subprocess.CompletedProcess[str], status: int, says: str) -> None:
+    """Exit ``status`` and exactly one ``geoseg: error:`` line that contains ``says``."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == status, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("geoseg: error: ")
+    assert says in lines[0]
