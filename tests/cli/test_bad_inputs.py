@@ -1,7 +1,8 @@
-"""Bad inputs and unwritable outputs, as a user meets them: the ``geoseg`` command in a
-subprocess, or, for the many cases that need no process of their own, in one long-lived
-child process that runs them one after another as the console script would
-(:class:`InProcess`, :mod:`tests.cli_sandbox` ``--real``). Every case must end with its
+"""Bad inputs and unwritable outputs, as a user meets them: the ``geoseg`` command in one
+long-lived child process that runs the cases one after another as the console script
+would (:class:`~tests.helpers.InProcess`, :mod:`tests.cli_sandbox` ``--real``), or, for
+the cases that need a process of their own (a full disk, Ctrl-C: the slow tier), in a
+subprocess each (:func:`~tests.helpers.geoseg`). Every case must end with its
 exit status, exactly one ``geoseg: error:`` line on stderr (no traceback, no GDAL or
 Python warning), and the folder unchanged: a prior complete run byte-identical, and
 nothing created.
