@@ -21,9 +21,10 @@ with a MemoryError instead of taking the machine down.
 
 With ``--real`` nothing is replaced and there is no memory limit: a request is
 ``{"cwd": folder, "args": [...]}``, run in that existing folder (nothing created or
-removed there by the sandbox), so one process answers the many bad-input cases of
-``tests/test_bad_inputs.py`` that need no process of their own (exit statuses and
-stderr as the console script gives them; signals and full disks keep theirs).
+removed there by the sandbox), so one process answers the many commands of
+``tests/cli/test_bad_inputs.py`` and ``tests/run/test_folder.py`` that need no process
+of their own (exit statuses and stderr as the console script gives them; signals and
+full disks keep theirs): :class:`tests.helpers.InProcess`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyogrio
@@ -22,24 +20,10 @@ from typer.testing import CliRunner
 from geoseg.batch import load_batch, run_batch
 from geoseg.cli import app
 from geoseg.errors import ConfigError
-from tests import conftest
+from tests import helpers
+from tests.helpers import sections, write_scene
 
-
-def _nested(lines: Sequence[str]) -> dict[str, Any]:
-    """``section.key=value`` lines as a nested mapping for a batch file."""
-    out: dict[str, Any] = {}
-    for line in lines:
-        key, value = line.split("=", 1)
-        section, name = key.split(".")
-        out.setdefault(section, {})[name] = yaml.safe_load(value)
-    return out
-
-
-FAST = _nested([*conftest.FAST, "segment.max_iterations=6"]) | {"output": {"dir": "out/{stem}"}}
-
-
-def write_scene(path: Path, seed: int, rows: int = 120, cols: int = 150) -> Path:
-    return conftest.write_scene(path, rows=rows, cols=cols, seed=seed)[0]
+FAST = sections(*helpers.FAST, "segment.max_iterations=6") | {"output": {"dir": "out/{stem}"}}
 
 
 @pytest.fixture
@@ -47,8 +31,8 @@ def batch(tmp_path: Path) -> Path:
     """Three scenes, the last one truncated (corrupt)."""
     data = tmp_path / "data"
     data.mkdir()
-    write_scene(data / "a.tif", 1)
-    write_scene(data / "b.tif", 2)
+    write_scene(data / "a.tif", rows=120, cols=150, seed=1)
+    write_scene(data / "b.tif", rows=120, cols=150, seed=2)
     good = (data / "a.tif").read_bytes()
     (data / "c.tif").write_bytes(good[: len(good) // 3])
     path = tmp_path / "batch.yaml"
@@ -104,7 +88,7 @@ def test_failure_is_isolated_and_summarized_then_resumed(batch: Path) -> None:
 
 
 def test_per_scene_overrides_and_bad_entries(tmp_path: Path) -> None:
-    write_scene(tmp_path / "a.tif", 1)
+    write_scene(tmp_path / "a.tif", rows=120, cols=150, seed=1)
     path = tmp_path / "batch.yaml"
     scenes = [
         {"path": "a.tif", "set": ["input.bands=[3, 2, 1]"]},
@@ -135,7 +119,7 @@ def test_per_scene_overrides_and_bad_entries(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> None:
     # tile mode: every tile trains on its own, so the run is slow enough to kill midway
-    scene = write_scene(tmp_path / "scene.tif", 4, rows=192, cols=256)
+    scene, _ = write_scene(tmp_path / "scene.tif", rows=192, cols=256, seed=4)
     settings = [
         "segment.mode=tile",
         "segment.max_iterations=8",
@@ -177,8 +161,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    write_scene(tmp_path / "a.tif", 5)
-    write_scene(tmp_path / "b.tif", 6)
+    write_scene(tmp_path / "a.tif", rows=120, cols=150, seed=5)
+    write_scene(tmp_path / "b.tif", rows=120, cols=150, seed=6)
     outputs = {}
     for executor in ("local", "dask"):
         path = tmp_path / f"{executor}.yaml"
@@ -200,32 +184,6 @@ def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
         a = pyogrio.read_dataframe(local / "segments.gpkg", layer="segments")
         b = pyogrio.read_dataframe(dask / "segments.gpkg", layer="segments")
         assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["scene", "tile"])
-def test_run_labels_tiles_on_a_dask_cluster_identically(tmp_path: Path, mode: str) -> None:
-    pytest.importorskip("distributed")
-    from geoseg.config import resolve_config
-    from geoseg.run import run_scene
-
-    scene = write_scene(tmp_path / "scene.tif", 7, rows=150, cols=200)
-    settings = [
-        "segment.n_crops=3",
-        "segment.crop_size=48",
-        "segment.max_iterations=6",
-        "tiling.tile_size=64",
-        "tiling.overlap=32",
-        f"segment.mode={mode}",
-    ]
-    local = run_scene(scene, tmp_path / "local", resolve_config(overrides=settings))
-    config = resolve_config(overrides=[*settings, "runtime.executor=dask", "runtime.workers=2"])
-    spread = run_scene(scene, tmp_path / "dask", config)
-    record = yaml.safe_load(spread.record.read_text())
-    with_data = local.n_tiles - record["tiles"]["skipped_nodata"]
-    assert record["distributed_tiles"] == with_data - (1 if mode == "tile" else 0)
-    assert record["tiles"]["resumed"] == record["distributed_tiles"]  # stitched from workers
-    np.testing.assert_array_equal(labels_of(local.labels), labels_of(spread.labels))
 
 
 def test_each_scene_takes_its_own_scribbles_beside_the_batch_file(

@@ -11,7 +11,7 @@ from geoseg.cli import app
 from geoseg.config import Config, config_yaml, output_dir, parse_override, resolve_config
 from geoseg.errors import ConfigError
 from geoseg.segment import PRESETS
-from tests.conftest import shared
+from tests.helpers import shared
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

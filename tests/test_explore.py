@@ -26,7 +26,7 @@ from geoseg.explore import (
 from geoseg.sample import make_scene
 from geoseg.segment.params import PRESETS, SegmentParams
 from geoseg.segment.superpixels import compute_superpixels
-from tests.conftest import write_scene
+from tests.helpers import write_scene
 
 runner = CliRunner()
 FZ = PRESETS["default"].replace(superpixels="felzenszwalb", fz_min_size=4)

@@ -12,10 +12,10 @@ from geoseg.cli import app
 from geoseg.config import resolve_config
 from geoseg.plan import TILE_SIZES, plan_scene
 from geoseg.run import run_scene
-from tests import conftest
-from tests.conftest import write_scene
+from tests import helpers
+from tests.helpers import write_scene
 
-FAST = [*conftest.FAST[:2], "segment.max_iterations=6"]
+FAST = [*helpers.FAST[:2], "segment.max_iterations=6"]
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ import pytest
 import rasterio
 
 from geoseg.segment.params import PRESETS
-from tests.conftest import ci_tool, shared, write_scene
+from tests.helpers import ROOT, ci_tool, shared, write_scene
 
-ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "qgis_plugin" / "geoseg_processing"
 MODEL = ROOT / "qgis_plugin" / "models" / "segment_and_dissolve.model3"
 GEOSEG = Path(sys.executable).parent / "geoseg"
@@ -74,6 +73,7 @@ def test_parameters_are_config_keys() -> None:
     ]
 
 
+@pytest.mark.slow  # geoseg or qgis_process in processes of their own
 def test_runner_streams_progress_and_reports_the_error_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +113,7 @@ def test_runner_streams_progress_and_reports_the_error_line(
     assert bad.error.startswith("geoseg: error: input.bands=[9]")
 
 
+@pytest.mark.slow  # geoseg or qgis_process in processes of their own
 def test_runner_cancel_stops_geoseg_and_discard_leaves_nothing(tmp_path: Path) -> None:
     sample = tmp_path / "sample.tif"
     subprocess.run([GEOSEG, "sample", sample], check=True)
@@ -210,6 +211,7 @@ def results(done: subprocess.CompletedProcess[str]) -> dict:
     return json.loads(done.stdout)["results"]
 
 
+@pytest.mark.slow  # geoseg or qgis_process in processes of their own
 def test_qgis_process_lists_the_geoseg_algorithms(qgis: dict[str, str]) -> None:
     done = qgis_process(qgis, "list")
     assert done.returncode == 0, done.stderr
@@ -217,6 +219,7 @@ def test_qgis_process_lists_the_geoseg_algorithms(qgis: dict[str, str]) -> None:
     assert listed == {"geoseg:run", "geoseg:vectorize", "geoseg:evaluate", "geoseg:plan"}
 
 
+@pytest.mark.slow  # geoseg or qgis_process in processes of their own
 def test_bad_input_is_geoseg_s_one_line_and_a_failure(qgis: dict[str, str], tmp_path: Path) -> None:
     sample = tmp_path / "sample.tif"
     subprocess.run([GEOSEG, "sample", sample, "--rows", "64", "--cols", "64"], check=True)
@@ -241,6 +244,7 @@ def _without_geoseg(qgis: dict[str, str], root: Path, setting: str = "") -> dict
     }
 
 
+@pytest.mark.slow  # geoseg or qgis_process in processes of their own
 def test_missing_geoseg_is_one_line(qgis: dict[str, str], tmp_path: Path) -> None:
     sample = tmp_path / "sample.tif"
     subprocess.run([GEOSEG, "sample", sample, "--rows", "64", "--cols", "64"], check=True)

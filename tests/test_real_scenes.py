@@ -14,7 +14,7 @@ from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster_read import read_image
 from geoseg.normalize import auto_scale
 from geoseg.segment import PRESETS, segment
-from tests.conftest import shared
+from tests.helpers import shared
 
 pytestmark = pytest.mark.slow  # full runs on real scenes
 

@@ -16,7 +16,7 @@ import rasterio
 import yaml
 from rasterio.shutil import copy as rio_copy
 
-from tests.conftest import FAST, shared
+from tests.helpers import FAST, shared
 from tests.range_server import RangeServer, serve
 
 SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "3"]
@@ -39,6 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RangeServ
         yield server, root
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 @pytest.mark.parametrize("refine", [False, True])
 def test_labels_from_a_url_equal_the_local_file(served, tmp_path: Path, refine: bool) -> None:
     """Byte for byte, polygons and their band statistics too, and the run streams:
@@ -71,6 +72,7 @@ def test_labels_from_a_url_equal_the_local_file(served, tmp_path: Path, refine: 
     assert record["network"]["downloaded_bytes"] == sent  # GDAL's count, the server's
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_url_without_an_extension_is_read(served) -> None:
     """Object stores and APIs serve rasters under names without an extension."""
     server, root = served
@@ -102,6 +104,7 @@ def test_plan_of_a_url_reads_a_small_share(served) -> None:
     assert server.bytes_sent - before < 0.25 * mosaic.stat().st_size
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 @pytest.mark.parametrize(
     ("path", "says"),
     [
@@ -120,6 +123,7 @@ def test_remote_errors_are_one_line(served, tmp_path: Path, path: str, says: str
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_unreachable_host_is_one_line(tmp_path: Path) -> None:
     with serve(tmp_path) as server:
         url = f"{server.url}/gone.tif"  # the port is free again once the server stops
@@ -201,6 +205,7 @@ def stac(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RangeServer
         yield server, root
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_stac_item_over_http_stacks_assets_on_the_finest_grid(stac, tmp_path: Path) -> None:
     server, _ = stac
     url = f"{server.url}/item.json"
@@ -215,6 +220,7 @@ def test_stac_item_over_http_stacks_assets_on_the_finest_grid(stac, tmp_path: Pa
     assert list(record["grid"]["stac_assets"]) == ["red", "green", "blue", "B08"]
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_stac_item_errors_name_the_assets(stac, tmp_path: Path) -> None:
     _, root = stac
     missing = geoseg("run", str(root / "item.json"), "-o", str(tmp_path / "a"),
@@ -229,6 +235,7 @@ def test_stac_item_errors_name_the_assets(stac, tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_stac_assets_in_mixed_crs_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "item"
     root.mkdir()
@@ -245,6 +252,7 @@ def test_stac_assets_in_mixed_crs_are_refused(tmp_path: Path) -> None:
     assert "EPSG:32617" in done.stderr
 
 
+@pytest.mark.slow  # geoseg in a process of its own, over the network
 def test_batch_of_urls_isolates_a_failing_scene(served, tmp_path: Path) -> None:
     """URL entries are taken as they are (no glob), outputs go beside the batch file, a
     missing object fails alone and the run of the other resumes as complete."""

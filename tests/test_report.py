@@ -20,13 +20,12 @@ from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts, write_labels
 from geoseg.io.raster_write import write_image
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
-from geoseg.run import RunRecord, run_scene
+from geoseg.run import RunRecord, RunResult
 from geoseg.sample import sample_transform
 from geoseg.tiling import seam_cuts
-from tests.conftest import ci_tool
-from tests.test_pipeline import config, write_four_classes
+from tests.helpers import ci_tool
 
-HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # tests.test_pipeline's scene and FAST tiles
+HEIGHT, WIDTH, TILE, OVERLAP = 200, 260, 64, 16  # scene_run's scene and FAST tiles
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,16 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """One fast multi-tile run (four classes, a nodata corner) and its report."""
-    root = tmp_path_factory.mktemp("report")
-    scene, _ = write_four_classes(root / "scene.tif")
-    result = run_scene(scene, root / "out", config())
-    record = RunRecord.read(result.record)
+def run(scene_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The tests' fast multi-tile run (four classes, a nodata corner), copied into a folder
+    of this module's, and its report."""
+    outdir = shutil.copytree(scene_run.labels.parent, tmp_path_factory.mktemp("report") / "out")
+    record = RunRecord.read(outdir / "run.yaml")
     rows, cols = seam_cuts(HEIGHT, WIDTH, tile_size=TILE, overlap=OVERLAP)
-    page = write_report(root / "out", record, row_cuts=rows, col_cuts=cols)
-    with rasterio.open(result.labels) as src:
+    page = write_report(outdir, record, row_cuts=rows, col_cuts=cols)
+    with rasterio.open(outdir / "labels.tif") as src:
         labels = src.read(1)
-    return Run(root / "out", record, labels, rows, cols, page.read_text(encoding="utf-8"))
+    return Run(outdir, record, labels, rows, cols, page.read_text(encoding="utf-8"))
 
 
 def test_report_is_written_whole_beside_the_outputs(run: Run) -> None:

@@ -13,7 +13,7 @@ from geoseg.errors import ConfigError, RasterReadError
 from geoseg.io.raster_read import SceneReader
 from geoseg.io.raster_write import write_image
 from geoseg.normalize import percentile_bounds
-from tests.conftest import shared
+from tests.helpers import shared
 
 GRID = Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 5000000.0)
 UTM = CRS.from_epsg(32619)

@@ -19,7 +19,7 @@ from geoseg.io.vector import DRIVERS, VectorWriter
 from geoseg.render import palette
 from geoseg.sections import VECTOR_SUFFIXES
 from geoseg.vectorize import vectorize_array
-from tests.conftest import ci_tool
+from tests.helpers import ci_tool
 
 UTM = CRS.from_epsg(32618)
 

@@ -12,7 +12,7 @@ from geoseg.errors import InputError
 from geoseg.run import run_scene
 from geoseg.run.reclass import cut_tree, reclass_run
 from geoseg.run.record import RunRecord
-from tests.conftest import fast_config, write_scene
+from tests.helpers import fast_config, write_scene
 
 
 def _labels(path: Path) -> np.ndarray:

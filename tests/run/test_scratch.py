@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 
 from geoseg.run.scratch import Scratch
 from geoseg.segment.model import build_model, decorrelation
-from tests.conftest import fast_config, write_scene
+from tests.helpers import SET_FAST, fast_config, geoseg, write_scene
 
 
 @pytest.fixture
@@ -82,3 +83,37 @@ def test_plain_values_of_the_wrong_shape_are_discarded(scratch: Scratch) -> None
     assert scratch.load_model() is None
     scratch.save_model({**saved, "in_bands": 4})  # weights for 3 bands
     assert scratch.load_model() is None
+
+
+class _Payload:
+    """Unpickled, it creates the file named: what a planted scratch file could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.slow  # two runs; the tests above check the store in-process
+def test_a_planted_scratch_model_runs_no_code(tmp_path: Path) -> None:
+    """A pickle planted where the resume store keeps the network (the path depends on
+    the scene and settings only) is not executed: it is discarded with a warning, the
+    network trained again, and the run ends as a clean run does."""
+    torch = pytest.importorskip("torch")
+    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
+    args = ["run", "c.tif", "-o", "out", "-v", *SET_FAST]
+    first = geoseg(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    store = next(line.split("resume store: ", 1)[1].strip()
+                 for line in first.stderr.splitlines() if "resume store: " in line)  # fmt: skip
+    marker = tmp_path / "pwned"
+    model = tmp_path / store / "model.pt"
+    model.parent.mkdir(parents=True)
+    torch.save({"model": _Payload(marker), "crops": []}, model)
+    second = geoseg(args, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert not marker.exists()
+    assert "not a network this run saved" in second.stderr
+    first_labels = rasterio.open(tmp_path / "out" / "labels.tif").read()
+    assert first_labels.max() >= 1

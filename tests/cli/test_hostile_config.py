@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geoseg.sections import Config
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 5.0
 MEGABYTES = 500.0
 LINE_CHARS = 1000  # an error line: a few keys, paths and values cut to QUOTE_CHARS

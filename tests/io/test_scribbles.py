@@ -17,7 +17,7 @@ from geoseg.io.raster_read import SceneReader
 from geoseg.io.scribbles import read_scribbles
 from geoseg.run.scene import run_scene
 from geoseg.sample import SAMPLE_CRS, sample_transform
-from tests.conftest import fast_config, write_scene
+from tests.helpers import fast_config, write_scene
 
 NAMES = {4: "built-up", 1: "water", 3: "fields", 2: "forest"}
 """Truth class -> the name its stroke carries, in the order the strokes are drawn (not

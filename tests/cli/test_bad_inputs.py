@@ -1,7 +1,8 @@
-"""Bad inputs and unwritable outputs, as a user meets them: the ``geoseg`` command in a
-subprocess, or, for the many cases that need no process of their own, in one long-lived
-child process that runs them one after another as the console script would
-(:class:`InProcess`, :mod:`tests.cli_sandbox` ``--real``). Every case must end with its
+"""Bad inputs and unwritable outputs, as a user meets them: the ``geoseg`` command in one
+long-lived child process that runs the cases one after another as the console script
+would (:class:`~tests.helpers.InProcess`, :mod:`tests.cli_sandbox` ``--real``), or, for
+the cases that need a process of their own (a full disk, Ctrl-C: the slow tier), in a
+subprocess each (:func:`~tests.helpers.geoseg`). Every case must end with its
 exit status, exactly one ``geoseg: error:`` line on stderr (no traceback, no GDAL or
 Python warning), and the folder unchanged: a prior complete run byte-identical, and
 nothing created.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -30,86 +30,8 @@ import pytest
 import rasterio
 from affine import Affine
 
-from tests.conftest import FAST, write_scene
+from tests.helpers import SET_FAST, InProcess, geoseg, one_error, snapshot, write_scene
 from tests.range_server import RangeServer, serve
-
-SET_FAST = [arg for line in FAST for arg in ("--set", line)] + ["--max-iterations", "2"]
-DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
-
-
-def as_user(command: list[str]) -> list[str]:
-    """``command`` as a user runs it: as root, without the capability to ignore file
-    permissions."""
-    if os.geteuid() == 0 and shutil.which("setpriv"):
-        return [*DROP_CAPS, *command]
-    return command
-
-
-def user_env() -> dict[str, str]:
-    """The commands' environment: this one with a wide terminal, so no line is wrapped."""
-    return {**os.environ, "COLUMNS": "200"}
-
-
-def geoseg(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``geoseg ARGS`` as a user runs it (:func:`as_user`)."""
-    command = as_user([sys.executable, "-m", "geoseg", *args])
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, env=user_env(), timeout=300
-    )
-
-
-class InProcess:
-    """``geoseg ARGS`` in one child process for many calls (``python -m
-    tests.cli_sandbox --real``), without the capability to ignore file permissions as
-    :func:`geoseg`: its exit status and everything written to stderr (Python's streams
-    and file descriptor 2), at a start-up's cost once instead of each call."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.proc: subprocess.Popen[str] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        command = as_user([sys.executable, "-m", "tests.cli_sandbox", "--real", str(self.root)])
-        root = Path(__file__).parents[1]
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=user_env(), cwd=root)  # fmt: skip
-        assert json.loads(self._line(proc)) == {"ready": True}
-        return proc
-
-    @staticmethod
-    def _line(proc: subprocess.Popen[str], timeout: float = 300) -> str:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            proc.kill()
-            raise AssertionError("the in-process geoseg child ended or hung")
-        return line
-
-    def __call__(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._start()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"cwd": str(cwd), "args": args}) + "\n")
-        self.proc.stdin.flush()
-        answer = json.loads(self._line(self.proc))
-        status = answer["status"]
-        return subprocess.CompletedProcess(
-            args, -1 if status == "traceback" else status, "", answer["stderr"]
-        )
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
-    runner = InProcess(tmp_path_factory.mktemp("in_process"))
-    yield runner
-    runner.close()
 
 
 def bomb(levels: int = 7) -> str:
@@ -119,15 +41,6 @@ def bomb(levels: int = 7) -> str:
     parts = [f"&a0 [{', '.join(['lol'] * 9)}]"]
     parts += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
     return f"[{', '.join(parts)}]"
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file and folder under ``root``: its path and, for a file, its content hash."""
-    tree = {}
-    for path in sorted(root.rglob("*")):
-        key = str(path.relative_to(root))
-        tree[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-    return tree
 
 
 def _raster(path: Path, data: np.ndarray, **profile: object) -> None:
@@ -172,11 +85,11 @@ def _strokes(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def place(tmp_path_factory: pytest.TempPathFactory, in_process: InProcess) -> Path:
     """A folder with a scene, a complete run of it in ``prior/`` and bad inputs."""
     root = tmp_path_factory.mktemp("bad")
     write_scene(root / "scene.tif", rows=64, cols=96, bands=4)
-    done = geoseg(["run", "scene.tif", "-o", "prior", "-q", *SET_FAST], root)
+    done = in_process(["run", "scene.tif", "-o", "prior", "-q", *SET_FAST], root)
     assert done.returncode == 0, done.stderr
     shutil.copytree(root / "prior", root / "prior_ro")
     rng = np.random.default_rng(0)
@@ -379,12 +292,12 @@ print(json.dumps({"status": failed.returncode, "stderr": failed.stderr,
     ],
     ids=["disk-short-before-work", "disk-full-after-training"],
 )
+@pytest.mark.slow  # a process of its own in a user namespace, two runs
 def test_full_disk_leaves_the_previous_run(
     tmp_path: Path, size: str, extra_inodes: int, says: str
 ) -> None:
     """Scene A ran into ``out`` on a small tmpfs; scene B (larger) into the same ``out``
     fails for want of room: one line, and ``out`` still holds A's run exactly."""
-    import json
 
     if shutil.which("unshare") is None:
         pytest.skip("no unshare")
@@ -413,113 +326,6 @@ def test_full_disk_leaves_the_previous_run(
 # --- a run's folder is untrusted: it deletes nothing outside, runs no code from it ---
 
 
-def one_error(result: subprocess.CompletedProcess[str], status: int, says: str) -> None:
-    """Exit ``status`` and exactly one ``geoseg: error:`` line that contains ``says``."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == status, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("geoseg: error: ")
-    assert says in lines[0]
-
-
-def test_a_planted_record_deletes_nothing_outside_the_folder(tmp_path: Path) -> None:
-    """The issue's case: ``run.yaml`` in OUTDIR lists files outside it, absolute and
-    with ``..``; a run there replaces the folder's outputs and leaves those files."""
-    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
-    victim, evil = tmp_path / "victim", tmp_path / "evil"
-    victim.mkdir()
-    evil.mkdir()
-    for name in ("precious.txt", "precious.shp", "precious.dbf", "inside.txt"):
-        (victim / name).write_text("x")
-    (evil / "mine.txt").write_text("mine")  # inside, not an output: stays too
-    listed = [
-        str(victim / "precious.txt"),
-        "../victim/precious.shp",
-        "mine/../../victim/inside.txt",
-    ]
-    (evil / "run.yaml").write_text("outputs:\n" + "".join(f"- {p}\n" for p in listed))
-    (evil / "link").symlink_to(victim)  # inside by name, outside once resolved
-    (evil / "run.yaml").write_text((evil / "run.yaml").read_text() + "- link/inside.txt\n")
-    before = snapshot(victim)
-    done = geoseg(["run", "c.tif", "-o", "evil", "-q", *SET_FAST], tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert snapshot(victim) == before
-    assert (evil / "mine.txt").read_text() == "mine"
-    assert (evil / "labels.tif").exists()
-
-
-@pytest.mark.slow  # two runs
-def test_a_vector_layer_elsewhere_survives_a_rerun_without_it(tmp_path: Path) -> None:
-    """``--vector /elsewhere/seg.shp``, then a plain rerun: the shapefile (every part)
-    is the user's now and stays; the folder's own outputs are replaced."""
-    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    first = geoseg(
-        ["run", "c.tif", "-o", "out", "-q", "--vector", str(elsewhere / "seg.shp"), *SET_FAST],
-        tmp_path,
-    )
-    assert first.returncode == 0, first.stderr
-    before = snapshot(elsewhere)
-    assert {Path(name).suffix for name in before} >= {".shp", ".shx", ".dbf", ".prj"}
-    again = geoseg(["run", "c.tif", "-o", "out", "-q", "--max-iterations", "3", *SET_FAST],
-                   tmp_path)  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    assert snapshot(elsewhere) == before
-    assert (tmp_path / "out" / "segments.gpkg").exists()
-
-
-class _Payload:
-    """Unpickled, it creates the file named: what a planted scratch file could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.marker, "w"))
-
-
-@pytest.mark.slow  # two runs; tests/run/test_scratch.py has the same in-process
-def test_a_planted_scratch_model_runs_no_code(tmp_path: Path) -> None:
-    """A pickle planted where the resume store keeps the network (the path depends on
-    the scene and settings only) is not executed: it is discarded with a warning, the
-    network trained again, and the run ends as a clean run does."""
-    torch = pytest.importorskip("torch")
-    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
-    args = ["run", "c.tif", "-o", "out", "-v", *SET_FAST]
-    first = geoseg(args, tmp_path)
-    assert first.returncode == 0, first.stderr
-    store = next(line.split("resume store: ", 1)[1].strip()
-                 for line in first.stderr.splitlines() if "resume store: " in line)  # fmt: skip
-    marker = tmp_path / "pwned"
-    model = tmp_path / store / "model.pt"
-    model.parent.mkdir(parents=True)
-    torch.save({"model": _Payload(marker), "crops": []}, model)
-    second = geoseg(args, tmp_path)
-    assert second.returncode == 0, second.stderr
-    assert not marker.exists()
-    assert "not a network this run saved" in second.stderr
-    first_labels = rasterio.open(tmp_path / "out" / "labels.tif").read()
-    assert first_labels.max() >= 1
-
-
-def test_the_scratch_folder_is_not_followed_through_a_link(tmp_path: Path) -> None:
-    """OUTDIR/.geoseg-run as a symbolic link to another folder: the run neither writes
-    nor empties that folder."""
-    write_scene(tmp_path / "c.tif", rows=64, cols=96, bands=4)
-    victim = tmp_path / "victim"
-    (victim / "stage").mkdir(parents=True)
-    (victim / "stage" / "precious.txt").write_text("x")
-    (victim / "scratch").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / ".geoseg-run").symlink_to(victim)
-    before = snapshot(victim)
-    done = geoseg(["run", "c.tif", "-o", "out", "-q", *SET_FAST], tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert snapshot(victim) == before
-    assert not (tmp_path / "out" / ".geoseg-run").exists()
-
-
 # --- inputs are never written ---
 
 
@@ -531,12 +337,12 @@ def _dn_raster(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def inputs(tmp_path_factory: pytest.TempPathFactory, in_process: InProcess) -> Path:
     """A scene, a DN image, a finished run's labels and a batch file: the inputs."""
     root = tmp_path_factory.mktemp("inputs")
     write_scene(root / "scene.tif", rows=64, cols=96, bands=4)
     _dn_raster(root / "dn1band.tif")
-    done = geoseg(["run", "scene.tif", "-o", "prior", "-q", *SET_FAST], root)
+    done = in_process(["run", "scene.tif", "-o", "prior", "-q", *SET_FAST], root)
     assert done.returncode == 0, done.stderr
     shutil.move(root / "prior" / "labels.tif", root / "labels.tif")
     shutil.rmtree(root / "prior")
@@ -578,24 +384,28 @@ FAST_COMMANDS = ("vectorize a DN image", "vectorize with the scene", "segment")
     "command",
     [c if c in FAST_COMMANDS else pytest.param(c, marks=pytest.mark.slow) for c in COMMANDS],
 )
-def test_every_command_leaves_its_inputs_byte_identical(inputs: Path, command: str) -> None:
+def test_every_command_leaves_its_inputs_byte_identical(
+    inputs: Path, in_process: InProcess, command: str
+) -> None:
     """Each command ends well, and every file that was there before is unchanged."""
     names = ["scene.tif", "dn1band.tif", "labels.tif", "batch.yaml", "run.yaml", "scene.png"]
     before = {name: hashlib.sha256((inputs / name).read_bytes()).hexdigest() for name in names}
-    result = geoseg(COMMANDS[command], inputs)
+    result = in_process(COMMANDS[command], inputs)
     assert result.returncode == 0, result.stderr
     after = {name: hashlib.sha256((inputs / name).read_bytes()).hexdigest() for name in names}
     assert after == before
 
 
-def test_vectorize_keeps_the_ids_of_labels_it_does_not_rewrite(tmp_path: Path) -> None:
+def test_vectorize_keeps_the_ids_of_labels_it_does_not_rewrite(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     """The issue's case: a one-band uint16 DN image, small regions merged. The image is
     only read, and the polygons carry its own values (not 1..K renumbered)."""
     import pyogrio
 
     _dn_raster(tmp_path / "dn1band.tif")
     before = (tmp_path / "dn1band.tif").read_bytes()
-    done = geoseg(["vectorize", "dn1band.tif", "-o", "dn.gpkg", "--min-area", "8"], tmp_path)
+    done = in_process(["vectorize", "dn1band.tif", "-o", "dn.gpkg", "--min-area", "8"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "dn1band.tif").read_bytes() == before
     table = pyogrio.read_dataframe(tmp_path / "dn.gpkg", layer="segments", read_geometry=False)
@@ -604,17 +414,19 @@ def test_vectorize_keeps_the_ids_of_labels_it_does_not_rewrite(tmp_path: Path) -
     ids = set(table["class_id"].tolist())
     assert ids <= values
     assert ids != set(range(1, len(ids) + 1))  # not renumbered 1..K
-    same = geoseg(["vectorize", "dn1band.tif", "-o", "x.gpkg", "--labels-out", "dn1band.tif"],
-                  tmp_path)  # fmt: skip
+    same = in_process(["vectorize", "dn1band.tif", "-o", "x.gpkg", "--labels-out", "dn1band.tif"],
+                      tmp_path)  # fmt: skip
     one_error(same, 1, "never written")
     assert (tmp_path / "dn1band.tif").read_bytes() == before
 
 
-def test_a_read_only_run_is_cut_into_another_folder(place: Path, tmp_path: Path) -> None:
+def test_a_read_only_run_is_cut_into_another_folder(
+    place: Path, in_process: InProcess, tmp_path: Path
+) -> None:
     """``geoseg reclass`` only reads the run: an archive the user cannot write is cut
     into a folder of theirs, and stays byte-identical."""
     before = snapshot(place / "prior_ro")
-    done = geoseg(["reclass", "prior_ro", "--classes", "1", "-o", str(tmp_path / "one")], place)
+    done = in_process(["reclass", "prior_ro", "--classes", "1", "-o", str(tmp_path / "one")], place)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "one" / "labels.tif").exists()
     assert snapshot(place / "prior_ro") == before
@@ -623,7 +435,7 @@ def test_a_read_only_run_is_cut_into_another_folder(place: Path, tmp_path: Path)
 # --- one writer per folder ---
 
 
-def test_a_second_run_into_a_busy_folder_fails_at_once(place: Path) -> None:
+def test_a_second_run_into_a_busy_folder_fails_at_once(place: Path, in_process: InProcess) -> None:
     """Another process holds OUTDIR's lock: the run fails with one line naming it, and
     the folder (a complete run) is byte-identical. Once the holder is gone, its
     leftover lock file is taken over."""
@@ -633,7 +445,7 @@ def test_a_second_run_into_a_busy_folder_fails_at_once(place: Path) -> None:
     lock = OutdirLock.acquire(place / "prior")
     try:
         held = snapshot(place)
-        busy = geoseg(RUN, place)
+        busy = in_process(RUN, place)
         one_error(busy, 1, f"another geoseg run (pid {os.getpid()} on")
         assert snapshot(place) == held
     finally:
@@ -641,28 +453,11 @@ def test_a_second_run_into_a_busy_folder_fails_at_once(place: Path) -> None:
     assert snapshot(place) == before
     (place / "prior" / LOCK).write_text("999999999 gone-host\n")  # a dead run's file
     try:
-        again = geoseg(RUN, place)  # the same settings: completes anew
+        again = in_process(RUN, place)  # the same settings: completes anew
         assert again.returncode == 0, again.stderr
         assert not (place / "prior" / LOCK).exists()
     finally:
         (place / "prior" / LOCK).unlink(missing_ok=True)
-
-
-@pytest.mark.slow
-def test_two_runs_at_once_into_one_folder_one_fails(tmp_path: Path) -> None:
-    """Two ``geoseg run`` started together into one folder: one completes, the other
-    ends with one line, and the folder holds a complete run."""
-    write_scene(tmp_path / "c.tif", rows=256, cols=256, bands=4)
-    args = ["run", "c.tif", "-o", "out", "-q", *SET_FAST, "--max-iterations", "20"]
-    command = [sys.executable, "-m", "geoseg", *args]
-    runs = [subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]  # fmt: skip
-    results = [(run.wait(timeout=300), run.stderr.read() if run.stderr else "") for run in runs]
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [0, 1], results
-    failed = next(err for status, err in results if status == 1)
-    assert "another geoseg run" in failed
-    assert (tmp_path / "out" / "run.yaml").exists()
 
 
 # --- the network: every wait bounded, Ctrl-C ends the command within a second ---
@@ -675,7 +470,6 @@ soon (geoseg's own are 10 s to connect, 30 s without a byte)."""
 
 def _stac_item(path: Path, assets: dict[str, str]) -> None:
     """A minimal STAC item whose assets have these hrefs."""
-    import json
 
     item = {"type": "Feature", "stac_version": "1.0.0", "id": path.stem, "geometry": None,
             "properties": {"datetime": "2016-01-12T00:00:00Z"}, "links": [],
@@ -718,7 +512,9 @@ NET_CASES: dict[str, tuple[str, str]] = {
     # a stalled body ends ~6 s after the read timeout (curl averages its speed): slow tier
     [pytest.param(c, marks=pytest.mark.slow) if "stops" in c else c for c in NET_CASES],
 )
-def test_network_cases_end_soon_in_one_line(served: tuple[RangeServer, Path], case: str) -> None:
+def test_network_cases_end_soon_in_one_line(
+    served: tuple[RangeServer, Path], in_process: InProcess, case: str
+) -> None:
     """Each ends with one line that says what happened (GDAL's own words, not "see
     previous exception"), within the short timeouts and the command's start, and the
     folder (the served files) is unchanged."""
@@ -726,30 +522,34 @@ def test_network_cases_end_soon_in_one_line(served: tuple[RangeServer, Path], ca
     scene, says = NET_CASES[case]
     before = snapshot(root)
     start = time.monotonic()
-    result = geoseg(["run", scene.format(url=server.url), "-o", "out", "-q", *SET_FAST,
-                     "--set", SHORT_WAITS], root)  # fmt: skip
+    result = in_process(["run", scene.format(url=server.url), "-o", "out", "-q", *SET_FAST,
+                         "--set", SHORT_WAITS], root)  # fmt: skip
     one_error(result, 1, says)
     assert time.monotonic() - start < 30
     assert "previous exception" not in result.stderr
     assert snapshot(root) == before
 
 
-def test_a_timeout_that_is_not_a_number_is_refused(served: tuple[RangeServer, Path]) -> None:
+def test_a_timeout_that_is_not_a_number_is_refused(
+    served: tuple[RangeServer, Path], in_process: InProcess
+) -> None:
     """GDAL would read ``soon`` as 0: no timeout at all."""
     server, root = served
     before = snapshot(root)
     bad = "runtime.gdal_options={GDAL_HTTP_LOW_SPEED_TIME: soon}"
-    result = geoseg(["run", f"{server.url}/scene.tif", "-o", "out", "--set", bad], root)
+    result = in_process(["run", f"{server.url}/scene.tif", "-o", "out", "--set", bad], root)
     one_error(result, 1, "runtime.gdal_options GDAL_HTTP_LOW_SPEED_TIME='soon'")
     assert snapshot(root) == before
 
 
-def test_stac_hrefs_as_file_urls_are_read(served: tuple[RangeServer, Path], tmp_path: Path) -> None:
+def test_stac_hrefs_as_file_urls_are_read(
+    served: tuple[RangeServer, Path], in_process: InProcess, tmp_path: Path
+) -> None:
     """``file:///.../band%20one.tif`` names a local file (it failed as a truncated one)."""
     _, root = served
     args = ["run", str(root / "fileitem.json"), "-o", "out", "-q", *SET_FAST,
             "--set", "input.assets=[B1, B2]"]  # fmt: skip
-    result = geoseg(args, tmp_path)
+    result = in_process(args, tmp_path)
     assert result.returncode == 0, result.stderr
     with rasterio.open(tmp_path / "out" / "labels.tif") as labels:
         assert (labels.width, labels.height) == (128, 96)
@@ -775,6 +575,7 @@ def _interrupt(args: list[str], cwd: Path, ready: Callable[[], bool]) -> tuple[f
     return seconds, proc.returncode, stderr
 
 
+@pytest.mark.slow  # a process of its own, to interrupt
 def test_ctrl_c_ends_a_read_that_hangs_within_a_second(served: tuple[RangeServer, Path]) -> None:
     """The issue's case: a server that takes the request and never answers, with
     geoseg's own timeouts (30 s). Ctrl-C ends the command at once with one line; the
