@@ -393,20 +393,20 @@ class RuntimeSection(_Section):
     )
     executor: Literal["local", "dask"] = Field(
         default="local",
-        description="local: this machine (geoseg batch: --jobs processes). dask: a "
+        description="local: this machine (geoseg batch: --workers processes). dask: a "
         "dask.distributed cluster (pip install 'geoseg[dask]'); geoseg batch runs each "
         "scene as a task, geoseg run labels the tiles of its scene as tasks.",
     )
     address: str | None = Field(
         default=None,
         description="Dask scheduler to connect to, e.g. tcp://host:8786; null: start a "
-        "LocalCluster with --jobs worker processes.",
+        "LocalCluster of geoseg batch's --workers processes (geoseg run: runtime.workers).",
     )
     workers: int = Field(
         default=2,
         ge=1,
         description="geoseg run with executor dask and no address: worker processes of "
-        "the LocalCluster that labels the tiles (geoseg batch uses --jobs).",
+        "the LocalCluster that labels the tiles (geoseg batch: --workers).",
     )
     gdal_cache_mb: int = Field(
         default=256,

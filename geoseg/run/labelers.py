@@ -28,7 +28,8 @@ from geoseg.render import TrainingAnimation
 from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
-from geoseg.segment import SegmentParams, fit, predict, segment, training_views
+from geoseg.segment import SegmentParams, fit, predict, training_views
+from geoseg.segment.image import segment_channels
 from geoseg.segment.merge import ClassMap, Split, classify, merge_for, scribble_map
 from geoseg.segment.model import for_inference
 from geoseg.segment.train import resolve_device
@@ -200,7 +201,7 @@ class TileLabeler:
     ) -> tuple[Labels, int]:
         first = self.outdir is not None and not self.iterations  # the grid's first tile
         animation = _animation(self.config) if first else None
-        result = segment(
+        result = segment_channels(
             image,
             self.config.segment.params(),
             valid=valid,
