@@ -224,22 +224,22 @@ def _check_distinct(items: Sequence[BatchItem], path: Path) -> None:
 def run_batch(
     items: Sequence[BatchItem],
     *,
-    jobs: int = 1,
+    workers: int = 1,
     executor: str = "local",
     address: str | None = None,
     progress: ScenesProgress | None = None,
     tile_progress: Progress | None = None,
 ) -> list[Outcome]:
-    """Run every item, ``jobs`` at a time; outcomes in the order of ``items``.
+    """Run every item, ``workers`` at a time; outcomes in the order of ``items``.
 
-    ``executor="local"`` runs in this process (``jobs=1``, with ``tile_progress``) or in
-    ``jobs`` worker processes; ``"dask"`` submits one task per scene to the scheduler at
-    ``address``, or to a LocalCluster of ``jobs`` worker processes started here.
+    ``executor="local"`` runs in this process (``workers=1``, with ``tile_progress``) or in
+    ``workers`` worker processes; ``"dask"`` submits one task per scene to the scheduler at
+    ``address``, or to a LocalCluster of ``workers`` worker processes started here.
     """
     from geoseg.run.record import completed
 
-    if jobs < 1:
-        raise ConfigError(f"--jobs={jobs} must be at least 1")
+    if workers < 1:
+        raise ConfigError(f"--workers={workers} must be at least 1")
     outcomes: dict[int, Outcome] = {}
     todo: list[int] = []
     for i, item in enumerate(items):
@@ -252,7 +252,7 @@ def run_batch(
     done = len(outcomes)
     if progress is not None:
         progress(done, len(items), "")
-    for i, outcome in _execute(items, todo, jobs, executor, address, tile_progress):
+    for i, outcome in _execute(items, todo, workers, executor, address, tile_progress):
         outcomes[i] = outcome
         done += 1
         logger.info("%s: %s %s", outcome.scene, outcome.status, outcome.error)
@@ -274,7 +274,7 @@ def write_summary(outcomes: Sequence[Outcome], path: str | Path) -> None:
 def _execute(
     items: Sequence[BatchItem],
     todo: list[int],
-    jobs: int,
+    workers: int,
     executor: str,
     address: str | None,
     tile_progress: Progress | None,
@@ -282,17 +282,17 @@ def _execute(
     if not todo:
         return
     if executor == "dask":
-        yield from _execute_dask(items, todo, jobs, address)
-    elif jobs == 1:
+        yield from _execute_dask(items, todo, workers, address)
+    elif workers == 1:
         for i in todo:
             item = items[i]
             yield i, run_item(item.scene, item.outdir, item.config, tile_progress)
     else:
         with ProcessPoolExecutor(
-            max_workers=jobs,
+            max_workers=workers,
             mp_context=get_context("spawn"),
             initializer=use_threads,
-            initargs=(share_cores(jobs),),
+            initargs=(share_cores(workers),),
         ) as pool:
             futures: dict[Future[Outcome], int] = {
                 pool.submit(run_item, items[i].scene, items[i].outdir, items[i].config): i
@@ -303,13 +303,13 @@ def _execute(
 
 
 def _execute_dask(
-    items: Sequence[BatchItem], todo: list[int], jobs: int, address: str | None
+    items: Sequence[BatchItem], todo: list[int], workers: int, address: str | None
 ) -> Iterator[tuple[int, Outcome]]:
     from distributed import as_completed as dask_completed
 
     from geoseg.run.distribute import dask_client
 
-    with dask_client(address, workers=jobs) as client:
+    with dask_client(address, workers=workers) as client:
         futures = {
             client.submit(
                 run_item,

@@ -1,7 +1,11 @@
 """Agreement between a label map and a reference: ARI, NMI, mIoU after Hungarian
 matching, boundary F1, all in one report by :func:`evaluate_maps`.
 
-Maps are ``(rows, cols)`` integer class ids, negative at nodata.
+Maps are ``(rows, cols)`` integer class ids ``1..K`` with ``0`` at nodata (a negative id
+is nodata too), as every public function of geoseg numbers them; ``ignore`` leaves one
+more reference class out. :func:`evaluate_file_maps` scores maps as label files hold them
+(a class 0 of their own). The seam metrics work on the run's internal maps (negative at
+nodata, 0 a class).
 
 >>> import numpy as np
 >>> truth = np.array([[1, 1, 2, 2]]); pred = np.array([[7, 7, 3, 3]])
@@ -28,6 +32,7 @@ __all__ = [
     "adjusted_rand_index",
     "boundary_f1",
     "boundary_pixels",
+    "evaluate_file_maps",
     "evaluate_maps",
     "hungarian_miou",
     "normalized_mutual_info",
@@ -43,11 +48,11 @@ def scored_pixels(
     *,
     ignore: int | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Pixels that count: same-shaped maps, ``pred >= 0`` and ``truth >= 0`` (neither is
+    """Pixels that count: same-shaped maps, ``pred > 0`` and ``truth > 0`` (neither is
     nodata), ``truth != ignore``."""
     if pred.shape != truth.shape:
         raise InputError(f"label maps differ in shape: {pred.shape} vs {truth.shape}")
-    keep = (pred >= 0) & (truth >= 0)
+    keep = (pred > 0) & (truth > 0)
     if ignore is not None:
         keep &= truth != ignore
     if not keep.any():
@@ -108,7 +113,7 @@ def normalized_mutual_info(
     """Normalized mutual information (arithmetic mean normalization; 1 = same partition,
     0 = independent), invariant to label names.
 
-    >>> normalized_mutual_info(np.array([[5, 5, 0, 0]]), np.array([[1, 1, 2, 2]]))
+    >>> normalized_mutual_info(np.array([[5, 5, 3, 3]]), np.array([[1, 1, 2, 2]]))
     1.0
     """
     from sklearn.metrics import normalized_mutual_info_score
@@ -156,7 +161,7 @@ def boundary_f1(
     (or recall) 1 by convention, so F1 is 1 when neither map has a boundary and 0 when
     only one has.
 
-    >>> truth = np.array([[0, 0, 0, 1, 1, 1]]); pred = np.array([[0, 0, 0, 0, 1, 1]])
+    >>> truth = np.array([[1, 1, 1, 2, 2, 2]]); pred = np.array([[1, 1, 1, 1, 2, 2]])
     >>> boundary_f1(pred, truth, tolerance=0), boundary_f1(pred, truth, tolerance=1)
     ((0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
     """
@@ -199,7 +204,7 @@ def evaluate_maps(
     pred: npt.NDArray[np.integer],
     truth: npt.NDArray[np.integer],
     *,
-    ignore: int | None = 0,
+    ignore: int | None = None,
     tolerance: float = 2,
     max_classes: int | None = MAX_CLASSES,
 ) -> dict[str, Any]:
@@ -208,9 +213,12 @@ def evaluate_maps(
     Parameters
     ----------
     pred, truth
-        ``(rows, cols)`` integer class ids of the same shape; negative = nodata.
+        ``(rows, cols)`` integer class ids ``1..K`` of the same shape, ``0`` = nodata
+        (negative ids too), as :func:`geoseg.segment_image` and ``labels.tif`` number
+        them. For maps with a class 0 of their own, see :func:`evaluate_file_maps`.
     ignore
-        Reference class left out (e.g. 0 = unlabelled); ``None`` keeps every class.
+        One more reference class left out beside nodata (e.g. 9 = unclassified);
+        ``None``: none.
     tolerance
         Boundary match distance in pixels (see :func:`boundary_f1`).
     max_classes
@@ -241,7 +249,7 @@ def evaluate_maps(
                 f"{array.shape}"
             )
     keep = scored_pixels(pred, truth, ignore=ignore)
-    labelled = int(((truth >= 0) & (truth != ignore if ignore is not None else True)).sum())
+    labelled = int(((truth > 0) & (truth != ignore if ignore is not None else True)).sum())
     if keep.sum() < MIN_COMPARED * labelled:
         raise InputError(
             f"only {int(keep.sum())} of the reference's {labelled} labelled pixels "
@@ -284,6 +292,49 @@ def evaluate_maps(
         "tolerance": tolerance,
         "per_class": per_class,
     }
+
+
+def evaluate_file_maps(
+    pred: npt.NDArray[np.integer],
+    truth: npt.NDArray[np.integer],
+    *,
+    ignore: int | None = 0,
+    tolerance: float = 2,
+    max_classes: int | None = MAX_CLASSES,
+) -> dict[str, Any]:
+    """:func:`evaluate_maps` of maps as label files hold them
+    (:func:`geoseg.io.labels.read_label_pair`): negative at the file's nodata and ``0``
+    a class like any other, except the reference's ``ignore`` class (``0`` by default:
+    unlabelled). The ids are shifted by one to score them (every metric ignores how
+    classes are named) and the report gives the files' own ids, so ``geoseg evaluate``
+    reads a truth file whose class 0 is valid (``--ignore none``) as it always has.
+
+    >>> truth = np.array([[0, 0, 1, 1, -1]]); pred = np.array([[0, 0, 0, 2, 2]])
+    >>> report = evaluate_file_maps(pred, truth, ignore=None)
+    >>> report["pixels"], [(row["truth"], row["pred"]) for row in report["per_class"]]
+    (4, [(0, 0), (1, 2)])
+    """
+    shifted = {  # int64 first: uint8 255 + 1 would wrap to 0; other dtypes are refused
+        name: np.where(array < 0, 0, array.astype(np.int64) + 1) if _integer(array) else array
+        for name, array in (("pred", pred), ("truth", truth))
+    }
+    report = evaluate_maps(
+        shifted["pred"],
+        shifted["truth"],
+        ignore=None if ignore is None else ignore + 1,
+        tolerance=tolerance,
+        max_classes=max_classes,
+    )
+    report["ignore"] = ignore
+    report["per_class"] = [
+        {**row, "truth": row["truth"] - 1, "pred": None if row["pred"] is None else row["pred"] - 1}
+        for row in report["per_class"]
+    ]
+    return report
+
+
+def _integer(array: npt.NDArray[Any]) -> bool:
+    return np.issubdtype(array.dtype, np.integer)
 
 
 def seam_boundary_ratio(

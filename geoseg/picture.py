@@ -54,7 +54,7 @@ def segment_picture(
     the labels (``1..K``, 0 = nodata) and the training animation (``gif``, default
     ``training.gif`` beside ``output``). Every target is checked before training."""
     from geoseg.runtime import hold_freed_memory
-    from geoseg.segment.train import segment
+    from geoseg.segment.image import segment_channels
 
     check_output(output, PICTURE_SUFFIXES, inputs=[image])
     if labels is not None:
@@ -71,7 +71,7 @@ def segment_picture(
         from geoseg.measure import pixel_size_m
 
         metres = pixel_size_m(data.transform, data.crs, data.valid.shape)
-    result = segment(
+    result = segment_channels(
         scaled,
         params.for_pixel_size(metres),  # a georeferenced raster: as geoseg run does
         valid=data.valid,

@@ -100,7 +100,7 @@ def quicklook(
 class TrainingAnimation:
     """Frames of a label map while the network trains, for ``training.gif``.
 
-    Feed it as ``on_snapshot`` of :func:`geoseg.segment.segment` or
+    Feed it as ``on_snapshot`` of :func:`geoseg.segment.image.segment_channels` or
     :func:`geoseg.segment.fit` (the first view is shown); :meth:`frames` gives one frame
     per requested iteration, labels painted with :func:`palette` (the network's output
     channel + 1, so a class keeps its colour from frame to frame), captioned with the

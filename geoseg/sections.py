@@ -7,17 +7,24 @@ defaults, a preset, YAML and ``--set`` lines. Unknown keys are refused.
 from __future__ import annotations
 
 import dataclasses
-import re
 import string
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    model_validator,
+)
 
 from geoseg.errors import ConfigError, quote
 from geoseg.segment.params import SEED_MAX, SegmentParams, get_preset
+from geoseg.segment.schema import bound_message, param_fields
 from geoseg.tiling import check_tiling
 
 __all__ = [
@@ -112,19 +119,6 @@ class TilingSection(_Section):
         return self
 
 
-def _param_docs() -> dict[str, str]:
-    """Per-field descriptions from the numpydoc ``Parameters`` section of SegmentParams."""
-    docs: dict[str, str] = {}
-    names: list[str] = []
-    for line in (SegmentParams.__doc__ or "").splitlines():
-        if re.fullmatch(r"    [a-z_]+(, [a-z_]+)*", line):
-            names = line.strip().split(", ")
-        elif line.startswith("        ") and names:
-            for name in names:
-                docs[name] = f"{docs.get(name, '')} {line.strip()}".strip()
-    return docs
-
-
 class _SegmentBase(_Section):
     """The segmentation parameters (every field of SegmentParams) and how they are used."""
 
@@ -156,17 +150,25 @@ class _SegmentBase(_Section):
         "with (0: the pixels they touch).",
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _fill_from_preset(cls, data: Any) -> Any:
+    def _fill_from_preset(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """The preset's values under the given ones; a value out of its bounds is
+        reported with :class:`SegmentParams`'s own one-line message."""
         if not isinstance(data, Mapping):
-            return data
+            return handler(data)
         preset = data.get("preset", "default")
         try:
-            values = get_preset(str(preset)).to_dict()
+            values = {**get_preset(str(preset)).to_dict(), **data}
         except ConfigError as err:
             raise ValueError(f"segment.preset: {err}") from None
-        return {**values, **data}
+        try:
+            return handler(values)
+        except ValidationError as err:
+            message = bound_message(err, values)
+            if message is None:
+                raise
+            raise ValueError(message) from None
 
     @model_validator(mode="after")
     def _check_params(self) -> _SegmentBase:
@@ -191,16 +193,8 @@ class _SegmentBase(_Section):
 if TYPE_CHECKING:
     SegmentSection = _SegmentBase
 else:
-    _hints = typing.get_type_hints(SegmentParams)
-    _docs = _param_docs()
     SegmentSection = create_model(
-        "SegmentSection",
-        __base__=_SegmentBase,
-        __doc__=_SegmentBase.__doc__,
-        **{
-            f.name: (_hints[f.name], Field(default=f.default, description=_docs.get(f.name)))
-            for f in dataclasses.fields(SegmentParams)
-        },
+        "SegmentSection", __base__=_SegmentBase, __doc__=_SegmentBase.__doc__, **param_fields()
     )
 
 
@@ -399,20 +393,20 @@ class RuntimeSection(_Section):
     )
     executor: Literal["local", "dask"] = Field(
         default="local",
-        description="local: this machine (geoseg batch: --jobs processes). dask: a "
+        description="local: this machine (geoseg batch: --workers processes). dask: a "
         "dask.distributed cluster (pip install 'geoseg[dask]'); geoseg batch runs each "
         "scene as a task, geoseg run labels the tiles of its scene as tasks.",
     )
     address: str | None = Field(
         default=None,
         description="Dask scheduler to connect to, e.g. tcp://host:8786; null: start a "
-        "LocalCluster with --jobs worker processes.",
+        "LocalCluster of geoseg batch's --workers processes (geoseg run: runtime.workers).",
     )
     workers: int = Field(
         default=2,
         ge=1,
         description="geoseg run with executor dask and no address: worker processes of "
-        "the LocalCluster that labels the tiles (geoseg batch uses --jobs).",
+        "the LocalCluster that labels the tiles (geoseg batch: --workers).",
     )
     gdal_cache_mb: int = Field(
         default=256,

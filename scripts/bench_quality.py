@@ -92,7 +92,7 @@ def pairs(data: Path) -> list[tuple[str, Path, Path]]:
 
 
 def geoseg_run(image: Path, outdir: Path, extra: list[str]) -> tuple[np.ndarray, float, dict]:
-    """Labels (nodata -1), wall seconds and run.yaml of one ``geoseg run`` command."""
+    """Labels (1..K, 0 = nodata), wall seconds and run.yaml of one ``geoseg run`` command."""
     import yaml
 
     outdir.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def geoseg_run(image: Path, outdir: Path, extra: list[str]) -> tuple[np.ndarray,
     with rasterio.open(outdir / "labels.tif") as src:
         labels = src.read(1).astype(np.int64)
     record = yaml.safe_load((outdir / "run.yaml").read_text())
-    return np.where(labels > 0, labels, -1), seconds, record
+    return labels, seconds, record
 
 
 def kmeans_labels(image: Path, k: int) -> tuple[np.ndarray, float]:
@@ -113,8 +113,8 @@ def kmeans_labels(image: Path, k: int) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
     fitted = KMeans(n_clusters=k, n_init=3, random_state=0).fit(data[:, valid].T)
     seconds = time.perf_counter() - start
-    labels = np.full(valid.shape, -1, np.int64)
-    labels[valid] = fitted.labels_
+    labels = np.zeros(valid.shape, np.int64)  # 0 = nodata, classes 1..k
+    labels[valid] = fitted.labels_ + 1
     return labels, seconds
 
 
@@ -170,7 +170,7 @@ def by_name(pred: np.ndarray, record: dict) -> np.ndarray:
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
-    report = evaluate_maps(pred, truth, ignore=0)
+    report = evaluate_maps(pred, truth)  # 0 = nodata in both; truth's 0 is unlabelled
     keys = ("ari", "nmi", "miou", "boundary_f1")
     return {k: round(report[k], 4) for k in keys} | {"classes": report["pred_classes"]}
 

@@ -23,7 +23,7 @@ from geoseg.evaluate import adjusted_rand_index, hungarian_miou
 from geoseg.io.raster_read import read_image
 from geoseg.normalize import auto_scale
 from geoseg.sample import make_scene
-from geoseg.segment import get_preset, segment
+from geoseg.segment import get_preset, segment_image
 from geoseg.segment.model import build_model, conv_flops, matmul_gflops
 
 
@@ -32,7 +32,7 @@ def run_one(name: str, image, valid, truth, preset: str, args) -> dict:
     if args.max_iterations:
         params = params.replace(max_iterations=args.max_iterations)
     start = time.perf_counter()
-    seg = segment(image, params, valid=valid, seed=args.seed, device=args.device)
+    seg = segment_image(image, params, valid=valid, seed=args.seed, device=args.device)
     total = time.perf_counter() - start
     t = seg.timings
     rows, cols = image.shape[1:]
@@ -55,8 +55,10 @@ def run_one(name: str, image, valid, truth, preset: str, args) -> dict:
         "conv_gflops": round(flops / (t["train"] + t["predict"]) / 1e9, 1),
     }
     if truth is not None:
-        row["ari"] = round(adjusted_rand_index(seg.labels, truth, ignore=args.ignore), 4)
-        row["miou"] = round(hungarian_miou(seg.labels, truth, ignore=args.ignore), 4)
+        # the reference's ids shifted so that its class 0 counts (0 = nodata to the scores)
+        scored = np.where(truth == args.ignore, 0, truth + 1)
+        row["ari"] = round(adjusted_rand_index(seg.labels, scored), 4)
+        row["miou"] = round(hungarian_miou(seg.labels, scored), 4)
     return row
 
 
@@ -119,7 +121,7 @@ def main() -> None:
     # warm-up: the first run pays for oneDNN kernel selection and lazy imports
     warm = make_scene(rows=64, cols=64, bands=3, seed=0)[0]
     for preset in args.presets.split(","):
-        segment(warm, get_preset(preset).replace(max_iterations=2), device=args.device)
+        segment_image(warm, get_preset(preset).replace(max_iterations=2), device=args.device)
     presets = args.presets.split(",")
     results = []
     for name, image, valid, truth in cases:

@@ -86,8 +86,9 @@ def main() -> None:
                 run["vote_seam_ratio"] = round(ratio, 3)
                 run["vote_seam_ratio_local"] = round(local, 3)
             if truth is not None:
-                run["ari_vs_truth"] = round(adjusted_rand_index(classes, truth, ignore=0), 4)
-                run["miou_vs_truth"] = round(hungarian_miou(classes, truth, ignore=0), 4)
+                # classes 1..K again (0 = nodata) for the scores; the truth's 0 is nodata
+                run["ari_vs_truth"] = round(adjusted_rand_index(classes + 1, truth), 4)
+                run["miou_vs_truth"] = round(hungarian_miou(classes + 1, truth), 4)
             report["runs"].append(run)
             labels.append(classes)
             cuts.append((rows, cols))
@@ -97,7 +98,7 @@ def main() -> None:
         ratio, _, _ = seam_boundary_ratio(other_labels, row_cuts=rows, col_cuts=cols)
         run["seam_ratio_on_other_run"] = round(ratio, 3)
     report["ari_between_tile_sizes"] = round(
-        adjusted_rand_index(labels[0], np.where(labels[0] >= 0, labels[1], -1)), 5
+        adjusted_rand_index(labels[0] + 1, np.where(labels[0] >= 0, labels[1] + 1, 0)), 5
     )
     report["identical_fraction"] = round(float((labels[0] == labels[1]).mean()), 6)
     print(json.dumps(report))

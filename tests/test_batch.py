@@ -174,7 +174,7 @@ def test_dask_cluster_gives_the_local_outputs(tmp_path: Path) -> None:
         }
         path.write_text(yaml.safe_dump(data))
         shared, items = load_batch(path)
-        outcomes = run_batch(items, jobs=2, executor=shared.runtime.executor)
+        outcomes = run_batch(items, workers=2, executor=shared.runtime.executor)
         assert [o.status for o in outcomes] == ["done", "done"], outcomes
         outputs[executor] = [Path(o.outdir) for o in outcomes]
     for local, dask in zip(outputs["local"], outputs["dask"], strict=True):

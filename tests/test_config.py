@@ -10,7 +10,7 @@ from geoseg.batch import load_batch
 from geoseg.cli import app
 from geoseg.config import Config, config_yaml, output_dir, parse_override, resolve_config
 from geoseg.errors import ConfigError
-from geoseg.segment import PRESETS
+from geoseg.segment import PRESETS, SegmentParams
 from tests.helpers import shared
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
@@ -30,7 +30,34 @@ def test_every_field_has_a_description() -> None:
             assert field.description, f"{model.__name__}.{name} has no description"
 
 
+def test_segment_params_defaults_are_the_default_preset() -> None:
+    assert SegmentParams() == PRESETS["default"]
+
+
+def test_segment_keys_carry_their_bounds_and_default() -> None:
+    fields = Config.model_fields["segment"].annotation.model_fields  # type: ignore[union-attr]
+    lr, stop = fields["lr"], fields["stop_change"]
+    assert lr.default == PRESETS["default"].lr
+    assert [m.gt for m in lr.metadata if hasattr(m, "gt")] == [0]
+    assert {type(m).__name__ for m in stop.metadata} >= {"Ge", "Lt"}
+
+
 RUN_CONFIGS = [path for path in CONFIGS if path.name != "batch.yaml"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_bundled_configs_restate_no_preset_or_default_value(path: Path) -> None:
+    data = yaml.safe_load(path.read_text()) or {}
+    preset = data.get("segment", {}).get("preset", "default")
+    base = resolve_config(overrides=[f"segment.preset={preset}"])
+    for section, entries in data.items():
+        if section == "scenes":  # a batch file's list of scenes
+            continue
+        for key, value in entries.items():
+            if (section, key) == ("segment", "preset"):
+                continue
+            default = getattr(getattr(base, section), key)
+            assert value != default, f"{path.name}: {section}.{key}={value!r} restates it"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

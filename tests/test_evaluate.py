@@ -12,16 +12,16 @@ from geoseg.evaluate import adjusted_rand_index, hungarian_miou
 
 @pytest.fixture
 def truth() -> np.ndarray:
-    t = np.zeros((20, 20), int)
-    t[:, 10:] = 1
-    t[10:, :10] = 2
+    t = np.ones((20, 20), int)  # classes 1..3, 0 would be nodata
+    t[:, 10:] = 2
+    t[10:, :10] = 3
     return t
 
 
 def test_perfect_and_permuted(truth: np.ndarray) -> None:
     assert adjusted_rand_index(truth, truth) == 1.0
     assert hungarian_miou(truth, truth) == 1.0
-    permuted = np.array([5, 9, 7])[truth]
+    permuted = np.array([0, 5, 9, 7])[truth]
     assert adjusted_rand_index(permuted, truth) == 1.0
     assert hungarian_miou(permuted, truth) == 1.0
 
@@ -29,20 +29,20 @@ def test_perfect_and_permuted(truth: np.ndarray) -> None:
 def test_random_is_near_zero(truth: np.ndarray) -> None:
     rng = np.random.default_rng(0)
     big = np.repeat(np.repeat(truth, 10, 0), 10, 1)
-    assert abs(adjusted_rand_index(rng.integers(0, 3, big.shape), big)) < 0.01
+    assert abs(adjusted_rand_index(rng.integers(1, 4, big.shape), big)) < 0.01
 
 
 def test_miou_known_value() -> None:
-    truth = np.array([[0, 0, 1, 1]])
-    pred = np.array([[0, 0, 0, 1]])
-    # class 0 <-> 0: IoU 2/3; class 1 <-> 1: IoU 1/2
+    truth = np.array([[1, 1, 2, 2]])
+    pred = np.array([[1, 1, 1, 2]])
+    # class 1 <-> 1: IoU 2/3; class 2 <-> 2: IoU 1/2
     assert hungarian_miou(pred, truth) == pytest.approx((2 / 3 + 1 / 2) / 2)
 
 
 def test_missing_predicted_class_scores_zero() -> None:
-    truth = np.array([[0, 1, 2, 2]])
-    pred = np.array([[0, 0, 1, 1]])
-    # best matching: 2<->1 (IoU 1), 0<->0 (IoU 1/2), class 1 unmatched (0)
+    truth = np.array([[1, 2, 3, 3]])
+    pred = np.array([[1, 1, 2, 2]])
+    # best matching: 3<->2 (IoU 1), 1<->1 (IoU 1/2), class 2 unmatched (0)
     assert hungarian_miou(pred, truth) == pytest.approx((1 + 0.5 + 0) / 3)
 
 
@@ -116,7 +116,7 @@ def test_seam_ratio_ignores_nodata_pairs() -> None:
 def test_report_perfect_and_permuted(truth: np.ndarray) -> None:
     from geoseg.evaluate import evaluate_maps
 
-    for pred in (truth, np.array([5, 9, 7])[truth]):
+    for pred in (truth, np.array([0, 5, 9, 7])[truth]):
         report = evaluate_maps(pred, truth, ignore=None)
         for key in ("ari", "nmi", "miou", "boundary_f1", "boundary_precision", "boundary_recall"):
             assert report[key] == pytest.approx(1.0), key
@@ -173,11 +173,11 @@ def test_per_class_iou_and_unmatched_class() -> None:
 
     from geoseg.evaluate import evaluate_maps
 
-    report = evaluate_maps(np.array([[0, 0, 1, 1]]), np.array([[1, 2, 3, 3]]), ignore=None)
+    report = evaluate_maps(np.array([[1, 1, 2, 2]]), np.array([[1, 2, 3, 3]]))
     assert report["per_class"] == [
-        {"truth": 1, "pred": 0, "iou": 0.5, "pixels": 1},
+        {"truth": 1, "pred": 1, "iou": 0.5, "pixels": 1},
         {"truth": 2, "pred": None, "iou": 0.0, "pixels": 1},  # fewer predicted classes
-        {"truth": 3, "pred": 1, "iou": 1.0, "pixels": 2},
+        {"truth": 3, "pred": 2, "iou": 1.0, "pixels": 2},
     ]
     assert report["miou"] == pytest.approx(0.5)
     assert json.loads(json.dumps(report)) == report  # JSON-ready values
@@ -186,8 +186,20 @@ def test_per_class_iou_and_unmatched_class() -> None:
 def test_scored_pixels_drops_nodata_of_either_map() -> None:
     from geoseg.evaluate import scored_pixels
 
-    keep = scored_pixels(np.array([[-1, 1, 1, 1]]), np.array([[1, -1, 0, 1]]), ignore=0)
-    assert keep.tolist() == [[False, False, False, True]]
+    keep = scored_pixels(np.array([[0, 1, 1, 1, 1]]), np.array([[1, 0, -1, 9, 1]]), ignore=9)
+    assert keep.tolist() == [[False, False, False, False, True]]
+
+
+def test_file_maps_keep_their_class_zero_and_ids() -> None:
+    from geoseg.evaluate import evaluate_file_maps
+
+    truth = np.array([[0, 0, 1, 1, -1, 2]])  # as read from a file: -1 at its nodata
+    pred = np.array([[0, 0, 0, 2, 2, 2]])
+    report = evaluate_file_maps(pred, truth, ignore=None)
+    assert report["pixels"] == 5
+    assert report["ignore"] is None
+    assert [row["truth"] for row in report["per_class"]] == [0, 1, 2]
+    assert evaluate_file_maps(pred, truth)["truth_classes"] == 2  # 0 = unlabelled
 
 
 # --- boundary F1: hand-made maps -------------------------------------------------------------
@@ -238,7 +250,9 @@ def test_boundary_conventions_without_edges_and_at_ignored_pixels() -> None:
     # an edge against ignored (or nodata) pixels is no boundary
     truth = split.copy()
     truth[:, 2:] = 0
-    assert boundary_f1(flat, truth, ignore=0) == (1.0, 1.0, 1.0)
+    assert boundary_f1(flat, truth) == (1.0, 1.0, 1.0)
+    truth[:, 2:] = 7
+    assert boundary_f1(flat, truth, ignore=7) == (1.0, 1.0, 1.0)
 
 
 def test_bad_inputs() -> None:
@@ -286,7 +300,7 @@ def test_cli_json(tmp_path: Path, truth: np.ndarray, truth_tif: Path) -> None:
 
     from geoseg.cli import app
 
-    pred = np.array([4, 8, 6])[truth]
+    pred = np.array([0, 4, 8, 6])[truth]
     pred[5, 5] = 255
     labels = _write(tmp_path / "labels.tif", pred, nodata=255)
     result = CliRunner().invoke(app, ["evaluate", str(labels), str(truth_tif), "--json"])
@@ -344,7 +358,7 @@ def test_cli_resample_half_resolution(tmp_path: Path, truth: np.ndarray, truth_t
     from geoseg.cli import app
 
     # truth's classes are 10x10 px blocks: a 20 m copy upsampled by nearest is exact
-    coarse = _write(tmp_path / "coarse.tif", np.array([3, 1, 2])[truth][::2, ::2], pixel=20)
+    coarse = _write(tmp_path / "coarse.tif", np.array([0, 3, 1, 2])[truth][::2, ::2], pixel=20)
     result = CliRunner().invoke(
         app, ["evaluate", str(coarse), str(truth_tif), "--resample", "nearest", "--json"]
     )

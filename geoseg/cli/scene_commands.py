@@ -200,8 +200,8 @@ def vectorize_command(
 @command("batch")
 def batch_command(
     batch_file: Annotated[Path, typer.Argument(help="YAML: a run config plus 'scenes'.")],
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Scenes at a time (worker processes).")
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker processes: scenes at a time.")
     ] = 1,
     overrides: SetOption = None,
     summary: Annotated[
@@ -214,19 +214,19 @@ def batch_command(
     """Run every scene of a batch file; completed scenes are skipped, failures reported.
 
     Exit status 1 when any scene failed. With runtime.executor: dask the scenes run on
-    a Dask cluster (runtime.address, or a LocalCluster of --jobs workers).
+    a Dask cluster (runtime.address, or a LocalCluster of --workers processes).
     """
     from geoseg.batch import SUMMARY_FIELDS, load_batch, run_batch, write_summary
 
     with _cli_errors():
         shared, items = load_batch(batch_file, overrides=overrides or ())
-        with _batch_bars(quiet, tiles=jobs == 1 and shared.runtime.executor == "local") as (
+        with _batch_bars(quiet, tiles=workers == 1 and shared.runtime.executor == "local") as (
             scenes_bar,
             tiles_bar,
         ):
             outcomes = run_batch(
                 items,
-                jobs=jobs,
+                workers=workers,
                 executor=shared.runtime.executor,
                 address=shared.runtime.address,
                 progress=scenes_bar,

@@ -211,14 +211,14 @@ def evaluate_command(
 
     Grids must match (see --resample). Nodata and TRUTH's --ignore class are left out.
     """
-    from geoseg.evaluate import evaluate_maps
+    from geoseg.evaluate import evaluate_file_maps
     from geoseg.io.labels import read_label_pair
     from geoseg.io.source import source_name
 
     with _cli_errors():
         pred, ref, _ = read_label_pair(labels, truth, resample=resample is not None)
         limit = {} if max_classes is None else {"max_classes": max_classes}
-        report = evaluate_maps(pred, ref, ignore=ignore, tolerance=tolerance, **limit)
+        report = evaluate_file_maps(pred, ref, ignore=ignore, tolerance=tolerance, **limit)
     if json_output:
         typer.echo(json.dumps({"labels": str(labels), "truth": str(truth), **report}))
         return

@@ -28,8 +28,9 @@ from geoseg.render import TrainingAnimation
 from geoseg.run.prepare import Prepared, drop_local_blocks, training_crops
 from geoseg.run.scratch import Scratch
 from geoseg.runtime import release_memory
-from geoseg.segment import SegmentParams, fit, predict, segment, training_views
+from geoseg.segment import SegmentParams, fit, predict, training_views
 from geoseg.segment.classify import classify
+from geoseg.segment.image import segment_channels
 from geoseg.segment.merge import ClassMap, merge_for, scribble_map
 from geoseg.segment.model import for_inference
 from geoseg.segment.split import Split
@@ -202,7 +203,7 @@ class TileLabeler:
     ) -> tuple[Labels, int]:
         first = self.outdir is not None and not self.iterations  # the grid's first tile
         animation = _animation(self.config) if first else None
-        result = segment(
+        result = segment_channels(
             image,
             self.config.segment.params(),
             valid=valid,

@@ -1,8 +1,9 @@
 """Unsupervised segmentation of one in-memory image (Kanezaki 2018, TIP 2020).
 
-See :func:`segment` for the entry point and :data:`PRESETS` for the named parameter sets.
-The names that need PyTorch (everything from :mod:`geoseg.segment.train`) are imported
-on first use, so ``geoseg.segment.params`` and the parameter presets load without it.
+See :func:`segment_image` for the entry point and :data:`PRESETS` for the named
+parameter sets. The names that need PyTorch (from :mod:`geoseg.segment.train` and
+:mod:`geoseg.segment.image`) are imported on first use, so ``geoseg.segment.params``
+and the parameter presets load without it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 from geoseg.segment.params import PRESETS, SegmentParams, get_preset
 
 if TYPE_CHECKING:
+    from geoseg.segment.image import Segmentation, segment_image
     from geoseg.segment.train import (
         FitResult,
-        Segmentation,
         fill_nodata,
         fit,
         predict,
-        segment,
         training_views,
     )
 
@@ -32,14 +32,22 @@ __all__ = [
     "fit",
     "get_preset",
     "predict",
-    "segment",
+    "segment_image",
     "training_views",
 ]
 
-_FROM_TRAIN = frozenset(set(__all__) - {"PRESETS", "SegmentParams", "get_preset"})
+_LAZY = {
+    "FitResult": "geoseg.segment.train",
+    "fill_nodata": "geoseg.segment.train",
+    "fit": "geoseg.segment.train",
+    "predict": "geoseg.segment.train",
+    "training_views": "geoseg.segment.train",
+    "Segmentation": "geoseg.segment.image",
+    "segment_image": "geoseg.segment.image",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_TRAIN:
-        return getattr(importlib.import_module("geoseg.segment.train"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'geoseg.segment' has no attribute {name!r}")

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geoseg.errors import ConfigError, quote
 
 __all__ = [
+    "BOUND_KEYS",
+    "CHOICES",
     "PRESETS",
     "SCALE_MAX",
     "SEED_MAX",
     "SegmentParams",
+    "bound_error",
     "get_preset",
     "smooth_radius",
     "smooth_step",
@@ -42,16 +46,71 @@ SuperpixelMethod = Literal["slic", "felzenszwalb", "none"]
 Network = Literal["paper", "light"]
 Optimizer = Literal["sgd", "adam"]
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "superpixels": ("slic", "felzenszwalb", "none"),
-    "network": ("paper", "light"),
-    "optimizer": ("sgd", "adam"),
+CHOICES: dict[str, tuple[str, ...]] = {
+    "superpixels": typing.get_args(SuperpixelMethod),
+    "network": typing.get_args(Network),
+    "optimizer": typing.get_args(Optimizer),
 }
+"""The allowed values of the parameters that name a method (their ``Literal`` types)."""
+
+BOUND_KEYS = ("gt", "ge", "lt", "le")
+"""The bound kinds a parameter's metadata may hold, as pydantic's ``Field`` names them."""
+
+
+def _bounds(
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | str | None = None,
+    unit: str = "",
+    hint: str = "",
+) -> dict[str, Any]:
+    """A parameter's bounds as field metadata, the one place they are stated: read by
+    :meth:`SegmentParams.__post_init__` and by the config schema
+    (:class:`geoseg.sections.SegmentSection`). ``le`` may name another parameter."""
+    given = {"gt": gt, "ge": ge, "lt": lt, "le": le, "unit": unit, "hint": hint}
+    return {key: value for key, value in given.items() if value not in (None, "")}
+
+
+def bound_error(name: str, value: Any, params: Any = None) -> str | None:
+    """The one-line message for ``segment.<name>=value`` outside its bounds, else
+    ``None``. ``params`` gives the value of a bound that names another parameter.
+
+    >>> bound_error("lr", -1.0)
+    'segment.lr=-1.0 must be > 0'
+    >>> bound_error("stop_change", 1.0)
+    'segment.stop_change=1.0 must lie in [0, 1); 0 never stops on it'
+    >>> bound_error("min_labels", 0, PRESETS["default"])
+    'segment.min_labels=0 must lie in 1..n_channels (32)'
+    """
+    meta = _FIELDS[name].metadata
+    if value is None or not any(key in meta for key in BOUND_KEYS):
+        return None
+    low, high = meta.get("gt", meta.get("ge")), meta.get("lt", meta.get("le"))
+    limit = getattr(params, high, None) if isinstance(high, str) else high
+    inside = (value > low if "gt" in meta else value >= low) and (
+        limit is None or (value < limit if "lt" in meta else value <= limit)
+    )  # False for NaN
+    if inside:
+        return None
+    unit = f" {meta['unit']}" if "unit" in meta else ""
+    hint = f"; {meta['hint']}" if "hint" in meta else ""
+    if high is None:
+        return (
+            f"segment.{name}={quote(value)} must be {'>' if 'gt' in meta else '>='} {low:g}{unit}"
+        )
+    if isinstance(high, str):
+        where = f"{low:g}..{high} ({limit})"
+    else:
+        where = f"{'(' if 'gt' in meta else '['}{low:g}, {high:g}{')' if 'lt' in meta else ']'}"
+    return f"segment.{name}={quote(value)} must lie in {where}{unit}{hint}"
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentParams:
-    """Every knob of :func:`geoseg.segment.segment`.
+    """Every knob of :func:`geoseg.segment_image`; the defaults are the ``default``
+    preset. Bounds are checked here (one-line :class:`~geoseg.errors.ConfigError`).
 
     Parameters
     ----------
@@ -177,119 +236,73 @@ class SegmentParams:
     """
 
     superpixels: SuperpixelMethod = "felzenszwalb"
-    slic_n_segments: int = 10000
-    slic_compactness: float = 100.0
-    fz_scale: float = 32.0
-    fz_sigma: float = 0.5
-    fz_min_size: int = 64
+    slic_n_segments: int = field(default=10000, metadata=_bounds(gt=0))
+    slic_compactness: float = field(default=100.0, metadata=_bounds(ge=0))
+    fz_scale: float = field(default=32.0, metadata=_bounds(gt=0))
+    fz_sigma: float = field(default=0.5, metadata=_bounds(ge=0))
+    fz_min_size: int = field(default=64, metadata=_bounds(ge=0))
     network: Network = "light"
-    n_channels: int = 32
-    n_conv: int = 2
-    hidden_channels: int = 64
-    optimizer: Optimizer = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    max_iterations: int = 64
-    min_labels: int = 4
-    stop_change: float = 0.0
-    similarity_weight: float = 1.0
-    continuity_weight: float = 0.0
-    train_scale: float = 1.0
+    n_channels: int = field(default=32, metadata=_bounds(gt=0))
+    n_conv: int = field(default=2, metadata=_bounds(gt=0))
+    hidden_channels: int = field(default=64, metadata=_bounds(gt=0))
+    optimizer: Optimizer = "adam"
+    lr: float = field(default=0.02, metadata=_bounds(gt=0))
+    momentum: float = field(default=0.9, metadata=_bounds(ge=0))
+    max_iterations: int = field(default=24, metadata=_bounds(gt=0))
+    min_labels: int = field(default=4, metadata=_bounds(ge=1, le="n_channels"))
+    stop_change: float = field(
+        default=0.0, metadata=_bounds(ge=0, lt=1, hint="0 never stops on it")
+    )
+    similarity_weight: float = field(default=1.0, metadata=_bounds(ge=0))
+    continuity_weight: float = field(default=1.0, metadata=_bounds(ge=0))
+    train_scale: float = field(
+        default=1.0, metadata=_bounds(gt=0, le=1, hint="1 trains at full resolution")
+    )
     refine_output: bool = True
-    texture_radius: int = 0
-    texture_max_pixel: float = 5.0
-    scale: float = 0.0
-    mix_radius: int = 0
-    decorrelate: float = 0.0
-    n_crops: int = 8
-    crop_size: int = 256
-    n_classes: int | None = None
-    merge_share: float = 0.0
-    merge_edge_sigma: float = 0.0
-    smooth_sigma: float = 0.0
-    smooth_range: float = 0.0
-    scribble_weight: float = 0.5
+    texture_radius: int = field(default=4, metadata=_bounds(ge=0))
+    texture_max_pixel: float = field(default=5.0, metadata=_bounds(ge=0))
+    scale: float = field(
+        default=0.0,
+        metadata=_bounds(
+            ge=0, le=SCALE_MAX, unit="metres", hint="0 keeps the classes the network finds"
+        ),
+    )
+    mix_radius: int = field(default=0, metadata=_bounds(ge=0))
+    decorrelate: float = field(
+        default=0.5,
+        metadata=_bounds(
+            ge=0,
+            le=1,
+            hint="0 leaves the bands as stretched, 1 is the full decorrelation stretch",
+        ),
+    )
+    n_crops: int = field(default=16, metadata=_bounds(gt=0))
+    crop_size: int = field(default=128, metadata=_bounds(ge=16, unit="pixels"))
+    n_classes: int | None = field(
+        default=None,
+        metadata=_bounds(ge=1, le="n_channels", hint="leave it unset for the automatic choice"),
+    )
+    merge_share: float = field(
+        default=0.0, metadata=_bounds(ge=0, lt=1, hint="0 keeps the network's classes")
+    )
+    merge_edge_sigma: float = field(default=3.0, metadata=_bounds(ge=0))
+    smooth_sigma: float = field(default=5.0, metadata=_bounds(ge=0))
+    smooth_range: float = field(default=0.17, metadata=_bounds(ge=0))
+    scribble_weight: float = field(default=0.5, metadata=_bounds(ge=0))
     scribbles_only: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in _CHOICES.items():
+        for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
                 raise ConfigError(
                     f"segment.{name}={quote(value)} is not allowed; choose one of "
                     f"{', '.join(allowed)}"
                 )
-        _positive = (
-            "slic_n_segments",
-            "n_channels",
-            "n_conv",
-            "hidden_channels",
-            "max_iterations",
-            "lr",
-            "fz_scale",
-            "n_crops",
-        )
-        for name in _positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"segment.{name}={quote(getattr(self, name))} must be > 0")
-        _non_negative = (
-            "slic_compactness",
-            "fz_sigma",
-            "fz_min_size",
-            "momentum",
-            "similarity_weight",
-            "continuity_weight",
-            "merge_share",
-            "merge_edge_sigma",
-            "smooth_sigma",
-            "smooth_range",
-            "stop_change",
-            "texture_radius",
-            "scale",
-            "mix_radius",
-            "texture_max_pixel",
-            "decorrelate",
-            "scribble_weight",
-        )
-        for name in _non_negative:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"segment.{name}={quote(getattr(self, name))} must be >= 0")
-        if not 0 <= self.scale <= SCALE_MAX:  # also NaN
-            raise ConfigError(
-                f"segment.scale={quote(self.scale)} must lie in 0..{SCALE_MAX:g} metres; "
-                "0 keeps the classes the network finds"
-            )
-        if not 1 <= self.min_labels <= self.n_channels:
-            raise ConfigError(
-                f"segment.min_labels={self.min_labels} must lie in 1..n_channels "
-                f"({self.n_channels})"
-            )
-        if self.crop_size < 16:
-            raise ConfigError(f"segment.crop_size={self.crop_size} must be >= 16 pixels")
-        if self.n_classes is not None and not 1 <= self.n_classes <= self.n_channels:
-            raise ConfigError(
-                f"segment.n_classes={self.n_classes} must lie in 1..n_channels "
-                f"({self.n_channels}); leave it unset for the automatic choice"
-            )
-        if self.merge_share >= 1:
-            raise ConfigError(
-                f"segment.merge_share={self.merge_share} must lie in [0, 1); 0 keeps the "
-                "network's classes"
-            )
-        if self.decorrelate > 1:
-            raise ConfigError(
-                f"segment.decorrelate={self.decorrelate} must lie in [0, 1]; 0 leaves the "
-                "bands as stretched, 1 is the full decorrelation stretch"
-            )
-        if self.stop_change >= 1:
-            raise ConfigError(
-                f"segment.stop_change={self.stop_change} must lie in [0, 1); 0 never stops on it"
-            )
-        if not 0.0 < self.train_scale <= 1.0:
-            raise ConfigError(
-                f"segment.train_scale={self.train_scale} must lie in (0, 1]; "
-                "1 trains at full resolution"
-            )
+        for f in dataclasses.fields(self):
+            problem = bound_error(f.name, getattr(self, f.name), self)
+            if problem is not None:
+                raise ConfigError(problem)
         if self.similarity_weight == 0 and self.continuity_weight == 0:
             raise ConfigError(
                 "segment.similarity_weight and segment.continuity_weight are both 0; "
@@ -356,6 +369,9 @@ class SegmentParams:
         return dataclasses.asdict(self)
 
 
+_FIELDS = {f.name: f for f in dataclasses.fields(SegmentParams)}
+
+
 def smooth_radius(sigma: float, range_sigma: float = 0.0) -> int:
     """Pixels the label smoothing (``smooth_sigma``, ``smooth_range``) reaches on each
     side: ``ceil(3 sigma)`` for the plain Gaussian; for the edge-aware filter the
@@ -383,67 +399,39 @@ def smooth_step(sigma: float) -> int:
     return max(1, math.ceil(sigma / 2))
 
 
-_PAPER_NET = {"network": "paper", "n_channels": 100, "n_conv": 2}
-
-PRESETS: dict[str, SegmentParams] = {
-    # Kanezaki, ICASSP 2018: SLIC priors, 100-channel net, SGD lr 0.1, up to 1000 iterations.
-    "kanezaki2018": SegmentParams(
-        superpixels="slic",
-        slic_n_segments=10000,
-        slic_compactness=100.0,
-        **_PAPER_NET,  # type: ignore[arg-type]
-        optimizer="sgd",
-        lr=0.1,
-        max_iterations=1000,
-        min_labels=3,
-        refine_output=False,
-    ),
-    # The popular fork: Felzenszwalb priors, light 64/32 net, 64 iterations.
-    "fork": SegmentParams(
-        superpixels="felzenszwalb",
-        fz_scale=32.0,
-        fz_sigma=0.5,
-        fz_min_size=64,
-        network="light",
-        n_channels=32,
-        hidden_channels=64,
-        optimizer="sgd",
-        lr=0.05,
-        max_iterations=64,
-        min_labels=4,
-        refine_output=True,
-    ),
-    # Kim, Kanezaki & Tanaka, IEEE TIP 2020: similarity + continuity loss, no superpixels.
-    "tip2020": SegmentParams(
-        superpixels="none",
-        **_PAPER_NET,  # type: ignore[arg-type]
-        optimizer="sgd",
-        lr=0.1,
-        max_iterations=1000,
-        min_labels=3,
-        similarity_weight=1.0,
-        continuity_weight=1.0,
-        refine_output=False,
-    ),
-}
-# The project's own best, chosen with scripts/bench_quality.py over three seeds (see
-# README, "Presets"): the fork's network and priors, Adam, 24 iterations on 16 crops of
-# 128 px at full resolution (the 3x3 filters see the scale they predict at), TIP 2020's
-# spatial continuity loss beside the superpixel targets, and an edge-aware (bilateral)
-# majority filter on the labels against speckle.
-PRESETS["default"] = PRESETS["fork"].replace(
-    optimizer="adam",
-    lr=0.02,
-    max_iterations=24,
-    n_crops=16,
-    crop_size=128,
-    continuity_weight=1.0,
-    smooth_sigma=5.0,
-    smooth_range=0.17,
-    texture_radius=4,
-    decorrelate=0.5,
-    merge_edge_sigma=3.0,
+PRESETS: dict[str, SegmentParams] = {"default": SegmentParams()}
+"""The named parameter sets. ``default`` is :class:`SegmentParams`'s own defaults: the
+project's best, chosen with scripts/bench_quality.py over three seeds (README, "Presets"):
+the fork's network and priors, Adam, 24 iterations on 16 crops of 128 px at full
+resolution, TIP 2020's continuity loss beside the superpixel targets, an edge-aware
+majority filter. Each other preset states only what it changes."""
+# The popular fork of the 2018 code: Felzenszwalb priors, light 64/32 net, SGD, 64 iterations.
+PRESETS["fork"] = PRESETS["default"].replace(
+    optimizer="sgd",
+    lr=0.05,
+    max_iterations=64,
+    n_crops=8,
+    crop_size=256,
+    continuity_weight=0.0,
+    smooth_sigma=0.0,
+    smooth_range=0.0,
+    texture_radius=0,
+    decorrelate=0.0,
+    merge_edge_sigma=0.0,
 )
+# Kanezaki, ICASSP 2018: SLIC priors, 100-channel net, SGD lr 0.1, up to 1000 iterations.
+PRESETS["kanezaki2018"] = PRESETS["fork"].replace(
+    superpixels="slic",
+    network="paper",
+    n_channels=100,
+    lr=0.1,
+    max_iterations=1000,
+    min_labels=3,
+    refine_output=False,
+)
+# Kim, Kanezaki & Tanaka, IEEE TIP 2020: the same network and loop, similarity plus
+# continuity loss, no superpixels.
+PRESETS["tip2020"] = PRESETS["kanezaki2018"].replace(superpixels="none", continuity_weight=1.0)
 
 
 def get_preset(name: str) -> SegmentParams:

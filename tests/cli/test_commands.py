@@ -225,7 +225,7 @@ def test_segment_of_a_coarse_geotiff_runs_without_texture_bands(
     from geoseg.io.raster_read import read_image
     from geoseg.normalize import auto_scale
     from geoseg.picture import segment_picture
-    from geoseg.segment import PRESETS, segment
+    from geoseg.segment import PRESETS, segment_image
 
     params = PRESETS["default"].replace(max_iterations=4)
     segment_picture(sample_tif[0], tmp_path / "r.png", params, labels=tmp_path / "l.tif", seed=0)
@@ -233,8 +233,8 @@ def test_segment_of_a_coarse_geotiff_runs_without_texture_bands(
         got = src.read(1)
     data = read_image(sample_tif[0])
     scaled = auto_scale(data.data, data.valid)
-    colour = segment(scaled, params.replace(texture_radius=0), valid=data.valid, seed=0)
-    textured = segment(scaled, params, valid=data.valid, seed=0)
+    colour = segment_image(scaled, params.replace(texture_radius=0), valid=data.valid, seed=0)
+    textured = segment_image(scaled, params, valid=data.valid, seed=0)
     assert adjusted_rand_index(got, colour.labels) == 1.0  # the same partition
     assert adjusted_rand_index(got, textured.labels) < 1.0
 

@@ -7,7 +7,7 @@ import torch
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
-from geoseg.segment import PRESETS, segment
+from geoseg.segment import PRESETS, segment_image
 from geoseg.segment.classify import classify
 from geoseg.segment.merge import class_prototypes, merge_for, merge_table
 from geoseg.segment.params import smooth_radius
@@ -141,12 +141,12 @@ def test_segment_ends_with_exactly_k_classes_matching_the_truth() -> None:
     image, truth = make_scene(rows=96, cols=96, bands=4, n_classes=4, noise=0.08, seed=3)
     colour = FAST.replace(min_labels=1, texture_radius=0)  # with texture it finds just 4
     # as with n_classes: no decorrelation (with it this noisy scene ends with 4 classes)
-    plain = segment(image, colour.replace(decorrelate=0.0, merge_edge_sigma=0.0), seed=0)
+    plain = segment_image(image, colour.replace(decorrelate=0.0, merge_edge_sigma=0.0), seed=0)
     assert plain.n_labels > 4  # the network alone splits a class
-    merged = segment(image, colour.replace(n_classes=4), seed=0)
+    merged = segment_image(image, colour.replace(n_classes=4), seed=0)
     assert merged.n_labels == 4
     assert adjusted_rand_index(merged.labels, truth) >= 0.9
-    one = segment(image, FAST.replace(n_classes=1), seed=0)
+    one = segment_image(image, FAST.replace(n_classes=1), seed=0)
     assert one.n_labels == 1
 
 

@@ -7,7 +7,7 @@ import torch
 from geoseg.errors import ConfigError, InputError
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.sample import make_scene
-from geoseg.segment import PRESETS, fit, get_preset, segment
+from geoseg.segment import PRESETS, fit, get_preset, segment_image
 from geoseg.segment.classify import classify
 from geoseg.segment.model import Decorrelate, build_model
 from geoseg.segment.superpixels import compute_superpixels
@@ -26,7 +26,7 @@ def easy_scene(bands: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_easy_scene_is_recovered(seed: int) -> None:
     image, truth = easy_scene(3, seed)
-    result = segment(image, PRESETS["default"], seed=seed)
+    result = segment_image(image, PRESETS["default"], seed=seed)
     assert adjusted_rand_index(result.labels, truth) >= 0.9
 
 
@@ -43,7 +43,7 @@ def test_decorrelation_is_off_when_asked_for_classes(n_classes, first) -> None:
 @pytest.mark.parametrize("bands", [1, 3, 4, 7, 13])
 def test_every_band_count(bands: int) -> None:
     image, truth = easy_scene(bands, 5)
-    result = segment(image, PRESETS["default"], seed=0)
+    result = segment_image(image, PRESETS["default"], seed=0)
     assert result.labels.shape == (96, 128)
     assert result.scores.shape == (32, 96, 128)
     np.testing.assert_allclose(result.scores.sum(0), 1.0, rtol=1e-5)
@@ -51,9 +51,9 @@ def test_every_band_count(bands: int) -> None:
 
 
 def test_same_seed_same_result_other_seed_differs(two_halves: np.ndarray) -> None:
-    a = segment(two_halves, FAST, seed=7)
-    b = segment(two_halves, FAST, seed=7)
-    c = segment(two_halves, FAST, seed=8)
+    a = segment_image(two_halves, FAST, seed=7)
+    b = segment_image(two_halves, FAST, seed=7)
+    c = segment_image(two_halves, FAST, seed=8)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert not np.array_equal(a.scores, c.scores)
@@ -63,7 +63,7 @@ def test_global_random_state_untouched(two_halves: np.ndarray) -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    segment(two_halves, FAST, seed=0)
+    segment_image(two_halves, FAST, seed=0)
     np.testing.assert_array_equal(torch.rand(3), expected)
 
 
@@ -71,38 +71,38 @@ def test_global_random_state_untouched(two_halves: np.ndarray) -> None:
 def test_each_preset_runs_a_few_iterations(name: str, two_halves: np.ndarray) -> None:
     params = get_preset(name).replace(max_iterations=3, min_labels=1)
     seen: list[tuple[int, int]] = []
-    result = segment(two_halves, params, seed=0, progress=lambda i, n: seen.append((i, n)))
+    result = segment_image(two_halves, params, seed=0, progress=lambda i, n: seen.append((i, n)))
     assert [i for i, _ in seen] == list(range(1, result.n_iterations + 1))
     assert 1 <= result.n_iterations <= 3
     assert all(1 <= n <= params.n_channels for _, n in seen)
-    assert result.labels.min() >= 0
-    assert result.labels.max() < params.n_channels
+    assert result.labels.min() >= 1
+    assert result.labels.max() == result.n_labels <= params.n_channels
 
 
 def test_stops_when_labels_fall_to_min_labels(two_halves: np.ndarray) -> None:
     calls: list[int] = []
     # 32 output channels can never give more than 32 labels: stop after iteration 1
     params = PRESETS["fork"].replace(max_iterations=50, min_labels=32)
-    result = segment(two_halves, params, progress=lambda i, n: calls.append(n))
+    result = segment_image(two_halves, params, progress=lambda i, n: calls.append(n))
     assert result.n_iterations == 1
     assert len(calls) == 1
-    unlimited = segment(two_halves, params.replace(min_labels=1, max_iterations=5))
+    unlimited = segment_image(two_halves, params.replace(min_labels=1, max_iterations=5))
     assert unlimited.n_iterations == 5
 
 
 def test_stops_once_the_targets_settle() -> None:
     image, truth = easy_scene(3, 1)
     params = PRESETS["default"].replace(max_iterations=60, min_labels=1, stop_change=0.002)
-    settled = segment(image, params, seed=0)
+    settled = segment_image(image, params, seed=0)
     assert settled.n_iterations < 60
     assert adjusted_rand_index(settled.labels, truth) >= 0.9
-    assert segment(image, params.replace(stop_change=0.0), seed=0).n_iterations == 60
+    assert segment_image(image, params.replace(stop_change=0.0), seed=0).n_iterations == 60
 
 
 def test_snapshots_at_chosen_iterations(two_halves: np.ndarray) -> None:
     frames: dict[int, np.ndarray] = {}
     params = PRESETS["default"].replace(max_iterations=5, min_labels=1)
-    segment(
+    segment_image(
         two_halves,
         params,
         snapshot_at={1, 2, 4, 16},
@@ -112,20 +112,20 @@ def test_snapshots_at_chosen_iterations(two_halves: np.ndarray) -> None:
     assert all(f.shape == two_halves.shape[1:] and f.dtype == np.int32 for f in frames.values())
 
 
-def test_nodata_pixels_get_minus_one_and_zero_scores(two_halves: np.ndarray) -> None:
+def test_nodata_pixels_get_zero_and_zero_scores(two_halves: np.ndarray) -> None:
     valid = np.ones(two_halves.shape[1:], bool)
     valid[:, :5] = False
     image = two_halves.copy()
     image[:, ~valid] = np.nan  # NaN is fine where it is marked nodata
-    result = segment(image, FAST, valid=valid)
-    assert (result.labels[:, :5] == -1).all()
-    assert (result.labels[:, 5:] >= 0).all()
+    result = segment_image(image, FAST, valid=valid)
+    assert (result.labels[:, :5] == 0).all()
+    assert (result.labels[:, 5:] >= 1).all()
     assert (result.scores[:, :, :5] == 0).all()
 
 
 def test_input_is_not_modified(two_halves: np.ndarray) -> None:
     before = two_halves.copy()
-    segment(two_halves, FAST.replace(train_scale=0.5))
+    segment_image(two_halves, FAST.replace(train_scale=0.5))
     np.testing.assert_array_equal(two_halves, before)
 
 
@@ -147,7 +147,7 @@ def test_nan_inside_valid_is_an_error(two_halves: np.ndarray) -> None:
     image = two_halves.copy()
     image[0, 3, 3] = np.nan
     with pytest.raises(InputError, match="1 NaN/inf values at valid pixels"):
-        segment(image, FAST)
+        segment_image(image, FAST)
 
 
 @pytest.mark.parametrize(
@@ -160,12 +160,12 @@ def test_nan_inside_valid_is_an_error(two_halves: np.ndarray) -> None:
 )
 def test_bad_images_are_rejected(image: np.ndarray, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        segment(image, FAST)
+        segment_image(image, FAST)
 
 
 def test_all_nodata_is_rejected(two_halves: np.ndarray) -> None:
     with pytest.raises(InputError, match="no valid pixel"):
-        segment(two_halves, FAST, valid=np.zeros(two_halves.shape[1:], bool))
+        segment_image(two_halves, FAST, valid=np.zeros(two_halves.shape[1:], bool))
 
 
 @pytest.mark.parametrize(
@@ -176,9 +176,9 @@ def test_all_nodata_is_rejected(two_halves: np.ndarray) -> None:
         ({"lr": -1.0}, "segment.lr=-1.0 must be > 0"),
         ({"train_scale": 2.0}, r"segment.train_scale=2.0 must lie in \(0, 1\]"),
         ({"stop_change": 1.0}, r"segment.stop_change=1.0 must lie in \[0, 1\)"),
-        ({"stop_change": -0.1}, r"segment.stop_change=-0.1 must be >= 0"),
+        ({"stop_change": -0.1}, r"segment.stop_change=-0.1 must lie in \[0, 1\)"),
         ({"merge_edge_sigma": -3.0}, r"segment.merge_edge_sigma=-3.0 must be >= 0"),
-        ({"decorrelate": -0.5}, r"segment.decorrelate=-0.5 must be >= 0"),
+        ({"decorrelate": -0.5}, r"segment.decorrelate=-0.5 must lie in \[0, 1\]"),
         ({"decorrelate": 1.5}, r"segment.decorrelate=1.5 must lie in \[0, 1\]"),
         ({"iterations": 3}, "unknown segment parameter"),
     ],
@@ -197,15 +197,15 @@ def test_cuda_without_cuda_is_a_clear_error(two_halves: np.ndarray) -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(ConfigError, match="no CUDA device"):
-        segment(two_halves, FAST, device="cuda")
+        segment_image(two_halves, FAST, device="cuda")
 
 
 @pytest.mark.gpu
 def test_cuda_matches_cpu_closely(two_halves: np.ndarray) -> None:
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    cpu = segment(two_halves, FAST, device="cpu")
-    gpu = segment(two_halves, FAST, device="cuda")
+    cpu = segment_image(two_halves, FAST, device="cpu")
+    gpu = segment_image(two_halves, FAST, device="cuda")
     assert adjusted_rand_index(gpu.labels, cpu.labels) > 0.95
 
 
