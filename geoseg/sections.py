@@ -417,7 +417,7 @@ class RuntimeSection(_Section):
     gdal_options: dict[str, str] = Field(
         default_factory=dict,
         description="GDAL configuration options for the run, over geoseg's defaults for "
-        "remote scenes (geoseg.io.raster.REMOTE_OPTIONS), e.g. GDAL_HTTP_MAX_RETRY: '5', "
+        "remote scenes (geoseg.io.gdal_env.REMOTE_OPTIONS), e.g. GDAL_HTTP_MAX_RETRY: '5', "
         "AWS_NO_SIGN_REQUEST: 'YES', GDAL_HTTP_HEADERS: 'Authorization: Bearer ...'.",
     )
 

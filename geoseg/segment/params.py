@@ -143,7 +143,7 @@ class SegmentParams:
         Stop as soon as the argmax has at most this many distinct labels.
     stop_change
         Also stop once fewer than this share of the valid pixels' training targets
-        changed in an iteration (0: never; 0 in every preset, see README "Presets").
+        changed in an iteration (0: never; 0 in every preset; docs/decisions/0018).
     similarity_weight
         Weight of the cross-entropy between scores and (refined) argmax target.
     continuity_weight
@@ -171,7 +171,7 @@ class SegmentParams:
         among another class's within windows of ``scale`` metres (the shade between
         sunlit crowns, one face of a roof) is not a cover but part of a mixture, and
         joins the class that fills most of its windows
-        (:func:`geoseg.segment.merge.mix_merge_table`), until every class holds at
+        (:func:`~geoseg.segment.spatial_merge.mix_merge_table`), until every class holds at
         least half of its own windows. ``geoseg run`` (and ``geoseg segment`` on a
         georeferenced raster) turns it into ``mix_radius`` from the scene's pixel size;
         on pixels wider than ``scale`` it does nothing, so decametre scenes keep their
@@ -191,7 +191,7 @@ class SegmentParams:
         Superpixels, the majority filter and the merges see the bands as stretched.
         Without ``n_classes`` only: with ``--classes K`` it lowered the labelled images'
         scores. 0.5 in ``default`` (mean mIoU on the labelled images 0.337 -> 0.361),
-        0 in the other presets (README, "Presets").
+        0 in the other presets (docs/decisions/0006).
     n_crops, crop_size
         Scene mode (``geoseg run``): the network trains on ``n_crops`` crops of
         ``crop_size`` pixels square, spread over the scene's valid area.
@@ -210,9 +210,9 @@ class SegmentParams:
         no stronger than the views' median gradient (Gaussian gradient magnitude at this
         sigma in pixels) are joined, the weakest boundary first, with ``n_classes`` down
         to that many at most (0: off; 3 in ``default``, 0 in the other presets;
-        :func:`geoseg.segment.merge.edge_merge_table`). A boundary along which the
+        :func:`~geoseg.segment.spatial_merge.edge_merge_table`). A boundary along which the
         picture does not change is a ramp (the depth of shallow water, the shading of a
-        field), not an edge (README, "Presets").
+        field), not an edge (docs/decisions/0007).
     smooth_sigma
         Majority filter on the labels, a spatial prior against speckle (0: none): each
         pixel takes the class of highest Gaussian-weighted vote (sigma in pixels) among
@@ -391,7 +391,7 @@ def smooth_radius(sigma: float, range_sigma: float = 0.0) -> int:
 def smooth_step(sigma: float) -> int:
     """Spacing in pixels of the neighbours the edge-aware filter samples, ``ceil(sigma /
     2)``: on the labelled benchmark, 7 x 7 neighbours 3 px apart scored as all 21 x 21
-    within 10 px did, for sigma 5 (README, "Presets").
+    within 10 px did, for sigma 5 (docs/decisions/0004).
 
     >>> smooth_step(1.5), smooth_step(5.0)
     (1, 3)
@@ -401,7 +401,7 @@ def smooth_step(sigma: float) -> int:
 
 PRESETS: dict[str, SegmentParams] = {"default": SegmentParams()}
 """The named parameter sets. ``default`` is :class:`SegmentParams`'s own defaults: the
-project's best, chosen with scripts/bench_quality.py over three seeds (README, "Presets"):
+project's best, chosen with scripts/bench_quality.py over three seeds (docs/decisions/):
 the fork's network and priors, Adam, 24 iterations on 16 crops of 128 px at full
 resolution, TIP 2020's continuity loss beside the superpixel targets, an edge-aware
 majority filter. Each other preset states only what it changes."""
