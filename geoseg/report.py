@@ -26,13 +26,13 @@ import numpy.typing as npt
 import yaml
 from rasterio.windows import Window
 
-from geoseg.evaluate import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts
 from geoseg.io.output import atomic_path
 from geoseg.io.raster_read import SceneReader
 from geoseg.io.vector import read_column
 from geoseg.measure import pixel_area_m2
 from geoseg.render import bars_svg, histogram_svg, palette
+from geoseg.seams import SEAM_CONTROL, WindowReader, seam_boundary_ratio_windowed
 from geoseg.types import class_name
 
 if TYPE_CHECKING:  # the run's record, read here; the run imports this module

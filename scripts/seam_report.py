@@ -28,9 +28,10 @@ import numpy as np
 import rasterio
 
 from geoseg.config import resolve_config
-from geoseg.evaluate import adjusted_rand_index, hungarian_miou, seam_boundary_ratio
+from geoseg.evaluate import adjusted_rand_index, hungarian_miou
 from geoseg.report import SEAM_CONTROL
 from geoseg.run import run_scene
+from geoseg.seams import seam_boundary_ratio
 from geoseg.tiling import seam_cuts
 
 

@@ -16,12 +16,12 @@ from rasterio.windows import Window
 from scipy.ndimage import gaussian_filter
 
 from geoseg.errors import InputError
-from geoseg.evaluate import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.io.labels import class_counts, write_labels
 from geoseg.io.raster_write import write_image
 from geoseg.report import REPORT, SEAM_CONTROL, write_report
 from geoseg.run import RunRecord, RunResult
 from geoseg.sample import sample_transform
+from geoseg.seams import seam_boundary_ratio, seam_boundary_ratio_windowed
 from geoseg.tiling import seam_cuts
 from tests.helpers import ci_tool
 
