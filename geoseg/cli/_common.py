@@ -214,7 +214,15 @@ ScaleOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True)]
+VerboseOption = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="Debug messages, with Python's warnings and GDAL's and the libraries' messages.",
+    ),
+]
 SnapshotsOption = Annotated[
     str | None,
     typer.Option(
