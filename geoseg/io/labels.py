@@ -24,8 +24,8 @@ from rasterio.windows import Window
 
 from geoseg.errors import InputError
 from geoseg.io.output import atomic_path, check_output
-from geoseg.io.raster_read import SceneReader, _open, _read_error
-from geoseg.io.raster_write import LABEL_SUFFIXES, _write_gtiff
+from geoseg.io.raster_read import SceneReader, open_raster, read_error
+from geoseg.io.raster_write import LABEL_SUFFIXES, write_gtiff
 from geoseg.render import palette
 from geoseg.types import SceneInfo, area_order
 
@@ -115,8 +115,8 @@ def write_labels(
         with atomic_path(path) as tmp:
             Image.fromarray(out).save(tmp, format="PNG")
     else:
-        _write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata,
-                     colormap=colour_table(top))  # fmt: skip
+        write_gtiff(path, out[None], transform=transform, crs=crs, nodata=nodata,
+                    colormap=colour_table(top))  # fmt: skip
 
 
 def colour_table(n_classes: int) -> dict[int, tuple[int, int, int, int]]:
@@ -406,7 +406,7 @@ def class_counts(path: str | os.PathLike[str], *, band: int = 1) -> npt.NDArray[
     [2, 3, 1]
     """
     path = Path(path)
-    with _open(path) as src:
+    with open_raster(path) as src:
         if not 1 <= band <= src.count:
             raise InputError(f"band={band}: {path} has bands 1..{src.count}")
         dtype = np.dtype(src.dtypes[band - 1])
@@ -417,7 +417,7 @@ def class_counts(path: str | os.PathLike[str], *, band: int = 1) -> npt.NDArray[
             try:
                 values = src.read(band, window=window).astype(np.int64, copy=False)
             except RasterioError as err:
-                raise _read_error(path, err, window) from err
+                raise read_error(path, err, window) from err
             if values.size and values.min() < 0:
                 raise InputError(f"{path}: negative values in band {band}; class ids are >= 0")
             block = np.bincount(values.ravel(), minlength=counts.size)

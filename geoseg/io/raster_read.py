@@ -30,7 +30,7 @@ from geoseg.errors import ConfigError, InputError, RasterReadError
 from geoseg.io.source import Source, as_source, is_remote
 from geoseg.types import SceneInfo
 
-__all__ = ["ImageData", "SceneReader", "read_image"]
+__all__ = ["ImageData", "SceneReader", "open_raster", "read_error", "read_image"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +73,12 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
             try:
                 data = _expand_palette(data[0], src.colormap(1))
             except RasterioError as err:
-                raise _read_error(Path(path), err) from err
+                raise read_error(Path(path), err) from err
     return ImageData(data=data, valid=valid, transform=info.transform, crs=info.crs)
 
 
 @contextlib.contextmanager
-def _open(path: Source) -> Iterator[Any]:
+def open_raster(path: Source) -> Iterator[Any]:
     """``rasterio.open`` for reading, with one clear error for a missing file, an HTTP
     error or an unreachable host."""
     if isinstance(path, Path):
@@ -95,7 +95,7 @@ def _open(path: Source) -> Iterator[Any]:
     except RasterioError as err:
         if isinstance(path, str):
             raise _remote_error(path, err) from err
-        raise _read_error(path, err) from err
+        raise read_error(path, err) from err
     with src:
         yield src
 
@@ -152,9 +152,12 @@ def _gdal_message(err: BaseException) -> str:
     return text.replace(" at row 4294967295, col 4294967295", "")
 
 
-def _read_error(
+def read_error(
     path: Source, err: Exception, window: Window | None = None, *, remote: bool = False
 ) -> RasterReadError:
+    """The one-line error for a raster that opened but could not be read: GDAL's own
+    message, the window when given, and what to check (a truncated local file, or with
+    ``remote`` a server that timed out or stopped sending)."""
     where = "" if window is None else f" (window {window})"
     cause = _gdal_message(err)
     if remote and _TIMED_OUT.search(cause):
@@ -208,7 +211,7 @@ class SceneReader:
         self.provenance = dict(provenance or {})
         """Where the scene comes from when it is assembled (a STAC item, its assets)."""
         self._stack = contextlib.ExitStack()
-        src = self._src = self._stack.enter_context(_open(self.path))
+        src = self._src = self._stack.enter_context(open_raster(self.path))
         alpha = {i + 1 for i, ci in enumerate(src.colorinterp) if ci == ColorInterp.alpha}
         everything = (b for b in range(1, src.count + 1) if b not in alpha)
         chosen = tuple(bands) if bands else tuple(everything)
@@ -323,7 +326,7 @@ class SceneReader:
                 )
                 valid = (masks > 0).any(axis=0)
         except RasterioError as err:
-            raise _read_error(self.name, err, window, remote=self._remote) from err
+            raise read_error(self.name, err, window, remote=self._remote) from err
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return data, valid

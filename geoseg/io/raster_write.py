@@ -32,6 +32,7 @@ __all__ = [
     "PICTURE_SUFFIXES",
     "LocalCopy",
     "write_gif",
+    "write_gtiff",
     "write_image",
     "write_png",
 ]
@@ -76,10 +77,10 @@ def write_image(
     """Write ``data (bands, rows, cols)`` as a tiled, DEFLATE-compressed GeoTIFF."""
     if data.ndim != 3:
         raise InputError(f"data must be (bands, rows, cols); got shape {data.shape}")
-    _write_gtiff(path, data, transform=transform, crs=crs, nodata=nodata)
+    write_gtiff(path, data, transform=transform, crs=crs, nodata=nodata)
 
 
-def _write_gtiff(
+def write_gtiff(
     path: str | os.PathLike[str],
     data: npt.NDArray[Any],
     *,
@@ -88,6 +89,9 @@ def _write_gtiff(
     nodata: float | None,
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
 ) -> None:
+    """Write ``data (bands, rows, cols)`` as a DEFLATE-compressed GeoTIFF (256 px tiles
+    from 256 x 256 px up) through a temporary name, with band 1's ``colormap`` when given
+    (:func:`write_image` without its shape check; labels use the colour table)."""
     bands, rows, cols = data.shape
     profile = {
         "driver": "GTiff",

@@ -21,7 +21,7 @@ from geoseg.errors import InputError
 from geoseg.segment.params import smooth_radius, smooth_step
 from geoseg.segment.split import Split
 
-__all__ = ["classify"]
+__all__ = ["classify", "gaussian_blur"]
 
 
 def classify(
@@ -101,11 +101,11 @@ def classify(
         return ids[votes.max(dim=0).indices]
     padded = labels.index_select(0, rows).index_select(1, cols)
     votes = (padded[None] == ids[:, None, None]).float()[None]  # (1, classes, H', W')
-    votes = _gaussian_blur(votes, sigma, radius)[0]
+    votes = gaussian_blur(votes, sigma, radius)[0]
     return ids[votes.max(dim=0).indices]
 
 
-def _gaussian_blur(planes: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
+def gaussian_blur(planes: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
     """``planes (1, k, H + 2 radius, W + 2 radius)``, edges already padded, blurred by a
     normalized Gaussian of ``sigma`` px truncated at ``radius``, along columns then rows:
     ``(1, k, H, W)``."""

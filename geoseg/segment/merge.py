@@ -39,7 +39,7 @@ from geoseg.segment.classify import classify
 from geoseg.segment.model import local_std
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.spatial_merge import edge_merge_table, mix_merge_table
-from geoseg.segment.split import Split, _split
+from geoseg.segment.split import Split, split_and_relabel
 
 __all__ = [
     "ClassMap",
@@ -126,7 +126,7 @@ def merge_for(
     if params.n_classes is not None:
         free = sorted(set(range(table.size)) - set(table[table >= 0].tolist()))
         pixels = np.moveaxis(images, 1, -1)[valid]  # (pixels, B)
-        splits, final = _split(final, pixels, params.n_classes, free)
+        splits, final = split_and_relabel(final, pixels, params.n_classes, free)
     # the tree: Ward's rule on the final classes' prototypes, down to one class
     per_view = np.full(labels.shape, -1, np.int64)
     per_view[valid] = final

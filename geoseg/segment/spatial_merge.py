@@ -21,7 +21,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from geoseg.segment.classify import _gaussian_blur
+from geoseg.segment.classify import gaussian_blur
 from geoseg.segment.model import local_mean
 
 __all__ = ["edge_merge_table", "mix_merge_table"]
@@ -64,7 +64,7 @@ def edge_merge_table(
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     r = max(1, math.ceil(3 * sigma))
     flat = F.pad(x.reshape(1, -1, *x.shape[2:]), (r, r, r, r), mode="replicate")
-    flat = _gaussian_blur(flat, sigma, r)
+    flat = gaussian_blur(flat, sigma, r)
     gy, gx = torch.gradient(flat.reshape(x.shape), dim=(2, 3))
     grad = (gx * gx + gy * gy).sum(dim=1).sqrt().numpy().astype(np.float64)  # (N, H, W)
     ids = np.asarray(labels, np.int64)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BISECT_SAMPLE", "SPLIT_SHARE", "Split", "split_classes"]
+__all__ = ["BISECT_SAMPLE", "SPLIT_SHARE", "Split", "split_and_relabel", "split_classes"]
 
 
 BISECT_SAMPLE = 20_000
@@ -60,10 +60,10 @@ def split_classes(
     >>> split.source, split.target, round(split.normal[0], 6), round(split.offset, 6)
     (0, 7, 5.0, 13.0)
     """
-    return _split(classes, values, n_classes, free)[0]
+    return split_and_relabel(classes, values, n_classes, free)[0]
 
 
-def _split(
+def split_and_relabel(
     classes: npt.NDArray[np.integer],
     values: npt.NDArray[np.floating],
     n_classes: int,
