@@ -2,9 +2,10 @@
 
 Builds mosaics of mirrored copies of the Sentinel-2 10 m scene (valid transform, tiled
 GeoTIFF) at the requested sizes, runs each in a fresh process and prints one JSON line
-per size: per-stage seconds, Mpx/s, the prediction's compute-bound limit (the default
-network's FLOPs a pixel at this machine's matmul GFLOP/s, probed before and after the
-run and the faster taken, both printed), the predict stage's parts (read, network,
+per size: the device that predicts (``cpu`` or the GPU's name with ``--set
+runtime.device=cuda``), per-stage seconds, Mpx/s, the prediction's compute-bound limit
+(the default network's FLOPs a pixel at that device's fp32 matmul GFLOP/s, probed before
+and after the run and the faster taken, both printed), the predict stage's parts (read, network,
 classify, write, close), user and system seconds, minor page faults a pixel and peak
 RSS. Then, in another fresh process, the vectorization alone of that run's labels.tif
 (with the scene's band statistics): seconds, polygons, polygons/s, its parts (polygons:
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import torch
 import yaml
 from rasterio.windows import Window
 
@@ -68,14 +70,16 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
     from geoseg.config import resolve_config
     from geoseg.run import run_scene
     from geoseg.segment.model import build_model, conv_flops, matmul_gflops
+    from geoseg.segment.train import resolve_device
 
     config = resolve_config(overrides=overrides)
-    probes = [matmul_gflops()]
+    device = resolve_device(config.runtime.device)  # the limit is the device's that predicts
+    probes = [matmul_gflops(device=device)]
     start = time.perf_counter()
     result = run_scene(scene, outdir, config)
     total = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    probes.append(matmul_gflops())  # the machine's speed moves: probed before and after
+    probes.append(matmul_gflops(device=device))  # the speed moves: probed before and after
     gflops = max(probes)
     with rasterio.open(scene) as src:
         mpx = src.width * src.height / 1e6
@@ -87,6 +91,7 @@ def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
     flops_per_px = conv_flops(build_model(bands, params), 1000, 1000) / 1e6
     return {
         "scene": scene.name,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "mpx": round(mpx, 1),
         "set": overrides,
         "tiles": result.n_tiles,

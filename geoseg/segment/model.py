@@ -272,16 +272,21 @@ def conv_flops(model: nn.Module, rows: int, cols: int) -> int:
     return total
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """This machine's fp32 matrix-multiply speed (GFLOP/s), the fastest of ``repeats``
-    products: with :func:`conv_flops`, the compute-bound limit of a network's speed
-    (benchmarks). The fastest, not the mean, since a limit is what the machine can
-    reach; a slow moment (another process, a throttled core) only lowers the others."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 5, device: str | torch.device = "cpu") -> float:
+    """This machine's fp32 matrix-multiply speed (GFLOP/s) on ``device``, the fastest of
+    ``repeats`` products: with :func:`conv_flops`, the compute-bound limit of a network's
+    speed (benchmarks). The fastest, not the mean, since a limit is what the machine can
+    reach; a slow moment (another process, a throttled core) only lowers the others. On
+    a GPU each product is timed to its end (``torch.cuda.synchronize``)."""
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
+    sync()
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
