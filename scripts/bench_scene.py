@@ -5,8 +5,8 @@ GeoTIFF) at the requested sizes, runs each in a fresh process and prints one JSO
 per size: the device that predicts (``cpu`` or the GPU's name with ``--set
 runtime.device=cuda``), per-stage seconds, Mpx/s, the prediction's compute-bound limit
 (the default network's FLOPs a pixel at that device's fp32 matmul GFLOP/s, probed before
-and after the run and the faster taken, both printed), the predict stage's parts (read, network,
-classify, write, close), user and system seconds, minor page faults a pixel and peak
+and after the run and the faster taken, both printed), the predict stage's parts (read,
+network, classify, write, close), user and system seconds, minor page faults a pixel and peak
 RSS. Then, in another fresh process, the vectorization alone of that run's labels.tif
 (with the scene's band statistics): seconds, polygons, polygons/s, its parts (polygons:
 both passes over the labels; write; close) and its own peak RSS (``vectorize``).
@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import torch
 import yaml
 from rasterio.windows import Window
 
@@ -67,6 +66,8 @@ def build_mosaic(source: Path, target: Path, mpx: float) -> None:
 
 
 def run_one(scene: Path, outdir: Path, overrides: list[str]) -> dict:
+    import torch
+
     from geoseg.config import resolve_config
     from geoseg.run import run_scene
     from geoseg.segment.model import build_model, conv_flops, matmul_gflops
