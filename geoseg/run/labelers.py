@@ -125,6 +125,7 @@ class SceneLabeler:
         self.summary = {
             "crops": saved["crops"],
             "iterations": saved["iterations"],
+            "warm_start": saved.get("warm_start", False),
             "labels_at_stop": saved["labels_at_stop"],
             "merge": saved["merge"],
             "splits": saved.get("splits", []),
@@ -271,6 +272,7 @@ def _train(
         "in_bands": int(images[0].shape[0]),
         "crops": [[int(w.col_off), int(w.row_off), int(w.width), int(w.height)] for w in crops],
         "iterations": fitted.n_iterations,
+        "warm_start": fitted.warm_start,
         "labels_at_stop": fitted.n_labels,
         "merge": None if classes is None else classes.table.tolist(),
         "splits": [

@@ -26,6 +26,7 @@ from geoseg.segment.model import build_model, decorrelation, for_inference
 from geoseg.segment.params import SegmentParams
 from geoseg.segment.superpixels import refine_labels
 from geoseg.segment.views import training_views
+from geoseg.segment.warm import load_warm_start
 from geoseg.types import Progress
 
 __all__ = [
@@ -54,6 +55,8 @@ class FitResult:
     seconds: float
     refine_seconds: float
     device: torch.device
+    warm_start: bool = False
+    """Whether the feature layers started from the shipped weights (geoseg.segment.warm)."""
 
     def __post_init__(self) -> None:
         if self.n_iterations < 1:
@@ -129,7 +132,19 @@ def fit(
             decorrelate = decorrelation(
                 torch.from_numpy(images), torch.from_numpy(valid), params.decorrelate
             )
-        model = build_model(images.shape[1], params, decorrelate=decorrelate).to(dev)
+        model = build_model(images.shape[1], params, decorrelate=decorrelate)
+    # the shipped weights fit only the network they were trained as (geoseg.segment.warm)
+    warm = (
+        params.warm_start
+        and params.network == "light"
+        and decorrelate is not None
+        and scribbles is None
+        and load_warm_start(model, images.shape[1])
+    )
+    model = model.to(dev)
+    iterations = params.max_iterations
+    if warm:
+        iterations = min(params.warm_iterations, iterations)
     optimizer = _Optimizer(list(model.parameters()), params)
     x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
     valid_t = torch.from_numpy(np.ascontiguousarray(valid)).to(dev)
@@ -155,7 +170,7 @@ def fit(
     start = time.perf_counter()
     refine_seconds = 0.0
     iteration = n_labels = 0
-    for iteration in range(1, params.max_iterations + 1):
+    for iteration in range(1, iterations + 1):
         model.zero_grad(set_to_none=True)
         scores = model(x)
         with torch.no_grad():
@@ -208,6 +223,7 @@ def fit(
         seconds=time.perf_counter() - start,
         refine_seconds=refine_seconds,
         device=dev,
+        warm_start=warm,
     )
 
 
