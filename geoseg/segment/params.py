@@ -144,7 +144,7 @@ class SegmentParams:
         4-band input (:mod:`geoseg.segment.warm`) and train at most ``warm_iterations``
         (and no more than ``max_iterations``), where those weights fit the network (the light
         net with texture bands and decorrelation, no scribbles); elsewhere training
-        starts from random weights. Off in every preset: half the training, but mean ARI
+        starts from random weights. Off in every preset: half the iterations, but mean ARI
         0.008 lower over the labelled images (docs/decisions/0021).
     min_labels
         Stop as soon as the argmax has at most this many distinct labels.

@@ -8,7 +8,7 @@ labels, on a Landsat 8 scene of Tokyo Bay (3 bands) and a Sentinel-2 scene of th
 coast (4 bands), with the texture bands on (``scripts/make_warm_weights.py``; USGS public
 domain, modified Copernicus Sentinel data 2016). A network that starts from them has
 learnt colour and texture filters already and trains ``warm_iterations`` (12) instead of
-``max_iterations`` (24). Opt-in (``segment.warm_start``): half the training, mean ARI
+``max_iterations`` (24). Opt-in (``segment.warm_start``): half the iterations, mean ARI
 0.007 lower over the labelled images (docs/decisions/0021).
 
 They apply only to the network they were trained as: the light net of 64/32 channels,
