@@ -136,7 +136,6 @@ def fit(
     # the shipped weights fit only the network they were trained as (geoseg.segment.warm)
     warm = (
         params.warm_start
-        and params.network == "light"
         and decorrelate is not None
         and scribbles is None
         and load_warm_start(model, images.shape[1])

@@ -49,14 +49,9 @@ def load_warm_start(model: nn.Module, bands: int, folder: Path = WEIGHTS) -> boo
     path = folder / f"light_{bands}b.npz"
     if not path.is_file():
         return False
-    layers = layers_of(model)
     with np.load(path, allow_pickle=False) as saved:
         arrays = {key: saved[key] for key in saved.files}
-    wanted = {
-        f"{i}.{name}": tensor
-        for i, layer in enumerate(layers)
-        for name, tensor in layer.named_parameters(recurse=False)
-    }
+    wanted = _named_weights(model)
     if set(arrays) != set(wanted) or any(
         arrays[key].shape != tuple(tensor.shape) for key, tensor in wanted.items()
     ):
@@ -71,8 +66,17 @@ def save_warm_start(model: nn.Module, path: Path) -> None:
     """Write the feature layers' weights of ``model`` (:func:`layers_of`) to ``path``
     (``.npz``, float32), as :func:`load_warm_start` reads them."""
     arrays = {
-        f"{i}.{name}": tensor.detach().cpu().numpy().astype(np.float32)
+        key: tensor.detach().cpu().numpy().astype(np.float32)
+        for key, tensor in _named_weights(model).items()
+    }
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def _named_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The feature layers' weights by file key: ``"<layer>.<weight|bias>"``, the layer
+    its position in :func:`layers_of`."""
+    return {
+        f"{i}.{name}": tensor
         for i, layer in enumerate(layers_of(model))
         for name, tensor in layer.named_parameters(recurse=False)
     }
-    np.savez(path, **arrays)  # type: ignore[arg-type]

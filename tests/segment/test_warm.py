@@ -41,7 +41,13 @@ def test_the_shipped_weights_fit_the_default_network(bands: int) -> None:
 
 @pytest.mark.parametrize(
     ("bands", "changes"),
-    [(5, {}), (3, {"texture_radius": 0}), (3, {"hidden_channels": 32}), (4, {"n_channels": 16})],
+    [
+        (5, {}),
+        (3, {"texture_radius": 0}),
+        (3, {"hidden_channels": 32}),
+        (4, {"n_channels": 16}),
+        (3, {"network": "paper"}),
+    ],
 )
 def test_other_networks_are_left_as_they_are(bands: int, changes: dict) -> None:
     model = default_net(bands, **changes)
