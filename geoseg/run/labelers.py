@@ -33,10 +33,12 @@ from geoseg.segment.classify import classify
 from geoseg.segment.image import segment_channels
 from geoseg.segment.merge import ClassMap, merge_for, scribble_map
 from geoseg.segment.model import for_inference
+from geoseg.segment.params import smooth_radius
 from geoseg.segment.split import Split
+from geoseg.segment.strokes import StrokeClassifier, fit_strokes, stroke_features
 from geoseg.segment.train import resolve_device
 from geoseg.stitch import TileAligner
-from geoseg.tiling import Tile
+from geoseg.tiling import Tile, tile_grid
 from geoseg.types import Progress
 
 if TYPE_CHECKING:
@@ -119,6 +121,10 @@ class SceneLabeler:
         )
         params = config.segment.params()
         self.sigma, self.range_sigma = params.smooth_sigma, params.smooth_range
+        strokes = saved.get("strokes")
+        self.strokes = (
+            None if strokes is None else StrokeClassifier.from_dict(strokes, saved["in_bands"])
+        )
         self.bfloat16 = config.runtime.precision == "bfloat16"
         self.seconds = {"network": 0.0, "classify": 0.0}
         """Time spent in the network and in the class table, merge and smoothing."""
@@ -139,14 +145,17 @@ class SceneLabeler:
         t0 = time.perf_counter()
         logits = predict(self.model, image, device=self.device, bfloat16=self.bfloat16)
         t1 = time.perf_counter()
-        labels = classify(
-            logits,
-            table=self.table,
-            splits=self.splits,
-            sigma=self.sigma,
-            range_sigma=self.range_sigma,
-            image=image,
-        )
+        if self.strokes is not None:
+            labels = self.strokes.classify(logits, image)
+        else:
+            labels = classify(
+                logits,
+                table=self.table,
+                splits=self.splits,
+                sigma=self.sigma,
+                range_sigma=self.range_sigma,
+                image=image,
+            )
         classes = labels.cpu().numpy().astype(np.int32) + 1
         classes[~valid] = 0
         self.seconds["network"] += t1 - t0
@@ -262,11 +271,15 @@ def _train(
     views = merge_views(crops, params, prepared.info.height, prepared.info.width)
     if views != crops:  # the ground scale's windows are wider than the crops
         images, valids = zip(*(prepared.read(window) for window in views), strict=True)
+    classifier = None
     if scribbles is None:
         classes = _crop_merge(fitted.model, fitted.device, images, valids, params, bfloat16)
     else:
         logits = _predict_views(fitted.model, fitted.device, images, bfloat16)
         classes = scribble_map(logits, np.stack(valids), len(scribbles.names), params)
+        if params.scribbles_only and params.scribble_context:
+            classifier = _fit_strokes(fitted.model, fitted.device, config, prepared, scribbles,
+                                      classes.table, bfloat16)  # fmt: skip
     return {
         "model": fitted.model.to("cpu"),
         "in_bands": int(images[0].shape[0]),
@@ -281,7 +294,57 @@ def _train(
         ],
         "tree": [list(pair) for pair in (classes.tree if classes is not None else ())],
         "scribbled": [] if scribbles is None else list(scribbles.names),
+        "strokes": None if classifier is None else classifier.to_dict(),
     }
+
+
+def _fit_strokes(
+    model: torch.nn.Module,
+    device: torch.device,
+    config: Config,
+    prepared: Prepared,
+    scribbles: Scribbles,
+    table: npt.NDArray[np.int64],
+    bfloat16: bool,
+) -> StrokeClassifier:
+    """The stroke classifier (:mod:`geoseg.segment.strokes`) of the scribbled pixels,
+    their features measured in the tiles the scene is labelled in (each pixel in the
+    tile whose core holds it), so that they are the features the tiles then classify."""
+    params = config.segment.params()
+    channels = [int(c) for c in np.flatnonzero(table >= 0)]
+    reach = smooth_radius(params.smooth_sigma, params.smooth_range)
+    net = for_inference(model)
+    info, tiling = prepared.info, config.tiling
+    features, classes, where = [], [], []
+    for tile in tile_grid(info.height, info.width, tile_size=tiling.tile_size,
+                          overlap=tiling.overlap):  # fmt: skip
+        core = tile.core
+        inside = (
+            (scribbles.rows >= core.row_off)
+            & (scribbles.rows < core.row_off + core.height)
+            & (scribbles.cols >= core.col_off)
+            & (scribbles.cols < core.col_off + core.width)
+        )
+        if not inside.any():
+            continue
+        image, valid = prepared.read(tile.read)
+        rows = scribbles.rows[inside] - int(tile.read.row_off)
+        cols = scribbles.cols[inside] - int(tile.read.col_off)
+        seen = valid[rows, cols]
+        logits = predict(net, image, device=device, bfloat16=bfloat16)
+        tile_features = stroke_features(logits, image, channels, reach)
+        features.append(tile_features[:, rows[seen], cols[seen]].T.cpu().numpy())
+        classes.append(scribbles.classes[inside][seen])
+        where.append(scribbles.rows[inside][seen] * info.width + scribbles.cols[inside][seen])
+    order = np.argsort(np.concatenate(where), kind="stable")  # the same order at any tiling
+    return fit_strokes(
+        np.concatenate(features)[order],
+        np.concatenate(classes)[order],
+        len(scribbles.names),
+        channels,
+        reach,
+        seed=config.runtime.seed,
+    )
 
 
 MERGE_VIEW_PIXELS = 1 << 20

@@ -146,8 +146,10 @@ def _check_summary(saved: dict[str, Any]) -> None:
     """The plain values a scene labeler reads from a saved network have their types."""
     crops, merge, splits = saved.get("crops"), saved.get("merge"), saved.get("splits", [])
     tree, names = saved.get("tree", []), saved.get("scribbled", [])
+    strokes = saved.get("strokes")
     ok = (
-        isinstance(names, list)
+        (strokes is None or _is_stroke_classifier(strokes))
+        and isinstance(names, list)
         and all(isinstance(n, str) for n in names)
         and isinstance(crops, list)
         and all(isinstance(c, list) and all(isinstance(v, int) for v in c) for c in crops)
@@ -166,3 +168,23 @@ def _check_summary(saved: dict[str, Any]) -> None:
     )
     if not ok:
         raise ValueError("its training summary is not one geoseg writes")
+    if strokes is not None:  # its shapes fit the bands (ValueError if not)
+        from geoseg.segment.strokes import StrokeClassifier
+
+        StrokeClassifier.from_dict(strokes, saved["in_bands"])
+
+
+def _is_stroke_classifier(saved: Any) -> bool:
+    """Whether ``saved`` has the plain values of a stroke classifier's ``to_dict()``."""
+    if not isinstance(saved, dict) or set(saved) != {"weights", "bias", "channels", "reach"}:
+        return False
+    weights, bias, channels = saved["weights"], saved["bias"], saved["channels"]
+    return (
+        isinstance(weights, list)
+        and all(isinstance(w, list) and all(isinstance(v, float) for v in w) for w in weights)
+        and isinstance(bias, list)
+        and all(isinstance(v, float) for v in bias)
+        and isinstance(channels, list)
+        and all(isinstance(v, int) for v in channels)
+        and isinstance(saved["reach"], int)
+    )

@@ -235,6 +235,13 @@ class SegmentParams:
         other classes joins the scribbled class most of its pixels score highest;
         :func:`geoseg.segment.merge.scribble_map`); ``False`` keeps those other classes
         beside them.
+    scribble_context
+        With scribbles and ``scribbles_only``: each pixel's class is that of a classifier
+        fitted on the scribbled pixels over its bands, their means and spreads and the
+        network's class shares around it, in place of the label smoothing
+        (:mod:`geoseg.segment.strokes`; over seeds 0-2 on the labelled images, named
+        mIoU 0.361 -> 0.405, docs/decisions/0022); ``False`` joins each network class
+        whole, then smooths the labels.
     smooth_range
         Makes that filter edge-aware (0: plain Gaussian): a neighbour's vote is also
         weighted by ``exp(-d**2 / (2 * smooth_range**2))``, ``d`` the root mean square
@@ -300,6 +307,7 @@ class SegmentParams:
     smooth_range: float = field(default=0.17, metadata=_bounds(ge=0))
     scribble_weight: float = field(default=2.0, metadata=_bounds(ge=0))
     scribbles_only: bool = True
+    scribble_context: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
