@@ -306,10 +306,11 @@ def _fit_strokes(
     scribbles: Scribbles,
     table: npt.NDArray[np.int64],
     bfloat16: bool,
-) -> StrokeClassifier:
+) -> StrokeClassifier | None:
     """The stroke classifier (:mod:`geoseg.segment.strokes`) of the scribbled pixels,
     their features measured in the tiles the scene is labelled in (each pixel in the
-    tile whose core holds it), so that they are the features the tiles then classify."""
+    tile whose core holds it), so that they are the features the tiles then classify;
+    ``None`` (the classes are then joined whole) when no scribbled pixel is valid."""
     params = config.segment.params()
     channels = [int(c) for c in np.flatnonzero(table >= 0)]
     reach = smooth_radius(params.smooth_sigma, params.smooth_range)
@@ -336,6 +337,8 @@ def _fit_strokes(
         features.append(tile_features[:, rows[seen], cols[seen]].T.cpu().numpy())
         classes.append(scribbles.classes[inside][seen])
         where.append(scribbles.rows[inside][seen] * info.width + scribbles.cols[inside][seen])
+    if sum(len(c) for c in classes) == 0:
+        return None
     order = np.argsort(np.concatenate(where), kind="stable")  # the same order at any tiling
     return fit_strokes(
         np.concatenate(features)[order],
