@@ -319,24 +319,20 @@ def _fit_strokes(
     features, classes, where = [], [], []
     for tile in tile_grid(info.height, info.width, tile_size=tiling.tile_size,
                           overlap=tiling.overlap):  # fmt: skip
-        core = tile.core
-        inside = (
-            (scribbles.rows >= core.row_off)
-            & (scribbles.rows < core.row_off + core.height)
-            & (scribbles.cols >= core.col_off)
-            & (scribbles.cols < core.col_off + core.width)
-        )
-        if not inside.any():
+        drawn = scribbles.window(tile.core)
+        if not (drawn >= 0).any():
             continue
         image, valid = prepared.read(tile.read)
-        rows = scribbles.rows[inside] - int(tile.read.row_off)
-        cols = scribbles.cols[inside] - int(tile.read.col_off)
-        seen = valid[rows, cols]
+        core_rows, core_cols = tile.core_in_read
+        drawn[~valid[core_rows, core_cols]] = -1
+        rows, cols = np.nonzero(drawn >= 0)  # in the core
         logits = predict(net, image, device=device, bfloat16=bfloat16)
         tile_features = stroke_features(logits, image, channels, reach)
-        features.append(tile_features[:, rows[seen], cols[seen]].T.cpu().numpy())
-        classes.append(scribbles.classes[inside][seen])
-        where.append(scribbles.rows[inside][seen] * info.width + scribbles.cols[inside][seen])
+        features.append(
+            tile_features[:, rows + core_rows.start, cols + core_cols.start].T.cpu().numpy()
+        )
+        classes.append(drawn[rows, cols])
+        where.append((rows + int(tile.core.row_off)) * info.width + cols + int(tile.core.col_off))
     if sum(len(c) for c in classes) == 0:
         return None
     order = np.argsort(np.concatenate(where), kind="stable")  # the same order at any tiling
