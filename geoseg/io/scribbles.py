@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from rasterio.windows import Window
 from geoseg.errors import InputError
 from geoseg.types import SceneInfo
 
-__all__ = ["Scribbles", "read_scribbles"]
+__all__ = ["Scribbles", "on_data", "read_scribbles"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,54 @@ def read_scribbles(
             "classes (a single class would label every pixel alike)"
         )
     return Scribbles(tuple(names), rows, cols, classes)
+
+
+CHECK_BLOCK = 512
+"""The scene is read in blocks of at most this many pixels a side, around the strokes,
+when :func:`on_data` looks for their nodata."""
+
+
+def on_data(
+    scribbles: Scribbles,
+    read: Callable[[Window], tuple[Any, npt.NDArray[np.bool_]]],
+    path: str | os.PathLike[str],
+) -> Scribbles:
+    """``scribbles`` without the pixels that ``read(window) -> (data, valid)`` marks
+    nodata (a stroke across the scene's edge, a cloud mask, the black collar of a
+    scene), read block by block around the strokes. Raises
+    :class:`~geoseg.errors.InputError` (one line) when no stroke or only one class is
+    left on data; a class left without a pixel is reported with a warning (it cannot
+    appear in the labels; the other classes keep their ids)."""
+    rows, cols = scribbles.rows, scribbles.cols
+    key = (rows // CHECK_BLOCK) * (int(cols.max()) // CHECK_BLOCK + 1) + cols // CHECK_BLOCK
+    order = np.argsort(key, kind="stable")
+    keep = np.zeros(rows.size, bool)
+    for block in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+        r0, c0 = int(rows[block].min()), int(cols[block].min())
+        height, width = int(rows[block].max()) - r0 + 1, int(cols[block].max()) - c0 + 1
+        _, valid = read(Window(c0, r0, width, height))
+        keep[block] = valid[rows[block] - r0, cols[block] - c0]
+    if keep.all():
+        return scribbles
+    path = Path(path)
+    if not keep.any():
+        raise InputError(
+            f"{path}: every scribbled pixel lies on the scene's nodata; draw the strokes "
+            "over the image's data"
+        )
+    present = np.unique(scribbles.classes[keep])
+    if present.size < 2:
+        only = scribbles.names[int(present[0])]
+        raise InputError(
+            f"{path}: only class {only!r} is scribbled on the scene's data (the other "
+            "strokes lie on nodata); scribble at least two classes over the data"
+        )
+    for lost in sorted(set(np.unique(scribbles.classes).tolist()) - set(present.tolist())):
+        logger.warning(
+            "%s: the strokes of class %r lie on the scene's nodata; it cannot appear in "
+            "the labels", path, scribbles.names[lost]
+        )  # fmt: skip
+    return Scribbles(scribbles.names, rows[keep], cols[keep], scribbles.classes[keep])
 
 
 def _classes(frame: Any, field: str, path: Path) -> tuple[list[str], npt.NDArray[np.int64], Any]:

@@ -306,11 +306,11 @@ def _fit_strokes(
     scribbles: Scribbles,
     table: npt.NDArray[np.int64],
     bfloat16: bool,
-) -> StrokeClassifier | None:
+) -> StrokeClassifier:
     """The stroke classifier (:mod:`geoseg.segment.strokes`) of the scribbled pixels,
     their features measured in the tiles the scene is labelled in (each pixel in the
-    tile whose core holds it), so that they are the features the tiles then classify;
-    ``None`` (the classes are then joined whole) when no scribbled pixel is valid."""
+    tile whose core holds it), so that they are the features the tiles then classify.
+    Every scribbled pixel lies on data (:func:`geoseg.io.scribbles.on_data`)."""
     params = config.segment.params()
     channels = [int(c) for c in np.flatnonzero(table >= 0)]
     reach = smooth_radius(params.smooth_sigma, params.smooth_range)
@@ -322,9 +322,8 @@ def _fit_strokes(
         drawn = scribbles.window(tile.core)
         if not (drawn >= 0).any():
             continue
-        image, valid = prepared.read(tile.read)
+        image, _ = prepared.read(tile.read)
         core_rows, core_cols = tile.core_in_read
-        drawn[~valid[core_rows, core_cols]] = -1
         rows, cols = np.nonzero(drawn >= 0)  # in the core
         logits = predict(net, image, device=device, bfloat16=bfloat16)
         tile_features = stroke_features(logits, image, channels, reach)
@@ -333,8 +332,6 @@ def _fit_strokes(
         )
         classes.append(drawn[rows, cols])
         where.append((rows + int(tile.core.row_off)) * info.width + cols + int(tile.core.col_off))
-    if sum(len(c) for c in classes) == 0:
-        return None
     order = np.argsort(np.concatenate(where), kind="stable")  # the same order at any tiling
     return fit_strokes(
         np.concatenate(features)[order],

@@ -160,7 +160,7 @@ def _run(
     if prepared.info.crs is None:
         logger.warning("%s has no CRS: labels are written in pixel coordinates", scene)
     clock.lap("statistics")
-    scribbles = _scribbles(config, prepared.info)
+    scribbles = _scribbles(config, prepared)
     scratch = Scratch(folder.scratch, scene, config)
     iterations = config.segment.params().max_iterations
     training = _stage(progress, "train", iterations) if config.segment.mode == "scene" else None
@@ -243,16 +243,18 @@ def _run(
     )
 
 
-def _scribbles(config: Config, info: SceneInfo) -> Scribbles | None:
-    """The scene's scribbles (``segment.scribbles``), read onto its grid, or ``None``."""
+def _scribbles(config: Config, prepared: Prepared) -> Scribbles | None:
+    """The scene's scribbles (``segment.scribbles``), read onto its grid, without the
+    pixels on its nodata; or ``None``."""
     segment = config.segment
     if segment.scribbles is None:
         return None
-    from geoseg.io.scribbles import read_scribbles
+    from geoseg.io.scribbles import on_data, read_scribbles
 
-    return read_scribbles(
-        segment.scribbles, segment.scribble_field, info, width=segment.scribble_width
+    scribbles = read_scribbles(
+        segment.scribbles, segment.scribble_field, prepared.info, width=segment.scribble_width
     )
+    return on_data(scribbles, prepared.reader.read, segment.scribbles)
 
 
 def _finish(folder: RunFolder, record: RunRecord, info: SceneInfo, tiling: TilingSection) -> None:

@@ -99,6 +99,10 @@ def place(tmp_path_factory: pytest.TempPathFactory, in_process: InProcess) -> Pa
     _raster(root / "complex.tif", (rng.random((1, 64, 96)) + 1j).astype(np.complex64))
     _raster(root / "nodata.tif", np.zeros((3, 64, 96), np.uint8), nodata=0)
     _raster(root / "one.tif", np.ones((1, 1, 1), np.uint8))
+    for name, cols in (("holed.tif", 15), ("band.tif", 96)):  # nodata under the strokes
+        data = rng.integers(1, 255, (3, 64, 96)).astype(np.uint8)
+        data[:, 20:40, :cols] = 0  # the water stroke (cols 10-14), or both, in row 30
+        _raster(root / name, data, nodata=0)
     _raster(root / "truth.tif", rng.integers(1, 4, (1, 256, 256)).astype(np.uint8))
     _raster(root / "shifted.tif", np.ones((1, 64, 96), np.uint8),
             transform=Affine(10, 0, 400500, 0, -10, 4150000))  # fmt: skip
@@ -164,6 +168,12 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "scribbles a raster": ([*RUN, "--scribbles", "scene.tif"], 1, "not a vector layer"),
     "scribbles off the scene": ([*RUN, "--scribbles", "far.gpkg"], 1, "no stroke lies on"),
     "scribbles one class": ([*RUN, "--scribbles", "one_class.gpkg"], 1, "only class 'water'"),
+    "scribbles on nodata": (
+        ["run", "band.tif", "-o", "prior", "--scribbles", "no_field.gpkg"], 1,
+        "every scribbled pixel lies on the scene's nodata"),
+    "scribbles one class on data": (
+        ["run", "holed.tif", "-o", "prior", "--scribbles", "no_field.gpkg"], 1,
+        "only class 'forest' is scribbled on the scene's data"),
     "scribbles empty layer": ([*RUN, "--scribbles", "empty.gpkg"], 1, "no features"),
     "scribbles field missing": (
         [*RUN, "--scribbles", "other_field.gpkg"], 1, "no field 'class'; its fields are ['kind']"),

@@ -14,7 +14,7 @@ import yaml
 
 from geoseg.evaluate import adjusted_rand_index
 from geoseg.io.raster_read import SceneReader
-from geoseg.io.scribbles import read_scribbles
+from geoseg.io.scribbles import CHECK_BLOCK, on_data, read_scribbles
 from geoseg.run.scene import run_scene
 from geoseg.sample import SAMPLE_CRS, sample_transform
 from tests.helpers import fast_config, write_scene
@@ -124,6 +124,33 @@ def test_widths_points_polygons_and_strokes_without_a_class(
     wide = read_scribbles(tmp_path / "s.gpkg", "class", info, width=50.0)  # 5 px across
     assert 15 <= np.count_nonzero(wide.classes == 0) <= 25  # a disc of 5 px: ~20 px
     assert truth.shape == (40, 50)
+
+
+def test_strokes_on_nodata_are_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Scribbled pixels on nodata are dropped, block by block; a class left without any
+    keeps its id and is named in a warning."""
+    rows, cols = 40, CHECK_BLOCK + 60  # the strokes span two blocks
+    write_scene(tmp_path / "scene.tif", rows=rows, cols=cols,
+                nodata_box=(slice(0, 20), slice(CHECK_BLOCK + 10, cols)))  # fmt: skip
+    t = sample_transform()
+    lines = [
+        ((5, CHECK_BLOCK - 30), (5, CHECK_BLOCK + 29)),  # a: half on nodata
+        ((30, CHECK_BLOCK + 20), (30, CHECK_BLOCK + 40)),  # b: on data
+        ((10, CHECK_BLOCK + 30), (10, CHECK_BLOCK + 50)),
+    ]  # c: on nodata only
+    geoms = [shapely.LineString([t @ (c + 0.5, r + 0.5) for r, c in line]) for line in lines]
+    frame = gpd.GeoDataFrame({"class": ["a", "b", "c"]}, geometry=geoms, crs=SAMPLE_CRS)
+    frame.to_file(tmp_path / "s.gpkg")
+    with SceneReader(tmp_path / "scene.tif") as reader:
+        drawn = read_scribbles(tmp_path / "s.gpkg", "class", reader.info)
+        with caplog.at_level(logging.WARNING):
+            kept = on_data(drawn, reader.read, tmp_path / "s.gpkg")
+    assert np.bincount(drawn.classes).tolist() == [60, 21, 21]
+    assert kept.names == ("a", "b", "c")
+    assert np.bincount(kept.classes, minlength=3).tolist() == [40, 21, 0]
+    assert kept.cols[kept.classes == 0].max() == CHECK_BLOCK + 9  # the last column on data
+    assert "class 'c' lie on the scene's nodata" in caplog.text
+    assert "'a'" not in caplog.text
 
 
 @pytest.mark.slow
