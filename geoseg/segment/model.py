@@ -37,17 +37,25 @@ __all__ = [
 def local_mean(images: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean of each band of ``images (N, B, H, W)`` over the ``(2 radius + 1)²`` window
     around each pixel (cut at the image's edges), in float64: a box filter run as two
-    one-dimensional passes (rows, then columns), so its cost grows with ``radius``, not
-    its square (the ground scale's windows are 40-90 px wide on 0.1 m pixels).
+    one-dimensional passes (along rows, then along columns: the cut window is a
+    rectangle, so this is its mean), so its cost grows with ``radius``, not its square
+    (the ground scale's windows are 40-90 px wide on 0.1 m pixels; the stroke
+    classifier's features take several a tile).
 
     >>> x = torch.tensor([[[[0.0, 0.0, 3.0, 3.0]]]])
     >>> local_mean(x, 1)[0, 0, 0].tolist()
     [0.0, 1.0, 2.0, 3.0]
+    >>> x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    >>> local_mean(x, 1)[0, 0, 0].tolist()  # the corner's window is 2 x 2
+    [2.5, 3.0, 4.0, 4.5]
     """
+    n, b, height, width = images.shape
     side = 2 * radius + 1
-    x = images.double()
-    x = F.avg_pool2d(x, (side, 1), 1, (radius, 0), count_include_pad=False)
-    return F.avg_pool2d(x, (1, side), 1, (0, radius), count_include_pad=False)
+    x = images.double().reshape(n * b * height, 1, width)
+    x = F.avg_pool1d(x, side, 1, radius, count_include_pad=False)
+    x = x.reshape(n * b, height, width).transpose(1, 2).reshape(n * b * width, 1, height)
+    x = F.avg_pool1d(x, side, 1, radius, count_include_pad=False)
+    return x.reshape(n, b, width, height).transpose(2, 3)
 
 
 def local_std(images: torch.Tensor, radius: int) -> torch.Tensor:

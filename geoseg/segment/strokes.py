@@ -26,30 +26,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-import torch.nn.functional as F
+
+from geoseg.segment.model import local_mean
 
 __all__ = ["MAX_SAMPLES", "StrokeClassifier", "fit_strokes", "stroke_features", "window_radii"]
 
 MAX_SAMPLES = 200_000
 """At most this many scribbled pixels (a seeded sample) train the classifier."""
-
-
-def _window_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean of ``x (N, H, W)`` float64 over the ``(2 radius + 1)²`` window around each
-    pixel, the window cut at the array's edges: the mean along columns of the means
-    along rows (the cut window is a rectangle, so this is its mean), ``4 radius + 2``
-    additions a pixel instead of ``(2 radius + 1)²``.
-
-    >>> x = torch.arange(12.0, dtype=torch.float64).reshape(1, 3, 4)
-    >>> _window_mean(x, 1)[0, 0].tolist()  # the corner's window is 2 x 2
-    [2.5, 3.0, 4.0, 4.5]
-    """
-    n, height, width = x.shape
-    side = 2 * radius + 1
-    along = F.avg_pool1d(x.reshape(n * height, 1, width), side, 1, radius, count_include_pad=False)
-    across = along.reshape(n, height, width).transpose(1, 2).reshape(n * width, 1, height)
-    across = F.avg_pool1d(across, side, 1, radius, count_include_pad=False)
-    return across.reshape(n, width, height).transpose(1, 2)
 
 
 def window_radii(reach: int) -> tuple[int, ...]:
@@ -83,9 +66,10 @@ def stroke_features(
     onehot = (won[None] == torch.arange(kept.numel(), device=won.device)[:, None, None]).double()
     parts = [x]
     for radius in window_radii(reach):
-        mean = _window_mean(x, radius)
-        square = _window_mean(x * x, radius)
-        parts += [mean, (square - mean * mean).clamp_(min=0).sqrt_(), _window_mean(onehot, radius)]
+        mean = local_mean(x[None], radius)[0]
+        square = local_mean((x * x)[None], radius)[0]
+        shares = local_mean(onehot[None], radius)[0]
+        parts += [mean, (square - mean * mean).clamp_(min=0).sqrt_(), shares]
     return torch.cat(parts)
 
 
