@@ -36,8 +36,10 @@ class RangeServer(http.server.ThreadingHTTPServer):
     root: Path
     bytes_sent: int
     requests: int
-    stalled: int
-    """Answers hanging or stalled now (under ``/hang/``, ``/stall/``)."""
+    stalls: int
+    """Answers that have hung or stalled so far (under ``/hang/``, ``/stall/``): a test
+    waits for this to grow, as a count of those hanging now would also drop while an
+    earlier test's answer ends."""
     lock: threading.Lock
     stopping: threading.Event
 
@@ -106,16 +108,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """Send nothing more until the client hangs up or the server stops (at most
         :data:`HANG_S`), then close the connection."""
         with self.server.lock:
-            self.server.stalled += 1
+            self.server.stalls += 1
         deadline = time.monotonic() + HANG_S
-        try:
-            while not self.server.stopping.wait(0.05) and time.monotonic() < deadline:
-                readable, _, _ = select.select([self.connection], [], [], 0)
-                if readable and not self.connection.recv(1, socket.MSG_PEEK):
-                    break  # the client hung up
-        finally:
-            with self.server.lock:
-                self.server.stalled -= 1
+        while not self.server.stopping.wait(0.05) and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                break  # the client hung up
         self.close_connection = True
 
 
@@ -123,7 +121,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve(root: Path) -> Iterator[RangeServer]:
     """Serve ``root`` on 127.0.0.1 (a free port) for the duration of the block."""
     server = RangeServer(("127.0.0.1", 0), _Handler)
-    server.root, server.bytes_sent, server.requests, server.stalled = root, 0, 0, 0
+    server.root, server.bytes_sent, server.requests = root, 0, 0
+    server.stalls = 0
     server.lock, server.stopping = threading.Lock(), threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

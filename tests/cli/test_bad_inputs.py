@@ -533,7 +533,7 @@ def test_network_cases_end_soon_in_one_line(
     before = snapshot(root)
     start = time.monotonic()
     # The stalled body gets a process of its own: the long-lived child would keep the
-    # stalled connection in curl's cache, and the Ctrl-C tests count stalled requests.
+    # stalled connection in curl's cache, and the Ctrl-C tests wait for a new stalled request.
     command = geoseg if "stops" in case else in_process
     result = command(["run", scene.format(url=server.url), "-o", "out", "-q", *SET_FAST,
                       "--set", SHORT_WAITS], root)  # fmt: skip
@@ -597,8 +597,8 @@ def test_ctrl_c_ends_a_read_that_hangs_within_a_second(served: tuple[RangeServer
     server, root = served
     before = snapshot(root)
     args = ["run", f"{server.url}/hang/scene.tif", "-o", "out", "-q"]
-    waiting = server.stalled  # answers still stalled for earlier tests
-    seconds, status, stderr = _interrupt(args, root, lambda: server.stalled > waiting)
+    begun = server.stalls
+    seconds, status, stderr = _interrupt(args, root, lambda: server.stalls > begun)
     assert status == 130, stderr
     assert [line for line in stderr.splitlines() if line.strip()] == ["geoseg: interrupted"]
     assert seconds < 1.5
@@ -615,8 +615,8 @@ def test_ctrl_c_in_a_stalled_read_leaves_a_folder_the_next_run_takes(
     server, _ = served
     out = tmp_path / "out"
     args = ["run", f"{server.url}/stall/scene.tif", "-o", str(out), "-q", *SET_FAST]
-    waiting = server.stalled  # answers still stalled for earlier tests
-    seconds, status, stderr = _interrupt(args, tmp_path, lambda: server.stalled > waiting)
+    begun = server.stalls
+    seconds, status, stderr = _interrupt(args, tmp_path, lambda: server.stalls > begun)
     assert status == 130, stderr
     assert [line for line in stderr.splitlines() if line.strip()] == ["geoseg: interrupted"]
     assert seconds < 1.5
