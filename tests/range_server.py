@@ -121,8 +121,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve(root: Path) -> Iterator[RangeServer]:
     """Serve ``root`` on 127.0.0.1 (a free port) for the duration of the block."""
     server = RangeServer(("127.0.0.1", 0), _Handler)
-    server.root, server.bytes_sent, server.requests = root, 0, 0
-    server.stalls = 0
+    server.root, server.bytes_sent, server.requests, server.stalls = root, 0, 0, 0
     server.lock, server.stopping = threading.Lock(), threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

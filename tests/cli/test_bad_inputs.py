@@ -533,7 +533,7 @@ def test_network_cases_end_soon_in_one_line(
     before = snapshot(root)
     start = time.monotonic()
     # The stalled body gets a process of its own: the long-lived child would keep the
-    # stalled connection in curl's cache, and the Ctrl-C tests wait for a new stalled request.
+    # stalled connection in curl's cache.
     command = geoseg if "stops" in case else in_process
     result = command(["run", scene.format(url=server.url), "-o", "out", "-q", *SET_FAST,
                       "--set", SHORT_WAITS], root)  # fmt: skip
